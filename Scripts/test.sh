@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need, checks that the
+# committed generated code matches Protos/, lints, builds and runs every test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+# System packages: protoc and protoc-c (generated-code check), libprotobuf-c (C interop target).
+need=()
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== generated code matches Protos/"
+Scripts/generate-protos.sh --check
+
+echo "== swift format lint"
+swift format lint --strict -r Package.swift Sources Tests Fuzz
+
+echo "== build"
+swift build --build-tests
+
+echo "== test"
+swift test --skip-build
