@@ -17,6 +17,20 @@ var targets: [Target] = [
       .product(name: "NIOCore", package: "swift-nio"),
     ]
   ),
+  .target(
+    name: "OrgSyncRPC",
+    dependencies: [
+      "OrgSyncWire",
+      "OrgSyncProto",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      .product(name: "Logging", package: "swift-log"),
+      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      .product(name: "Crypto", package: "swift-crypto"),
+    ]
+  ),
   .systemLibrary(
     name: "CProtobufC",
     pkgConfig: "libprotobuf-c",
@@ -32,6 +46,21 @@ var targets: [Target] = [
       .product(name: "NIOTestUtils", package: "swift-nio"),
     ],
     resources: [.copy("Regressions")]
+  ),
+  .testTarget(
+    name: "OrgSyncRPCTests",
+    dependencies: [
+      "OrgSyncRPC",
+      "OrgSyncWire",
+      "OrgSyncProto",
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "NIOEmbedded", package: "swift-nio"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      .product(name: "X509", package: "swift-certificates"),
+      .product(name: "Crypto", package: "swift-crypto"),
+      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ]
   ),
   .testTarget(
     name: "InteropTests",
@@ -60,6 +89,11 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
   ],
   targets: targets,
   swiftLanguageModes: [.v6]

@@ -1,0 +1,280 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import OrgSyncWire
+import SwiftProtobuf
+import Synchronization
+
+/// Per-call options.
+public struct CallOptions: Sendable {
+  /// How long the caller waits; the server stops working on the call after it too.
+  public var timeout: Duration?
+  public var metadata: Metadata
+
+  public init(timeout: Duration? = nil, metadata: Metadata = [:]) {
+    self.timeout = timeout
+    self.metadata = metadata
+  }
+
+  public static var defaults: CallOptions { CallOptions() }
+}
+
+/// A client of one OrgSync server: one connection at a time, shared by every call (calls are
+/// multiplexed by stream id), made on first use and made again after it drops.
+///
+/// While the server cannot be reached, calls fail at once with `UNAVAILABLE` instead of
+/// queueing; a new connection attempt is made after a backoff that doubles from
+/// `backoff.initial` up to `backoff.maximum`.
+public final class RPCClient: Sendable {
+  public struct Configuration: Sendable {
+    public struct Backoff: Sendable, Hashable {
+      public var initial: Duration
+      public var maximum: Duration
+      public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10)) {
+        self.initial = initial
+        self.maximum = maximum
+      }
+    }
+
+    public var host: String
+    public var port: Int
+    public var identity: ClientIdentity?
+    public var tls: TLSConfiguration?
+    /// Host name checked against the server's certificate (defaults to `host`).
+    public var tlsServerName: String?
+    public var connectTimeout: Duration
+    public var backoff: Backoff
+    public var limits: ConnectionLimits
+
+    public init(
+      host: String, port: Int, identity: ClientIdentity? = nil, tls: TLSConfiguration? = nil,
+      tlsServerName: String? = nil, connectTimeout: Duration = .seconds(10), backoff: Backoff = Backoff(),
+      limits: ConnectionLimits = .defaults
+    ) {
+      self.host = host
+      self.port = port
+      self.identity = identity
+      self.tls = tls
+      self.tlsServerName = tlsServerName
+      self.connectTimeout = connectTimeout
+      self.backoff = backoff
+      self.limits = limits
+    }
+  }
+
+  private enum ConnectionState {
+    case idle
+    case connecting(EventLoopFuture<ClientConnection>)
+    case connected(ClientConnection)
+    case backingOff(until: NIODeadline, error: RPCError)
+    case closed
+  }
+
+  private struct State {
+    var connection = ConnectionState.idle
+    /// The wait after the next failed attempt; doubles per failure, reset by a success.
+    var backoff: Duration
+  }
+
+  private let configuration: Configuration
+  private let group: any EventLoopGroup
+  private let logger: Logger
+  private let sslContext: NIOSSLContext?
+  private let state: Mutex<State>
+
+  public init(
+    configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    logger: Logger = Logger(label: "orgsync.rpc.client")
+  ) throws {
+    self.configuration = configuration
+    self.group = group
+    self.logger = logger
+    self.sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+    self.state = Mutex(State(backoff: configuration.backoff.initial))
+  }
+
+  /// Closes the connection; later calls fail with UNAVAILABLE.
+  public func close() async {
+    let previous = state.withLock { state in
+      defer { state.connection = .closed }
+      return state.connection
+    }
+    switch previous {
+    case .connected(let connection): try? await connection.channel.close()
+    case .connecting(let future): try? await future.get().channel.close()
+    default: break
+    }
+  }
+
+  /// The event loop of the current connection, so a caller can run its own tasks there
+  /// (`withTaskExecutorPreference`) and make calls with no thread hop at all.
+  public func connectedEventLoop() async throws -> any EventLoop {
+    try await connection().channel.eventLoop
+  }
+
+  // MARK: Calls
+
+  /// One request, one response.
+  public func unary<Req, Resp>(
+    _ method: MethodDescriptor<Req, Resp>, _ request: Req, options: CallOptions = .defaults
+  ) async throws -> Resp {
+    let payload = try encodeMessage(request)
+    var attempt = 0
+    while true {
+      let connection = try await connection()
+      do {
+        let response = try await connection.unary(method.fullName, payload, options: options)
+        do {
+          return try Resp(buffer: response)
+        } catch {
+          throw RPCError(code: .internal, message: "the server's \(Resp.protoMessageName) does not decode")
+        }
+      } catch let error as RPCError where error.cause is NotStarted && attempt == 0 {
+        attempt += 1  // the server never started it (GOAWAY): safe to send again
+      }
+    }
+  }
+
+  /// One request, a stream of responses, read in `body`.
+  public func serverStreaming<Req, Resp, Result: Sendable>(
+    _ method: MethodDescriptor<Req, Resp>, _ request: Req, options: CallOptions = .defaults,
+    _ body: (ResponseStream<Resp>) async throws -> Result
+  ) async throws -> Result {
+    let payload = try encodeMessage(request)
+    let call = try await connection().openStreaming(method.fullName, options: options, first: payload, endStream: true)
+    return try await call.withCancellationOnExit {
+      try await body(ResponseStream(queue: call.responses))
+    }
+  }
+
+  /// A stream of requests, written in `body`, and one response.
+  public func clientStreaming<Req, Resp>(
+    _ method: MethodDescriptor<Req, Resp>, options: CallOptions = .defaults,
+    _ body: (RequestWriter<Req>) async throws -> Void
+  ) async throws -> Resp {
+    let call = try await connection().openStreaming(method.fullName, options: options, first: nil, endStream: false)
+    return try await call.withCancellationOnExit {
+      try await body(RequestWriter(call: call))
+      try await call.finishSending()
+      var responses = ResponseStream<Resp>(queue: call.responses).makeAsyncIterator()
+      guard let response = try await responses.next() else {
+        throw RPCError(code: .internal, message: "the server sent no response message")
+      }
+      return response
+    }
+  }
+
+  /// Streams both ways: `body` gets the writer and the responses.
+  public func bidirectional<Req, Resp, Result: Sendable>(
+    _ method: MethodDescriptor<Req, Resp>, options: CallOptions = .defaults,
+    _ body: (RequestWriter<Req>, ResponseStream<Resp>) async throws -> Result
+  ) async throws -> Result {
+    let call = try await connection().openStreaming(method.fullName, options: options, first: nil, endStream: false)
+    return try await call.withCancellationOnExit {
+      try await body(RequestWriter(call: call), ResponseStream(queue: call.responses))
+    }
+  }
+
+  // MARK: Connection management
+
+  func connection() async throws -> ClientConnection {
+    enum Next {
+      case use(ClientConnection)
+      case wait(EventLoopFuture<ClientConnection>)
+    }
+    let next: Next = try state.withLock { state in
+      switch state.connection {
+      case .connected(let connection) where connection.isUsable:
+        return .use(connection)
+      case .connecting(let future):
+        return .wait(future)
+      case .backingOff(let until, let error) where NIODeadline.now() < until:
+        throw error
+      case .closed:
+        throw RPCError(code: .unavailable, message: "the client is closed")
+      case .connected, .backingOff, .idle:
+        let future = connect()
+        state.connection = .connecting(future)
+        return .wait(future)
+      }
+    }
+    switch next {
+    case .use(let connection):
+      return connection
+    case .wait(let future):
+      return try await future.get()
+    }
+  }
+
+  private func connect() -> EventLoopFuture<ClientConnection> {
+    let loop = group.next()
+    let ready = loop.makePromise(of: Void.self)
+    let configuration = self.configuration
+    let sslContext = self.sslContext
+    let logger = self.logger
+    let flag = UsableFlag()
+    let bootstrap = ClientBootstrap(group: loop)
+      .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
+      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let sync = channel.pipeline.syncOperations
+          if let sslContext {
+            try sync.addHandler(
+              NIOSSLClientHandler(
+                context: sslContext, serverHostname: configuration.tlsServerName ?? configuration.host))
+          }
+          try sync.addHandler(
+            ByteToMessageHandler(FrameDecoder(parser: FrameParser(maxPayloadSize: configuration.limits.maxFrameSize))))
+          try sync.addHandler(
+            IdleStateHandler(writeTimeout: .nanoseconds(configuration.limits.keepalive.nanoseconds)))
+          try sync.addHandler(
+            ClientConnectionHandler(
+              identity: configuration.identity, limits: configuration.limits, readyPromise: ready, logger: logger,
+              onUnusable: { flag.markUnusable() }))
+        }
+      }
+    let future = bootstrap.connect(host: configuration.host, port: configuration.port)
+      .flatMap { channel in
+        ready.futureResult.map { channel }.flatMapErrorThrowing { error in
+          channel.close(promise: nil)
+          throw error
+        }
+      }
+      .flatMapThrowing { channel -> ClientConnection in
+        let handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
+        return ClientConnection(channel: channel, handler: handler, flag: flag)
+      }
+      .flatMapErrorThrowing { error -> ClientConnection in
+        ready.fail(error)
+        if let rpc = error as? RPCError, rpc.code == .unauthenticated { throw rpc }
+        throw RPCError(
+          code: .unavailable, message: "cannot reach the server at \(configuration.host):\(configuration.port)",
+          cause: error as? any Error & Sendable)
+      }
+    future.whenComplete { result in
+      self.state.withLock { state in
+        guard case .connecting = state.connection else { return }
+        switch result {
+        case .success(let connection):
+          state.connection = .connected(connection)
+          state.backoff = configuration.backoff.initial
+        case .failure(let error):
+          let delay = state.backoff
+          let rpc = (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)")
+          state.connection = .backingOff(until: .now() + .nanoseconds(delay.nanoseconds), error: rpc)
+          state.backoff = min(delay * 2, configuration.backoff.maximum)
+        }
+      }
+    }
+    return future
+  }
+}
+
+/// Set once a connection can take no new calls.
+final class UsableFlag: Sendable {
+  private let value = Atomic<Bool>(true)
+  func markUnusable() { value.store(false, ordering: .relaxed) }
+  var isUsable: Bool { value.load(ordering: .relaxed) }
+}

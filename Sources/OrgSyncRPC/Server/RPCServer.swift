@@ -1,0 +1,214 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import OrgSyncWire
+import ServiceLifecycle
+import Synchronization
+
+/// Serves `RPCService`s over the OrgSync framed protocol on TCP (optionally TLS).
+///
+/// A ServiceLifecycle `Service`: `run()` binds, serves until graceful shutdown is triggered
+/// (or `beginGracefulShutdown()` is called), then sends GOAWAY on every connection, lets the
+/// calls in flight finish (up to `shutdownGracePeriod`) and returns.
+public final class RPCServer: Service, Sendable {
+  /// How the server is set up.
+  public struct Configuration: Sendable {
+    public var host: String
+    /// 0 picks a free port; read it from `localAddress()` after start.
+    public var port: Int
+    public var limits: ConnectionLimits
+    /// TLS, when set; plaintext otherwise.
+    public var tls: TLSConfiguration?
+    /// Run call handlers on the connection's event loop (no thread hop per call). Handlers
+    /// must then not block; storage does its blocking work on its own threads.
+    public var runHandlersOnEventLoop: Bool
+    public var shutdownGracePeriod: Duration
+    /// Decides each HELLO. The default knows no device: anonymous connections only.
+    public var authenticator: any ConnectionAuthenticator
+
+    public init(
+      host: String = "127.0.0.1", port: Int = 0, limits: ConnectionLimits = .defaults, tls: TLSConfiguration? = nil,
+      runHandlersOnEventLoop: Bool = true, shutdownGracePeriod: Duration = .seconds(30),
+      authenticator: any ConnectionAuthenticator = StoredKeyAuthenticator(storedKeys: [:])
+    ) {
+      self.host = host
+      self.port = port
+      self.limits = limits
+      self.tls = tls
+      self.runHandlersOnEventLoop = runHandlersOnEventLoop
+      self.shutdownGracePeriod = shutdownGracePeriod
+      self.authenticator = authenticator
+    }
+  }
+
+  private struct State {
+    var boundAddress: SocketAddress?
+    var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
+    var serverChannel: (any Channel)?
+    var connections: [ObjectIdentifier: (handler: ServerConnectionHandler, channel: any Channel)] = [:]
+    var shuttingDown = false
+    var failure: (any Error)?
+  }
+
+  private let configuration: Configuration
+  private let router: Router
+  private let group: any EventLoopGroup
+  private let logger: Logger
+  private let state = Mutex(State())
+
+  public init(
+    configuration: Configuration, services: [any RPCService],
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    logger: Logger = Logger(label: "orgsync.rpc.server")
+  ) {
+    self.configuration = configuration
+    self.router = Router(services: services)
+    self.group = group
+    self.logger = logger
+  }
+
+  /// The address the server listens on; waits until it is bound.
+  public func localAddress() async throws -> SocketAddress {
+    try await withCheckedThrowingContinuation { continuation in
+      state.withLock { state in
+        if let address = state.boundAddress {
+          continuation.resume(returning: address)
+        } else if let failure = state.failure {
+          continuation.resume(throwing: failure)
+        } else {
+          state.addressWaiters.append(continuation)
+        }
+      }
+    }
+  }
+
+  /// Number of open connections.
+  public var connectionCount: Int { state.withLock { $0.connections.count } }
+
+  public func run() async throws {
+    let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+    let serverChannel: NIOAsyncChannel<any Channel, Never>
+    do {
+      serverChannel = try await ServerBootstrap(group: group)
+        .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        .bind(host: configuration.host, port: configuration.port) { channel in
+          channel.eventLoop.makeCompletedFuture {
+            try self.configure(channel, sslContext: sslContext)
+            return channel
+          }
+        }
+    } catch {
+      let waiters = state.withLock { state in
+        state.failure = error
+        defer { state.addressWaiters = [] }
+        return state.addressWaiters
+      }
+      for waiter in waiters { waiter.resume(throwing: error) }
+      throw error
+    }
+    let address = serverChannel.channel.localAddress!
+    let waiters = state.withLock { state in
+      state.boundAddress = address
+      state.serverChannel = serverChannel.channel
+      defer { state.addressWaiters = [] }
+      return state.addressWaiters
+    }
+    for waiter in waiters { waiter.resume(returning: address) }
+    logger.info("listening", metadata: ["address": "\(address)"])
+    if state.withLock({ $0.shuttingDown }) { serverChannel.channel.close(promise: nil) }
+
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        try await serverChannel.executeThenClose { inbound in
+          for try await connection in inbound {
+            group.addTask {
+              // Each connection lives in its own child task; a failing one is closed and
+              // logged, never taking the server down.
+              try? await connection.closeFuture.get()
+            }
+          }
+        }
+        // No longer accepting: drain the open connections, then force-close stragglers.
+        let grace = configuration.shutdownGracePeriod
+        group.addTask {
+          try? await Task.sleep(for: grace)
+          self.forceCloseAll()
+        }
+        try await self.waitForConnectionsToClose()
+        group.cancelAll()
+      }
+    } onGracefulShutdown: {
+      self.beginGracefulShutdown()
+    }
+    logger.info("stopped")
+  }
+
+  /// Stops accepting and sends GOAWAY on every connection; `run()` returns once they close.
+  public func beginGracefulShutdown() {
+    let (channel, connections) = state.withLock { state in
+      state.shuttingDown = true
+      return (state.serverChannel, Array(state.connections.values))
+    }
+    channel?.close(promise: nil)
+    for connection in connections {
+      connection.channel.eventLoop.execute { connection.handler.beginDrain() }
+    }
+  }
+
+  private func forceCloseAll() {
+    let connections = state.withLock { Array($0.connections.values) }
+    for connection in connections { connection.channel.close(promise: nil) }
+  }
+
+  private func waitForConnectionsToClose() async throws {
+    while state.withLock({ !$0.connections.isEmpty }) {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+  }
+
+  private func configure(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
+    let limits = configuration.limits
+    let handler = ServerConnectionHandler(
+      router: router, limits: limits, authenticator: configuration.authenticator,
+      runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger,
+      onClose: { [weak self] id in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } })
+    let draining = state.withLock { state in
+      state.connections[ObjectIdentifier(handler)] = (handler, channel)
+      return state.shuttingDown
+    }
+    let sync = channel.pipeline.syncOperations
+    if let sslContext {
+      try sync.addHandler(NIOSSLServerHandler(context: sslContext))
+    }
+    try sync.addHandler(
+      ByteToMessageHandler(FrameDecoder(parser: FrameParser(maxPayloadSize: limits.maxFrameSize))))
+    try sync.addHandler(IdleStateHandler(readTimeout: .nanoseconds(limits.idleTimeout.nanoseconds)))
+    try sync.addHandler(handler)
+    if draining { channel.close(promise: nil) }
+  }
+}
+
+/// Runs a server for the duration of `body`, then shuts it down gracefully.
+public func withRPCServer<Result: Sendable>(
+  configuration: RPCServer.Configuration, services: [any RPCService],
+  _ body: (RPCServer, SocketAddress) async throws -> Result
+) async throws -> Result {
+  let server = RPCServer(configuration: configuration, services: services)
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await server.run() }
+    do {
+      let address = try await server.localAddress()
+      let result = try await body(server, address)
+      server.beginGracefulShutdown()
+      try await group.waitForAll()
+      return result
+    } catch {
+      server.beginGracefulShutdown()
+      try? await group.waitForAll()
+      throw error
+    }
+  }
+}

@@ -1,0 +1,457 @@
+import Logging
+import NIOCore
+import OrgSyncProto
+import OrgSyncWire
+import SwiftProtobuf
+
+/// Serves one connection: handshake, call dispatch, flow control, deadlines, GOAWAY.
+///
+/// Everything here runs on the connection's event loop, and so do the call handlers (they are
+/// tasks on an `EventLoopTaskExecutor` unless configured otherwise), so a small unary call is
+/// decoded, handled and answered on one thread. Frames written while handling a read batch
+/// are gathered in one buffer and flushed once.
+final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+  typealias InboundIn = WireEvent
+  typealias OutboundOut = ByteBuffer
+
+  enum State {
+    case awaitingPreface
+    case awaitingHello
+    case authenticating(pending: [Frame])
+    case ready
+    case closed
+  }
+
+  final class Stream: MessageSink, @unchecked Sendable {
+    let id: UInt32
+    let requests: InboundQueue
+    let credit: SendCredit
+    unowned(unsafe) let connection: ServerConnectionHandler
+    var task: Task<Void, Never>?
+    var deadlineTimer: Scheduled<Void>?
+    var active = true
+    /// Credit the client still has before it must wait (it may overdraw by one message).
+    var receiveCredit: Int
+    var consumedSinceUpdate = 0
+
+    init(id: UInt32, connection: ServerConnectionHandler, loop: any EventLoop, sendWindow: Int, receiveWindow: Int) {
+      self.id = id
+      self.connection = connection
+      self.requests = InboundQueue(loop: loop)
+      self.credit = SendCredit(initial: sendWindow)
+      self.receiveCredit = receiveWindow
+    }
+
+    func send(_ payload: ByteBuffer) async throws {
+      let loop = requests.loop
+      if loop.inEventLoop, active, credit.canSend {
+        connection.sendMessage(payload, on: self)
+        return
+      }
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        loop.execute { self.credit.wait(continuation) }
+      }
+      try await loop.submit { [self] in
+        guard active else { throw credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
+        connection.sendMessage(payload, on: self)
+      }.get()
+    }
+  }
+
+  private let router: Router
+  private let limits: ConnectionLimits
+  private let authenticator: any ConnectionAuthenticator
+  private let runHandlersOnEventLoop: Bool
+  private var logger: Logger
+  private let onClose: @Sendable (ObjectIdentifier) -> Void
+
+  private var context: ChannelHandlerContext!
+  private var executor: EventLoopTaskExecutor!
+  private var state: State = .awaitingPreface
+  private var peer = PeerIdentity.anonymous
+  private var peerLimits = ConnectionLimits.defaults
+  private let serverNonce = HelloProof.randomBytes()
+  private var streams: [UInt32: Stream] = [:]
+  private var highestStreamID: UInt32 = 0
+  private var draining = false
+  private var out = ByteBuffer()
+  private var flushScheduled = false
+
+  init(
+    router: Router, limits: ConnectionLimits, authenticator: any ConnectionAuthenticator,
+    runHandlersOnEventLoop: Bool, logger: Logger, onClose: @escaping @Sendable (ObjectIdentifier) -> Void
+  ) {
+    self.router = router
+    self.limits = limits
+    self.authenticator = authenticator
+    self.runHandlersOnEventLoop = runHandlersOnEventLoop
+    self.logger = logger
+    self.onClose = onClose
+  }
+
+  /// Number of calls in progress (for tests and metrics).
+  var activeStreams: Int { streams.count }
+
+  // MARK: Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    self.executor = EventLoopTaskExecutor(context.eventLoop)
+    out = context.channel.allocator.buffer(capacity: 1024)
+    if context.channel.isActive { start() }
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    start()
+    context.fireChannelActive()
+  }
+
+  private var started = false
+  private func start() {
+    guard !started else { return }
+    started = true
+    out.writePreface()
+    var challenge = Orgsync_V1_Challenge()
+    challenge.major = UInt32(ProtocolVersion.current.major)
+    challenge.minor = UInt32(ProtocolVersion.current.minor)
+    challenge.nonce = .init(serverNonce)
+    writeControl(.challenge, challenge)
+    flushNow()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    switch unwrapInboundIn(data) {
+    case .preface:
+      guard case .awaitingPreface = state else { return protocolError("a second preface") }
+      state = .awaitingHello
+    case .frame(let frame):
+      handle(frame)
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    flushNow()
+    context.fireChannelReadComplete()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    if let wire = error as? WireError {
+      logger.debug("closing connection on a wire error", metadata: ["error": "\(wire)"])
+      goAwayAndClose(reason: Self.goAwayReason(for: wire.code), message: wire.message)
+    } else {
+      logger.debug("connection error", metadata: ["error": "\(error)"])
+      context.close(promise: nil)
+    }
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+      logger.debug("closing an idle connection")
+      goAwayAndClose(reason: .idleTimeout, message: "nothing received for \(limits.idleTimeout)")
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    state = .closed
+    let error = RPCError(code: .unavailable, message: "the connection closed")
+    for stream in streams.values { abort(stream, error) }
+    streams.removeAll()
+    onClose(ObjectIdentifier(self))
+    context.fireChannelInactive()
+  }
+
+  // MARK: Frames
+
+  private func handle(_ frame: Frame) {
+    switch state {
+    case .awaitingPreface, .closed:
+      return
+    case .awaitingHello:
+      guard frame.type == .hello else { return protocolError("the first frame must be HELLO, got \(frame.type)") }
+      guard let hello = try? Orgsync_V1_Hello(buffer: frame.payload) else {
+        return protocolError("HELLO does not decode")
+      }
+      if hello.major != UInt32(ProtocolVersion.current.major) {
+        return goAwayAndClose(reason: .unsupportedVersion, message: "protocol major \(hello.major) is not spoken here")
+      }
+      peerLimits = ConnectionLimits(wire: hello.limits)
+      state = .authenticating(pending: [])
+      let authenticator = self.authenticator
+      let nonce = serverNonce
+      let loop = context.eventLoop
+      Task(executorPreference: executor) {
+        let result = await authenticator.authenticate(hello: hello, serverNonce: nonce)
+        loop.execute { self.finishAuthentication(result, clientNonce: Array(hello.clientNonce)) }
+      }
+    case .authenticating(var pending):
+      guard pending.count < 1024 else { return protocolError("too many frames before the hello was answered") }
+      pending.append(frame)
+      state = .authenticating(pending: pending)
+    case .ready:
+      handleReady(frame)
+    }
+  }
+
+  private func finishAuthentication(_ result: AuthenticationResult, clientNonce: [UInt8]) {
+    guard case .authenticating(let pending) = state else { return }
+    switch result {
+    case .rejected(let reason):
+      logger.info("refused a connection: authentication failed")
+      goAwayAndClose(reason: .unauthenticated, message: reason)
+    case .accepted(let peer, let ackProof):
+      self.peer = peer
+      var ack = Orgsync_V1_HelloAck()
+      ack.major = UInt32(ProtocolVersion.current.major)
+      ack.minor = UInt32(ProtocolVersion.current.minor)
+      ack.limits = limits.wire
+      ack.proof = .init(ackProof)
+      ack.serverName = "orgsyncd"
+      writeControl(.helloAck, ack)
+      state = .ready
+      for frame in pending { handleReady(frame) }
+      flushNow()
+    }
+  }
+
+  private func handleReady(_ frame: Frame) {
+    switch frame.type {
+    case .hello, .helloAck, .challenge, .trailers:
+      protocolError("unexpected \(frame.type) frame")
+    case .ping:
+      if !frame.flags.contains(.ack) {
+        emit { $0.writeFrame(Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)) }
+      }
+    case .goAway:
+      draining = true
+      if streams.isEmpty { context.close(promise: nil) }
+    case .headers:
+      openStream(frame)
+    case .message:
+      guard let stream = stream(for: frame) else { return }
+      if frame.flags.contains(.noMessage) {
+        guard frame.payload.readableBytes == 0 else { return protocolError("NO_MESSAGE frame with a payload") }
+      } else {
+        stream.receiveCredit -= frame.payload.readableBytes
+        guard stream.receiveCredit > -limits.maxFrameSize else {
+          return protocolError("stream \(frame.streamID) sent past its window")
+        }
+        stream.requests.push(frame.payload)
+      }
+      if frame.flags.contains(.endStream) { stream.requests.finish() }
+    case .windowUpdate:
+      guard let stream = stream(for: frame) else { return }
+      let increment = Int(frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt32.self)!)
+      guard increment > 0 else { return protocolError("WINDOW_UPDATE of 0") }
+      stream.credit.add(increment)
+    case .cancel:
+      guard let stream = stream(for: frame) else { return }
+      finish(stream, status: nil, abortWith: RPCError(code: .cancelled, message: "the client cancelled the call"))
+    }
+  }
+
+  /// The live stream a call frame is for; nil (frame dropped) for a call that has ended.
+  private func stream(for frame: Frame) -> Stream? {
+    if let stream = streams[frame.streamID] { return stream }
+    if frame.streamID > highestStreamID {
+      protocolError("\(frame.type) frame for stream \(frame.streamID), never opened")
+    }
+    return nil
+  }
+
+  private func openStream(_ frame: Frame) {
+    let id = frame.streamID
+    guard id & 1 == 1, id > highestStreamID else {
+      return protocolError("stream id \(id) is not a new odd id")
+    }
+    highestStreamID = id
+    if draining { return }  // arrived after our GOAWAY: never started, the client retries it
+    guard let headers = try? Orgsync_V1_RequestHeaders(buffer: frame.payload) else {
+      return writeTrailers(id, RPCError(code: .invalidArgument, message: "the call's headers do not decode"))
+    }
+    guard streams.count < limits.maxConcurrentStreams else {
+      return writeTrailers(
+        id, RPCError(code: .resourceExhausted, message: "more than \(limits.maxConcurrentStreams) calls at once"))
+    }
+    guard let method = router[headers.method] else {
+      return writeTrailers(id, RPCError(code: .unimplemented, message: "no method \(headers.method)"))
+    }
+    if peer.isAnonymous, !method.allowsAnonymous {
+      return writeTrailers(id, RPCError(code: .unauthenticated, message: "this call needs an enrolled device"))
+    }
+    let loop = context.eventLoop
+    let stream = Stream(
+      id: id, connection: self, loop: loop, sendWindow: peerLimits.initialWindow, receiveWindow: limits.initialWindow)
+    stream.requests.onConsumed = { [unowned self, unowned stream] bytes in self.consumed(bytes, on: stream) }
+    streams[id] = stream
+    if frame.flags.contains(.endStream) { stream.requests.finish() }
+
+    var metadata = Metadata()
+    for entry in headers.metadata { metadata.add(entry.key, entry.value) }
+    var deadline: ContinuousClock.Instant?
+    if headers.timeoutMicros > 0 {
+      let timeout = Duration.microseconds(Int64(clamping: headers.timeoutMicros))
+      deadline = .now + timeout
+      stream.deadlineTimer = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self, weak stream] in
+        guard let self, let stream else { return }
+        self.finish(stream, status: RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
+      }
+    }
+    let callContext = ServerContext(
+      method: headers.method, metadata: metadata, peer: peer, deadline: deadline, trailers: TrailerBox())
+    let body = method.handler
+    let run: @Sendable () async -> Void = { [self] in
+      var status: RPCError? = nil
+      do {
+        try await body(callContext, stream.requests, stream)
+      } catch let error as any RPCErrorConvertible {
+        status = error.rpcError
+      } catch is CancellationError {
+        status = RPCError(code: .cancelled, message: "the call was cancelled")
+      } catch {
+        status = RPCError(code: .internal, message: "the server failed to handle the call")
+      }
+      let trailers = callContext.trailers.metadata.withLock { $0 }
+      let final = status ?? RPCError(code: .ok, message: "")
+      loop.execute {
+        var withMetadata = final
+        withMetadata.metadata = trailers
+        self.finish(stream, status: withMetadata)
+      }
+    }
+    if runHandlersOnEventLoop {
+      stream.task = Task(executorPreference: executor, operation: run)
+    } else {
+      stream.task = Task(operation: run)
+    }
+  }
+
+  private func consumed(_ bytes: Int, on stream: Stream) {
+    stream.consumedSinceUpdate += bytes
+    guard stream.active, stream.consumedSinceUpdate >= limits.initialWindow / 2 else { return }
+    let increment = stream.consumedSinceUpdate
+    stream.consumedSinceUpdate = 0
+    stream.receiveCredit += increment
+    emit { buffer in
+      buffer.writeFrame(type: .windowUpdate, streamID: stream.id) { $0.writeInteger(UInt32(increment)) }
+    }
+  }
+
+  // MARK: Ending calls
+
+  /// Ends a call: sends TRAILERS with `status` (unless nil: the client cancelled) and stops its
+  /// handler. Idempotent; later frames for the stream are dropped.
+  private func finish(_ stream: Stream, status: RPCError?, abortWith: RPCError? = nil) {
+    guard stream.active else { return }
+    if let status { writeTrailers(stream.id, status) }
+    abort(stream, abortWith ?? status ?? RPCError(code: .cancelled, message: "the call has ended"))
+    streams[stream.id] = nil
+    if draining, streams.isEmpty {
+      flushNow()
+      context.close(promise: nil)
+    }
+  }
+
+  private func abort(_ stream: Stream, _ error: RPCError) {
+    stream.active = false
+    stream.deadlineTimer?.cancel()
+    stream.requests.finish(error.code == .ok ? nil : error)
+    stream.credit.fail(error.code == .ok ? RPCError(code: .cancelled, message: "the call has ended") : error)
+    if error.code != .ok { stream.task?.cancel() }
+  }
+
+  fileprivate func sendMessage(_ payload: ByteBuffer, on stream: Stream) {
+    stream.credit.spend(payload.readableBytes)
+    var payload = payload
+    emit { $0.writeFrame(type: .message, streamID: stream.id) { $0.writeBuffer(&payload) } }
+  }
+
+  private func writeTrailers(_ id: UInt32, _ status: RPCError) {
+    var trailers = Orgsync_V1_Trailers()
+    trailers.code = status.code.wire
+    trailers.message = status.message
+    trailers.metadata = status.metadata.map { entry in
+      var wire = Orgsync_V1_MetadataEntry()
+      wire.key = entry.key
+      wire.value = entry.value
+      return wire
+    }
+    writeControl(.trailers, trailers, streamID: id)
+  }
+
+  // MARK: Shutdown
+
+  /// Graceful shutdown: GOAWAY naming the last accepted call; close once those have finished.
+  func beginDrain() {
+    guard !draining, case .ready = state else {
+      if case .ready = state {} else { context.close(promise: nil) }
+      return
+    }
+    draining = true
+    writeGoAway(reason: .noError, message: "the server is shutting down")
+    flushNow()
+    if streams.isEmpty { context.close(promise: nil) }
+  }
+
+  private func protocolError(_ message: String) {
+    logger.debug("protocol error", metadata: ["reason": "\(message)"])
+    goAwayAndClose(reason: .protocolError, message: message)
+  }
+
+  private func goAwayAndClose(reason: Orgsync_V1_GoAwayReason, message: String) {
+    guard context.channel.isActive else { return }
+    if case .closed = state { return }
+    state = .closed
+    writeGoAway(reason: reason, message: message)
+    let buffer = out
+    out.clear()
+    context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [context] _ in context?.close(promise: nil) }
+  }
+
+  private func writeGoAway(reason: Orgsync_V1_GoAwayReason, message: String) {
+    var goAway = Orgsync_V1_GoAway()
+    goAway.lastStreamID = highestStreamID
+    goAway.reason = reason
+    goAway.message = message
+    writeControl(.goAway, goAway)
+  }
+
+  static func goAwayReason(for code: WireError.Code) -> Orgsync_V1_GoAwayReason {
+    switch code {
+    case .frameTooLarge: .frameTooLarge
+    case .badChecksum: .badChecksum
+    case .unsupportedVersion: .unsupportedVersion
+    default: .protocolError
+    }
+  }
+
+  // MARK: Output
+
+  private func writeControl(_ type: FrameType, _ message: some SwiftProtobufMessage, streamID: UInt32 = 0) {
+    let payload = try! message.serializedBuffer()  // our own messages always encode
+    emit { buffer in
+      var payload = payload
+      buffer.writeFrame(type: type, streamID: streamID) { $0.writeBuffer(&payload) }
+    }
+  }
+
+  /// Appends frames to the pending output and makes sure one flush follows this loop tick.
+  private func emit(_ write: (inout ByteBuffer) -> Void) {
+    write(&out)
+    if !flushScheduled {
+      flushScheduled = true
+      context.eventLoop.execute { self.flushNow() }
+    }
+  }
+
+  private func flushNow() {
+    flushScheduled = false
+    guard out.readableBytes > 0, let context, context.channel.isActive else { return }
+    let buffer = out
+    out = context.channel.allocator.buffer(capacity: 1024)
+    context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+  }
+}
+
+typealias SwiftProtobufMessage = SwiftProtobuf.Message
