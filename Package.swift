@@ -68,7 +68,11 @@ var targets: [Target] = [
   ),
 ]
 
-var products: [Product] = []
+var products: [Product] = [
+  .library(name: "OrgSyncProto", targets: ["OrgSyncProto"]),
+  .library(name: "OrgSyncWire", targets: ["OrgSyncWire"]),
+  .library(name: "OrgSyncRPC", targets: ["OrgSyncRPC"]),
+]
 
 // The libFuzzer target exists only when Scripts/fuzz.sh asks for it: libFuzzer supplies `main`,
 // so the target cannot link in an ordinary build.

@@ -283,6 +283,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     guard state == .ready, goAwayLastStream == nil else {
       return end(call, RPCError(code: .unavailable, message: "the connection is closing", cause: NotStarted()))
     }
+    if let firstMessage, firstMessage.readableBytes > serverLimits.maxFrameSize {
+      return end(call, Self.tooLarge(firstMessage.readableBytes, limit: serverLimits.maxFrameSize))
+    }
     call.id = nextStreamID
     nextStreamID += 2
     calls[call.id] = call
@@ -324,12 +327,22 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// Sends one request message on an open call (credit already checked by the caller).
   func send(_ call: Call, _ payload: ByteBuffer, endStream: Bool) throws {
     guard !call.ended else { throw call.credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
+    guard payload.readableBytes <= serverLimits.maxFrameSize else {
+      let error = Self.tooLarge(payload.readableBytes, limit: serverLimits.maxFrameSize)
+      cancel(call, error)
+      throw error
+    }
     call.credit.spend(payload.readableBytes)
     var payload = payload
     let id = call.id
     emit {
       $0.writeFrame(type: .message, flags: endStream ? .endStream : [], streamID: id) { $0.writeBuffer(&payload) }
     }
+  }
+
+  static func tooLarge(_ size: Int, limit: Int) -> RPCError {
+    RPCError(
+      code: .resourceExhausted, message: "a message of \(size) bytes is larger than the \(limit) the server accepts")
   }
 
   /// Ends the client's half of a call without a message.

@@ -107,10 +107,10 @@ public final class RPCClient: Sendable {
     }
   }
 
-  /// The event loop of the current connection, so a caller can run its own tasks there
-  /// (`withTaskExecutorPreference`) and make calls with no thread hop at all.
-  public func connectedEventLoop() async throws -> any EventLoop {
-    try await connection().channel.eventLoop
+  /// A task executor on the current connection's event loop. A caller that runs its loop of
+  /// calls under `withTaskExecutorPreference(executor)` makes each call with no thread hop.
+  public func connectionTaskExecutor() async throws -> any TaskExecutor {
+    EventLoopTaskExecutor(try await connection().channel.eventLoop)
   }
 
   // MARK: Calls
@@ -235,6 +235,12 @@ public final class RPCClient: Sendable {
               onUnusable: { flag.markUnusable() }))
         }
       }
+    // The hello must complete within the connect timeout too: a server that accepts TCP but
+    // never answers (a TLS-only port, a hung process) must not hold calls forever.
+    let handshakeTimer = loop.scheduleTask(in: .nanoseconds(configuration.connectTimeout.nanoseconds)) {
+      ready.fail(RPCError(code: .unavailable, message: "the server did not complete the handshake in time"))
+    }
+    ready.futureResult.whenComplete { _ in handshakeTimer.cancel() }
     let future = bootstrap.connect(host: configuration.host, port: configuration.port)
       .flatMap { channel in
         ready.futureResult.map { channel }.flatMapErrorThrowing { error in

@@ -33,9 +33,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     /// Credit the client still has before it must wait (it may overdraw by one message).
     var receiveCredit: Int
     var consumedSinceUpdate = 0
+    let maxMessage: Int
 
-    init(id: UInt32, connection: ServerConnectionHandler, loop: any EventLoop, sendWindow: Int, receiveWindow: Int) {
+    init(
+      id: UInt32, connection: ServerConnectionHandler, loop: any EventLoop, sendWindow: Int, receiveWindow: Int,
+      maxMessage: Int
+    ) {
       self.id = id
+      self.maxMessage = maxMessage
       self.connection = connection
       self.requests = InboundQueue(loop: loop)
       self.credit = SendCredit(initial: sendWindow)
@@ -44,6 +49,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
     func send(_ payload: ByteBuffer) async throws {
       let loop = requests.loop
+      guard payload.readableBytes <= maxMessage else {
+        throw RPCError(
+          code: .resourceExhausted,
+          message: "a response of \(payload.readableBytes) bytes is larger than the \(maxMessage) the client accepts")
+      }
       if loop.inEventLoop, active, credit.canSend {
         connection.sendMessage(payload, on: self)
         return
@@ -282,7 +292,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
     let loop = context.eventLoop
     let stream = Stream(
-      id: id, connection: self, loop: loop, sendWindow: peerLimits.initialWindow, receiveWindow: limits.initialWindow)
+      id: id, connection: self, loop: loop, sendWindow: peerLimits.initialWindow, receiveWindow: limits.initialWindow,
+      maxMessage: peerLimits.maxFrameSize)
     stream.requests.onConsumed = { [unowned self, unowned stream] bytes in self.consumed(bytes, on: stream) }
     streams[id] = stream
     if frame.flags.contains(.endStream) { stream.requests.finish() }

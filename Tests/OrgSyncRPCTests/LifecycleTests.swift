@@ -1,0 +1,245 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import OrgSyncProto
+import OrgSyncRPC
+import OrgSyncWire
+import Synchronization
+import Testing
+
+/// Polls `condition` up to `attempts` times, 10 ms apart: for state that another thread
+/// changes. Not a timing assertion: the bound is only there so a broken build fails instead of
+/// hanging.
+func eventually(_ attempts: Int = 500, _ condition: () async throws -> Bool) async rethrows -> Bool {
+  for _ in 0..<attempts {
+    if try await condition() { return true }
+    try? await Task.sleep(for: .milliseconds(10))
+  }
+  return false
+}
+
+@Suite("Deadlines, cancellation, shutdown and reconnection")
+struct LifecycleTests {
+  @Test("a call past its deadline fails with DEADLINE_EXCEEDED and the server stops working on it")
+  func deadline() async throws {
+    try await withEchoServer { client, _, observations in
+      let error = await #expect(throws: RPCError.self) {
+        try await client.unary(Echo.sleep, entry("slow", "60000"), options: CallOptions(timeout: .milliseconds(50)))
+      }
+      #expect(error?.code == .deadlineExceeded)
+      #expect(await eventually { observations.cancelledHandlers.load(ordering: .relaxed) == 1 })
+    }
+  }
+
+  @Test("a caller that cancels gets CANCELLED and the server's handler is cancelled too")
+  func clientCancels() async throws {
+    try await withEchoServer { client, _, observations in
+      let task = Task { try await client.unary(Echo.sleep, entry("slow", "60000")) }
+      #expect(await eventually { observations.startedHandlers.load(ordering: .relaxed) == 1 })
+      task.cancel()
+      let error = await #expect(throws: RPCError.self) { try await task.value }
+      #expect(error?.code == .cancelled)
+      #expect(await eventually { observations.cancelledHandlers.load(ordering: .relaxed) == 1 })
+      // The connection is still good for the next call.
+      let after = try await client.unary(Echo.unary, entry("after"))
+      #expect(after.key == "after")
+    }
+  }
+
+  @Test("a reader that leaves a server stream early cancels the server's work")
+  func streamReaderLeaves() async throws {
+    try await withEchoServer { client, _, observations in
+      let first = try await client.serverStreaming(Echo.flood, entry("10", "1000000")) { responses in
+        var iterator = responses.makeAsyncIterator()
+        return try await iterator.next()
+      }
+      #expect(first != nil)
+      let sent = await eventually {
+        let before = observations.floodSent.load(ordering: .relaxed)
+        try? await Task.sleep(for: .milliseconds(50))
+        return observations.floodSent.load(ordering: .relaxed) == before
+      }
+      #expect(sent, "the server stopped producing")
+      #expect(observations.floodSent.load(ordering: .relaxed) < 1_000_000)
+    }
+  }
+
+  @Test("graceful shutdown lets a stream in flight finish, then refuses new calls")
+  func shutdownMidStream() async throws {
+    let observations = Observations()
+    let server = RPCServer(
+      configuration: .init(authenticator: testAuthenticator), services: [EchoService(observations: observations)])
+    let serving = Task { try await server.run() }
+    let port = try await server.localAddress().port!
+    let client = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity))
+    let values = try await client.serverStreaming(Echo.expand, entry("k", "2000")) { responses in
+      var values: [String] = []
+      for try await response in responses {
+        values.append(response.value)
+        if values.count == 1 { server.beginGracefulShutdown() }
+      }
+      return values
+    }
+    #expect(values.count == 2000)
+    try await serving.value
+    let error = await #expect(throws: RPCError.self) { try await client.unary(Echo.unary, entry("late")) }
+    #expect(error?.code == .unavailable)
+    await client.close()
+  }
+
+  @Test("the client reconnects once a restarted server is back")
+  func reconnect() async throws {
+    let observations = Observations()
+    let first = RPCServer(
+      configuration: .init(authenticator: testAuthenticator), services: [EchoService(observations: observations)])
+    let firstRun = Task { try await first.run() }
+    let port = try await first.localAddress().port!
+    let client = try RPCClient(
+      configuration: .init(
+        host: "127.0.0.1", port: port, identity: testIdentity,
+        backoff: .init(initial: .milliseconds(10), maximum: .milliseconds(50))))
+    #expect(try await client.unary(Echo.unary, entry("one")).key == "one")
+    first.beginGracefulShutdown()
+    try await firstRun.value
+
+    // Down: calls fail fast with UNAVAILABLE rather than hang.
+    let down = await #expect(throws: RPCError.self) { try await client.unary(Echo.unary, entry("down")) }
+    #expect(down?.code == .unavailable)
+
+    let second = RPCServer(
+      configuration: .init(port: port, authenticator: testAuthenticator),
+      services: [EchoService(observations: observations)])
+    let secondRun = Task { try await second.run() }
+    _ = try await second.localAddress()
+    let back = await eventually { (try? await client.unary(Echo.unary, entry("two")))?.key == "two" }
+    #expect(back)
+    await client.close()
+    second.beginGracefulShutdown()
+    try await secondRun.value
+  }
+
+  @Test("a call to a server that is not there fails with UNAVAILABLE")
+  func serverDown() async throws {
+    // Bind and release a port so that nothing listens on it.
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+      host: "127.0.0.1", port: 0
+    )
+    .get()
+    let port = channel.localAddress!.port!
+    try await channel.close()
+    let client = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity))
+    let error = await #expect(throws: RPCError.self) { try await client.unary(Echo.unary, entry("x")) }
+    #expect(error?.code == .unavailable)
+    #expect(error?.message.contains("cannot reach the server") == true)
+  }
+}
+
+@Suite("Load and limits")
+struct LoadTests {
+  @Test("1,000 concurrent calls share one connection")
+  func thousandCalls() async throws {
+    var limits = ConnectionLimits.defaults
+    limits.maxConcurrentStreams = 1000
+    try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
+      client, server, _ in
+      let keys = try await withThrowingTaskGroup(of: String.self) { group in
+        for i in 0..<1000 {
+          group.addTask { try await client.unary(Echo.unary, entry("單位\(i)")).key }
+        }
+        var keys = Set<String>()
+        for try await key in group { keys.insert(key) }
+        return keys
+      }
+      #expect(keys.count == 1000)
+      #expect(keys.contains("單位999"))
+      #expect(server.connectionCount == 1)
+    }
+  }
+
+  @Test("calls beyond the stream limit get RESOURCE_EXHAUSTED; the rest run")
+  func streamLimit() async throws {
+    var limits = ConnectionLimits.defaults
+    limits.maxConcurrentStreams = 10
+    try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
+      client, _, _ in
+      let codes = await withTaskGroup(of: RPCError.Code.self) { group in
+        for _ in 0..<50 {
+          group.addTask {
+            do {
+              _ = try await client.unary(Echo.sleep, entry("s", "300"))
+              return .ok
+            } catch let error as RPCError {
+              return error.code
+            } catch {
+              return .unknown
+            }
+          }
+        }
+        var codes: [RPCError.Code] = []
+        for await code in group { codes.append(code) }
+        return codes
+      }
+      #expect(codes.filter { $0 == .ok }.count == 10)
+      #expect(codes.filter { $0 == .resourceExhausted }.count == 40)
+    }
+  }
+
+  @Test("200 clients are served at once")
+  func manyConnections() async throws {
+    try await withEchoServer { _, server, _ in
+      let port = try await server.localAddress().port!
+      let clients = try (0..<200).map { _ in
+        try RPCClient(configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity))
+      }
+      let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+        for (i, client) in clients.enumerated() {
+          group.addTask { try await client.unary(Echo.unary, entry("\(i)")).key == "\(i)" ? 1 : 0 }
+        }
+        return try await group.reduce(0, +)
+      }
+      #expect(answered == 200)
+      #expect(server.connectionCount == 200)
+      for client in clients { await client.close() }
+      #expect(await eventually { server.connectionCount == 0 })
+    }
+  }
+
+  @Test("a message over the server's limit fails that call only")
+  func oversizeMessage() async throws {
+    var limits = ConnectionLimits.defaults
+    limits.maxFrameSize = 64 * 1024
+    try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
+      client, server, _ in
+      let error = await #expect(throws: RPCError.self) {
+        try await client.unary(Echo.unary, entry(String(repeating: "大", count: 30_000)))
+      }
+      #expect(error?.code == .resourceExhausted)
+      let after = try await client.unary(Echo.unary, entry("small"))
+      #expect(after.key == "small")
+      #expect(server.connectionCount == 1)
+    }
+  }
+
+  @Test("a reader that stops reading does not make the server buffer without bound")
+  func slowReaderBackpressure() async throws {
+    try await withEchoServer { client, _, observations in
+      let messageSize = 64 * 1024
+      try await client.serverStreaming(Echo.flood, entry(String(messageSize), "10000")) { responses in
+        var iterator = responses.makeAsyncIterator()
+        _ = try await iterator.next()
+        // Stop reading. The server may send at most one window (1 MiB) plus one message ahead.
+        let settled = await eventually {
+          let before = observations.floodSent.load(ordering: .relaxed)
+          try? await Task.sleep(for: .milliseconds(100))
+          return observations.floodSent.load(ordering: .relaxed) == before
+        }
+        #expect(settled)
+        let sent = observations.floodSent.load(ordering: .relaxed)
+        #expect(sent <= (1 << 20) / messageSize + 2, "server produced \(sent) messages of 64 KiB ahead of the reader")
+        // Reading again resumes the stream.
+        for _ in 0..<40 { _ = try await iterator.next() }
+        #expect(observations.floodSent.load(ordering: .relaxed) > sent)
+      }
+    }
+  }
+}
