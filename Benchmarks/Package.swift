@@ -7,7 +7,8 @@ let package = Package(
   name: "OrgSyncBenchmarks",
   platforms: [.macOS(.v15)],
   dependencies: [
-    .package(path: ".."),
+    // The main package through a link, so its identity is "OrgSync" whatever the checkout is called.
+    .package(path: "OrgSync"),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
     .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
@@ -18,8 +19,8 @@ let package = Package(
     .executableTarget(
       name: "rpc-bench",
       dependencies: [
-        .product(name: "OrgSyncRPC", package: "main"),
-        .product(name: "OrgSyncProto", package: "main"),
+        .product(name: "OrgSyncRPC", package: "OrgSync"),
+        .product(name: "OrgSyncProto", package: "OrgSync"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
