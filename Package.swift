@@ -31,6 +31,34 @@ var targets: [Target] = [
       .product(name: "Crypto", package: "swift-crypto"),
     ]
   ),
+  .target(
+    name: "OrgSyncCore",
+    dependencies: ["OrgSyncProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+  ),
+  .target(
+    name: "OrgSyncStore",
+    dependencies: [
+      "OrgSyncCore",
+      "OrgSyncProto",
+      .product(name: "GRDB", package: "GRDB.swift"),
+      .product(name: "Crypto", package: "swift-crypto"),
+    ]
+  ),
+  .target(
+    name: "OrgSyncAPI",
+    dependencies: ["OrgSyncRPC", "OrgSyncProto"]
+  ),
+  .target(
+    name: "OrgSyncServer",
+    dependencies: [
+      "OrgSyncAPI",
+      "OrgSyncCore",
+      "OrgSyncRPC",
+      "OrgSyncStore",
+      "OrgSyncProto",
+      .product(name: "Logging", package: "swift-log"),
+    ]
+  ),
   .systemLibrary(
     name: "CProtobufC",
     pkgConfig: "libprotobuf-c",
@@ -60,6 +88,17 @@ var targets: [Target] = [
       .product(name: "X509", package: "swift-certificates"),
       .product(name: "Crypto", package: "swift-crypto"),
       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ]
+  ),
+  .testTarget(
+    name: "OrgSyncServerTests",
+    dependencies: [
+      "OrgSyncServer",
+      "OrgSyncStore",
+      "OrgSyncCore",
+      "OrgSyncAPI",
+      "OrgSyncRPC",
+      "OrgSyncProto",
     ]
   ),
   .testTarget(
@@ -98,6 +137,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
   ],
   targets: targets,
   swiftLanguageModes: [.v6]

@@ -48,7 +48,7 @@ fi
 swift_out="$out/Sources/OrgSyncProto/Generated"
 c_out="$out/Sources/COrgSyncProto"
 mkdir -p "$swift_out" "$c_out/include"
-rm -f "$swift_out"/*.pb.swift "$c_out"/*.pb-c.c "$c_out"/include/orgsync_descriptors.inc "$c_out"/include/orgsync/v1/*.pb-c.h
+rm -f "$swift_out"/*.pb.swift "$swift_out"/ProtoFields.swift "$c_out"/*.pb-c.c "$c_out"/include/orgsync_descriptors.inc "$c_out"/include/orgsync/v1/*.pb-c.h
 
 cd "$root/Protos"
 protos=(orgsync/v1/*.proto)
@@ -56,6 +56,7 @@ protoc --plugin=protoc-gen-swift="$plugin" \
   --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath \
   --swift_out="$swift_out" "${protos[@]}"
 protoc-c --c_out="$c_out/include" "${protos[@]}"
+python3 "$root/Scripts/field-numbers.py" "$swift_out/ProtoFields.swift" "${protos[@]}"
 # SwiftPM compiles a C target's .c files from the target folder and finds headers in include/.
 mv "$c_out"/include/orgsync/v1/*.pb-c.c "$c_out"/
 # The table of every message descriptor, for the generic interop helpers.

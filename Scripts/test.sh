@@ -22,7 +22,8 @@ echo "== generated code matches Protos/"
 Scripts/generate-protos.sh --check
 
 echo "== swift format lint"
-swift format lint --strict -r Package.swift Sources Tests Fuzz
+find Sources Tests Fuzz Benchmarks/Sources -name '*.swift' -not -path '*/Generated/*' -print0 \
+  | xargs -0 swift format lint --strict Package.swift Benchmarks/Package.swift
 
 echo "== build"
 swift build --build-tests

@@ -502,6 +502,51 @@ void   orgsync__v1__type_digest__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__type_digest__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orgsync__v1__digest_request__init
+                     (Orgsync__V1__DigestRequest         *message)
+{
+  static const Orgsync__V1__DigestRequest init_value = ORGSYNC__V1__DIGEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__digest_request__get_packed_size
+                     (const Orgsync__V1__DigestRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__digest_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__digest_request__pack
+                     (const Orgsync__V1__DigestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__digest_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__digest_request__pack_to_buffer
+                     (const Orgsync__V1__DigestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__digest_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__DigestRequest *
+       orgsync__v1__digest_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__DigestRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__digest_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__digest_request__free_unpacked
+                     (Orgsync__V1__DigestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__digest_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   orgsync__v1__scope_digest__init
                      (Orgsync__V1__ScopeDigest         *message)
 {
@@ -545,6 +590,186 @@ void   orgsync__v1__scope_digest__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &orgsync__v1__scope_digest__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__conflicts_request__init
+                     (Orgsync__V1__ConflictsRequest         *message)
+{
+  static const Orgsync__V1__ConflictsRequest init_value = ORGSYNC__V1__CONFLICTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__conflicts_request__get_packed_size
+                     (const Orgsync__V1__ConflictsRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__conflicts_request__pack
+                     (const Orgsync__V1__ConflictsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__conflicts_request__pack_to_buffer
+                     (const Orgsync__V1__ConflictsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__ConflictsRequest *
+       orgsync__v1__conflicts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__ConflictsRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__conflicts_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__conflicts_request__free_unpacked
+                     (Orgsync__V1__ConflictsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__conflicts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__conflicts_response__init
+                     (Orgsync__V1__ConflictsResponse         *message)
+{
+  static const Orgsync__V1__ConflictsResponse init_value = ORGSYNC__V1__CONFLICTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__conflicts_response__get_packed_size
+                     (const Orgsync__V1__ConflictsResponse *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__conflicts_response__pack
+                     (const Orgsync__V1__ConflictsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__conflicts_response__pack_to_buffer
+                     (const Orgsync__V1__ConflictsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__conflicts_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__ConflictsResponse *
+       orgsync__v1__conflicts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__ConflictsResponse *)
+     protobuf_c_message_unpack (&orgsync__v1__conflicts_response__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__conflicts_response__free_unpacked
+                     (Orgsync__V1__ConflictsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__conflicts_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__resolve_conflict_request__init
+                     (Orgsync__V1__ResolveConflictRequest         *message)
+{
+  static const Orgsync__V1__ResolveConflictRequest init_value = ORGSYNC__V1__RESOLVE_CONFLICT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__resolve_conflict_request__get_packed_size
+                     (const Orgsync__V1__ResolveConflictRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__resolve_conflict_request__pack
+                     (const Orgsync__V1__ResolveConflictRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__resolve_conflict_request__pack_to_buffer
+                     (const Orgsync__V1__ResolveConflictRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__ResolveConflictRequest *
+       orgsync__v1__resolve_conflict_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__ResolveConflictRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__resolve_conflict_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__resolve_conflict_request__free_unpacked
+                     (Orgsync__V1__ResolveConflictRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__resolve_conflict_response__init
+                     (Orgsync__V1__ResolveConflictResponse         *message)
+{
+  static const Orgsync__V1__ResolveConflictResponse init_value = ORGSYNC__V1__RESOLVE_CONFLICT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__resolve_conflict_response__get_packed_size
+                     (const Orgsync__V1__ResolveConflictResponse *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__resolve_conflict_response__pack
+                     (const Orgsync__V1__ResolveConflictResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__resolve_conflict_response__pack_to_buffer
+                     (const Orgsync__V1__ResolveConflictResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__ResolveConflictResponse *
+       orgsync__v1__resolve_conflict_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__ResolveConflictResponse *)
+     protobuf_c_message_unpack (&orgsync__v1__resolve_conflict_response__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__resolve_conflict_response__free_unpacked
+                     (Orgsync__V1__ResolveConflictResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__resolve_conflict_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[13] =
@@ -1293,7 +1518,7 @@ const ProtobufCMessageDescriptor orgsync__v1__change__descriptor =
   (ProtobufCMessageInit) orgsync__v1__change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[4] =
+static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[5] =
 {
   {
     "changes",
@@ -1343,17 +1568,30 @@ static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reset",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PullPage, reset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
   0,   /* field[0] = changes */
   1,   /* field[1] = cursor */
   2,   /* field[2] = more */
   3,   /* field[3] = remaining */
+  4,   /* field[4] = reset */
 };
 static const ProtobufCIntRange orgsync__v1__pull_page__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
 {
@@ -1363,7 +1601,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   "Orgsync__V1__PullPage",
   "orgsync.v1",
   sizeof(Orgsync__V1__PullPage),
-  4,
+  5,
   orgsync__v1__pull_page__field_descriptors,
   orgsync__v1__pull_page__field_indices_by_name,
   1,  orgsync__v1__pull_page__number_ranges,
@@ -1628,6 +1866,44 @@ const ProtobufCMessageDescriptor orgsync__v1__type_digest__descriptor =
   (ProtobufCMessageInit) orgsync__v1__type_digest__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor orgsync__v1__digest_request__field_descriptors[1] =
+{
+  {
+    "types",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Orgsync__V1__DigestRequest, n_types),
+    offsetof(Orgsync__V1__DigestRequest, types),
+    &orgsync__v1__record_type__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__digest_request__field_indices_by_name[] = {
+  0,   /* field[0] = types */
+};
+static const ProtobufCIntRange orgsync__v1__digest_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__digest_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.DigestRequest",
+  "DigestRequest",
+  "Orgsync__V1__DigestRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__DigestRequest),
+  1,
+  orgsync__v1__digest_request__field_descriptors,
+  orgsync__v1__digest_request__field_indices_by_name,
+  1,  orgsync__v1__digest_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__digest_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor orgsync__v1__scope_digest__field_descriptors[2] =
 {
   {
@@ -1677,6 +1953,184 @@ const ProtobufCMessageDescriptor orgsync__v1__scope_digest__descriptor =
   orgsync__v1__scope_digest__field_indices_by_name,
   1,  orgsync__v1__scope_digest__number_ranges,
   (ProtobufCMessageInit) orgsync__v1__scope_digest__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__conflicts_request__field_descriptors[2] =
+{
+  {
+    "include_resolved",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__ConflictsRequest, include_resolved),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__ConflictsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__conflicts_request__field_indices_by_name[] = {
+  0,   /* field[0] = include_resolved */
+  1,   /* field[1] = limit */
+};
+static const ProtobufCIntRange orgsync__v1__conflicts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__conflicts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.ConflictsRequest",
+  "ConflictsRequest",
+  "Orgsync__V1__ConflictsRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__ConflictsRequest),
+  2,
+  orgsync__v1__conflicts_request__field_descriptors,
+  orgsync__v1__conflicts_request__field_indices_by_name,
+  1,  orgsync__v1__conflicts_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__conflicts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__conflicts_response__field_descriptors[1] =
+{
+  {
+    "conflicts",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__ConflictsResponse, n_conflicts),
+    offsetof(Orgsync__V1__ConflictsResponse, conflicts),
+    &orgsync__v1__conflict__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__conflicts_response__field_indices_by_name[] = {
+  0,   /* field[0] = conflicts */
+};
+static const ProtobufCIntRange orgsync__v1__conflicts_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__conflicts_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.ConflictsResponse",
+  "ConflictsResponse",
+  "Orgsync__V1__ConflictsResponse",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__ConflictsResponse),
+  1,
+  orgsync__v1__conflicts_response__field_descriptors,
+  orgsync__v1__conflicts_response__field_indices_by_name,
+  1,  orgsync__v1__conflicts_response__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__conflicts_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__resolve_conflict_request__field_descriptors[2] =
+{
+  {
+    "conflict_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__ResolveConflictRequest, conflict_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resolved_by_mutation_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__ResolveConflictRequest, resolved_by_mutation_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__resolve_conflict_request__field_indices_by_name[] = {
+  0,   /* field[0] = conflict_id */
+  1,   /* field[1] = resolved_by_mutation_id */
+};
+static const ProtobufCIntRange orgsync__v1__resolve_conflict_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.ResolveConflictRequest",
+  "ResolveConflictRequest",
+  "Orgsync__V1__ResolveConflictRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__ResolveConflictRequest),
+  2,
+  orgsync__v1__resolve_conflict_request__field_descriptors,
+  orgsync__v1__resolve_conflict_request__field_indices_by_name,
+  1,  orgsync__v1__resolve_conflict_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__resolve_conflict_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__resolve_conflict_response__field_descriptors[1] =
+{
+  {
+    "conflict",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__ResolveConflictResponse, conflict),
+    &orgsync__v1__conflict__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__resolve_conflict_response__field_indices_by_name[] = {
+  0,   /* field[0] = conflict */
+};
+static const ProtobufCIntRange orgsync__v1__resolve_conflict_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.ResolveConflictResponse",
+  "ResolveConflictResponse",
+  "Orgsync__V1__ResolveConflictResponse",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__ResolveConflictResponse),
+  1,
+  orgsync__v1__resolve_conflict_response__field_descriptors,
+  orgsync__v1__resolve_conflict_response__field_indices_by_name,
+  1,  orgsync__v1__resolve_conflict_response__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__resolve_conflict_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue orgsync__v1__mutation_outcome__enum_values_by_number[5] =

@@ -128,7 +128,8 @@ func measure(concurrency: Int, seconds: Double, _ call: @escaping @Sendable () a
           let start = ContinuousClock.now
           try await call()
           let elapsed = ContinuousClock.now - start
-          latencies.append(UInt64(elapsed.components.attoseconds / 1_000_000_000) + UInt64(elapsed.components.seconds) * 1_000_000_000)
+          latencies.append(
+            UInt64(elapsed.components.attoseconds / 1_000_000_000) + UInt64(elapsed.components.seconds) * 1_000_000_000)
         }
         return latencies
       }

@@ -449,7 +449,8 @@ public nonisolated struct Orgsync_V1_Mutation: @unchecked Sendable {
     set {_uniqueStorage()._baseVersion = newValue}
   }
 
-  /// body fields this edit sets (proto field names); empty on create = all
+  /// Body fields this edit sets (proto field names). A create with none takes every field of
+  /// `body`; an edit with none changes no field (a move or a delete).
   public var fields: [String] {
     get {_storage._fields}
     set {_uniqueStorage()._fields = newValue}
@@ -594,6 +595,10 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   /// estimate of changes still to come, for progress
   public var remaining: UInt64 = 0
 
+  /// The scope changed shape since `cursor` (the unit moved in the tree): drop every local
+  /// record and apply this pull as if from the beginning.
+  public var reset: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -707,6 +712,19 @@ public nonisolated struct Orgsync_V1_TypeDigest: Sendable {
   public init() {}
 }
 
+public nonisolated struct Orgsync_V1_DigestRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty = every type
+  public var types: [Orgsync_V1_RecordType] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Orgsync_V1_ScopeDigest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -720,6 +738,70 @@ public nonisolated struct Orgsync_V1_ScopeDigest: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// Lists the conflicts the device may see (its scope), open ones first.
+public nonisolated struct Orgsync_V1_ConflictsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var includeResolved: Bool = false
+
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Orgsync_V1_ConflictsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var conflicts: [Orgsync_V1_Conflict] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Marks a conflict resolved. The resolution itself is an ordinary mutation (keep mine / keep
+/// theirs / edit); this names it.
+public nonisolated struct Orgsync_V1_ResolveConflictRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var conflictID: Data = Data()
+
+  public var resolvedByMutationID: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Orgsync_V1_ResolveConflictResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var conflict: Orgsync_V1_Conflict {
+    get {_conflict ?? Orgsync_V1_Conflict()}
+    set {_conflict = newValue}
+  }
+  /// Returns true if `conflict` has been explicitly set.
+  public var hasConflict: Bool {self._conflict != nil}
+  /// Clears the value of `conflict`. Subsequent reads from it will return its default value.
+  public mutating func clearConflict() {self._conflict = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _conflict: Orgsync_V1_Conflict? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1430,7 +1512,7 @@ nonisolated extension Orgsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullPage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1442,6 +1524,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeSingularBytesField(value: &self.cursor) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.more) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.remaining) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.reset) }()
       default: break
       }
     }
@@ -1460,6 +1543,9 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if self.remaining != 0 {
       try visitor.visitSingularUInt64Field(value: self.remaining, fieldNumber: 4)
     }
+    if self.reset != false {
+      try visitor.visitSingularBoolField(value: self.reset, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1468,6 +1554,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.cursor != rhs.cursor {return false}
     if lhs.more != rhs.more {return false}
     if lhs.remaining != rhs.remaining {return false}
+    if lhs.reset != rhs.reset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1667,6 +1754,36 @@ nonisolated extension Orgsync_V1_TypeDigest: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Orgsync_V1_DigestRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DigestRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}types\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedEnumField(value: &self.types) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.types.isEmpty {
+      try visitor.visitPackedEnumField(value: self.types, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_DigestRequest, rhs: Orgsync_V1_DigestRequest) -> Bool {
+    if lhs.types != rhs.types {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Orgsync_V1_ScopeDigest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScopeDigest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}types\0\u{1}cursor\0")
@@ -1697,6 +1814,140 @@ nonisolated extension Orgsync_V1_ScopeDigest: SwiftProtobuf.Message, SwiftProtob
   public static func ==(lhs: Orgsync_V1_ScopeDigest, rhs: Orgsync_V1_ScopeDigest) -> Bool {
     if lhs.types != rhs.types {return false}
     if lhs.cursor != rhs.cursor {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_ConflictsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConflictsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}include_resolved\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.includeResolved) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.includeResolved != false {
+      try visitor.visitSingularBoolField(value: self.includeResolved, fieldNumber: 1)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_ConflictsRequest, rhs: Orgsync_V1_ConflictsRequest) -> Bool {
+    if lhs.includeResolved != rhs.includeResolved {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_ConflictsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConflictsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}conflicts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.conflicts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.conflicts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.conflicts, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_ConflictsResponse, rhs: Orgsync_V1_ConflictsResponse) -> Bool {
+    if lhs.conflicts != rhs.conflicts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_ResolveConflictRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResolveConflictRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conflict_id\0\u{3}resolved_by_mutation_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.conflictID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.resolvedByMutationID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.conflictID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.conflictID, fieldNumber: 1)
+    }
+    if !self.resolvedByMutationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.resolvedByMutationID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_ResolveConflictRequest, rhs: Orgsync_V1_ResolveConflictRequest) -> Bool {
+    if lhs.conflictID != rhs.conflictID {return false}
+    if lhs.resolvedByMutationID != rhs.resolvedByMutationID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_ResolveConflictResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResolveConflictResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}conflict\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._conflict) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._conflict {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_ResolveConflictResponse, rhs: Orgsync_V1_ResolveConflictResponse) -> Bool {
+    if lhs._conflict != rhs._conflict {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

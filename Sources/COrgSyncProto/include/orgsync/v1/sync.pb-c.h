@@ -28,7 +28,12 @@ typedef struct Orgsync__V1__Change Orgsync__V1__Change;
 typedef struct Orgsync__V1__PullPage Orgsync__V1__PullPage;
 typedef struct Orgsync__V1__Conflict Orgsync__V1__Conflict;
 typedef struct Orgsync__V1__TypeDigest Orgsync__V1__TypeDigest;
+typedef struct Orgsync__V1__DigestRequest Orgsync__V1__DigestRequest;
 typedef struct Orgsync__V1__ScopeDigest Orgsync__V1__ScopeDigest;
+typedef struct Orgsync__V1__ConflictsRequest Orgsync__V1__ConflictsRequest;
+typedef struct Orgsync__V1__ConflictsResponse Orgsync__V1__ConflictsResponse;
+typedef struct Orgsync__V1__ResolveConflictRequest Orgsync__V1__ResolveConflictRequest;
+typedef struct Orgsync__V1__ResolveConflictResponse Orgsync__V1__ResolveConflictResponse;
 
 
 /* --- enums --- */
@@ -203,7 +208,8 @@ struct  Orgsync__V1__Mutation
    */
   int64_t base_version;
   /*
-   * body fields this edit sets (proto field names); empty on create = all
+   * Body fields this edit sets (proto field names). A create with none takes every field of
+   * `body`; an edit with none changes no field (a move or a delete).
    */
   size_t n_fields;
   char **fields;
@@ -330,10 +336,15 @@ struct  Orgsync__V1__PullPage
    * estimate of changes still to come, for progress
    */
   uint64_t remaining;
+  /*
+   * The scope changed shape since `cursor` (the unit moved in the tree): drop every local
+   * record and apply this pull as if from the beginning.
+   */
+  protobuf_c_boolean reset;
 };
 #define ORGSYNC__V1__PULL_PAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__pull_page__descriptor) \
-    , 0,NULL, {0,NULL}, 0, 0 }
+    , 0,NULL, {0,NULL}, 0, 0, 0 }
 
 
 /*
@@ -390,6 +401,20 @@ struct  Orgsync__V1__TypeDigest
     , ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED, 0, {0,NULL} }
 
 
+struct  Orgsync__V1__DigestRequest
+{
+  ProtobufCMessage base;
+  /*
+   * empty = every type
+   */
+  size_t n_types;
+  Orgsync__V1__RecordType *types;
+};
+#define ORGSYNC__V1__DIGEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__digest_request__descriptor) \
+    , 0,NULL }
+
+
 struct  Orgsync__V1__ScopeDigest
 {
   ProtobufCMessage base;
@@ -403,6 +428,56 @@ struct  Orgsync__V1__ScopeDigest
 #define ORGSYNC__V1__SCOPE_DIGEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__scope_digest__descriptor) \
     , 0,NULL, {0,NULL} }
+
+
+/*
+ * Lists the conflicts the device may see (its scope), open ones first.
+ */
+struct  Orgsync__V1__ConflictsRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean include_resolved;
+  uint32_t limit;
+};
+#define ORGSYNC__V1__CONFLICTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__conflicts_request__descriptor) \
+    , 0, 0 }
+
+
+struct  Orgsync__V1__ConflictsResponse
+{
+  ProtobufCMessage base;
+  size_t n_conflicts;
+  Orgsync__V1__Conflict **conflicts;
+};
+#define ORGSYNC__V1__CONFLICTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__conflicts_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Marks a conflict resolved. The resolution itself is an ordinary mutation (keep mine / keep
+ * theirs / edit); this names it.
+ */
+struct  Orgsync__V1__ResolveConflictRequest
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData conflict_id;
+  ProtobufCBinaryData resolved_by_mutation_id;
+};
+#define ORGSYNC__V1__RESOLVE_CONFLICT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__resolve_conflict_request__descriptor) \
+    , {0,NULL}, {0,NULL} }
+
+
+struct  Orgsync__V1__ResolveConflictResponse
+{
+  ProtobufCMessage base;
+  Orgsync__V1__Conflict *conflict;
+};
+#define ORGSYNC__V1__RESOLVE_CONFLICT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__resolve_conflict_response__descriptor) \
+    , NULL }
 
 
 /* Orgsync__V1__RecordBody methods */
@@ -614,6 +689,25 @@ Orgsync__V1__TypeDigest *
 void   orgsync__v1__type_digest__free_unpacked
                      (Orgsync__V1__TypeDigest *message,
                       ProtobufCAllocator *allocator);
+/* Orgsync__V1__DigestRequest methods */
+void   orgsync__v1__digest_request__init
+                     (Orgsync__V1__DigestRequest         *message);
+size_t orgsync__v1__digest_request__get_packed_size
+                     (const Orgsync__V1__DigestRequest   *message);
+size_t orgsync__v1__digest_request__pack
+                     (const Orgsync__V1__DigestRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__digest_request__pack_to_buffer
+                     (const Orgsync__V1__DigestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__DigestRequest *
+       orgsync__v1__digest_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__digest_request__free_unpacked
+                     (Orgsync__V1__DigestRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Orgsync__V1__ScopeDigest methods */
 void   orgsync__v1__scope_digest__init
                      (Orgsync__V1__ScopeDigest         *message);
@@ -632,6 +726,82 @@ Orgsync__V1__ScopeDigest *
                       const uint8_t       *data);
 void   orgsync__v1__scope_digest__free_unpacked
                      (Orgsync__V1__ScopeDigest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__ConflictsRequest methods */
+void   orgsync__v1__conflicts_request__init
+                     (Orgsync__V1__ConflictsRequest         *message);
+size_t orgsync__v1__conflicts_request__get_packed_size
+                     (const Orgsync__V1__ConflictsRequest   *message);
+size_t orgsync__v1__conflicts_request__pack
+                     (const Orgsync__V1__ConflictsRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__conflicts_request__pack_to_buffer
+                     (const Orgsync__V1__ConflictsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__ConflictsRequest *
+       orgsync__v1__conflicts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__conflicts_request__free_unpacked
+                     (Orgsync__V1__ConflictsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__ConflictsResponse methods */
+void   orgsync__v1__conflicts_response__init
+                     (Orgsync__V1__ConflictsResponse         *message);
+size_t orgsync__v1__conflicts_response__get_packed_size
+                     (const Orgsync__V1__ConflictsResponse   *message);
+size_t orgsync__v1__conflicts_response__pack
+                     (const Orgsync__V1__ConflictsResponse   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__conflicts_response__pack_to_buffer
+                     (const Orgsync__V1__ConflictsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__ConflictsResponse *
+       orgsync__v1__conflicts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__conflicts_response__free_unpacked
+                     (Orgsync__V1__ConflictsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__ResolveConflictRequest methods */
+void   orgsync__v1__resolve_conflict_request__init
+                     (Orgsync__V1__ResolveConflictRequest         *message);
+size_t orgsync__v1__resolve_conflict_request__get_packed_size
+                     (const Orgsync__V1__ResolveConflictRequest   *message);
+size_t orgsync__v1__resolve_conflict_request__pack
+                     (const Orgsync__V1__ResolveConflictRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__resolve_conflict_request__pack_to_buffer
+                     (const Orgsync__V1__ResolveConflictRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__ResolveConflictRequest *
+       orgsync__v1__resolve_conflict_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__resolve_conflict_request__free_unpacked
+                     (Orgsync__V1__ResolveConflictRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__ResolveConflictResponse methods */
+void   orgsync__v1__resolve_conflict_response__init
+                     (Orgsync__V1__ResolveConflictResponse         *message);
+size_t orgsync__v1__resolve_conflict_response__get_packed_size
+                     (const Orgsync__V1__ResolveConflictResponse   *message);
+size_t orgsync__v1__resolve_conflict_response__pack
+                     (const Orgsync__V1__ResolveConflictResponse   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__resolve_conflict_response__pack_to_buffer
+                     (const Orgsync__V1__ResolveConflictResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__ResolveConflictResponse *
+       orgsync__v1__resolve_conflict_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__resolve_conflict_response__free_unpacked
+                     (Orgsync__V1__ResolveConflictResponse *message,
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
@@ -668,8 +838,23 @@ typedef void (*Orgsync__V1__Conflict_Closure)
 typedef void (*Orgsync__V1__TypeDigest_Closure)
                  (const Orgsync__V1__TypeDigest *message,
                   void *closure_data);
+typedef void (*Orgsync__V1__DigestRequest_Closure)
+                 (const Orgsync__V1__DigestRequest *message,
+                  void *closure_data);
 typedef void (*Orgsync__V1__ScopeDigest_Closure)
                  (const Orgsync__V1__ScopeDigest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__ConflictsRequest_Closure)
+                 (const Orgsync__V1__ConflictsRequest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__ConflictsResponse_Closure)
+                 (const Orgsync__V1__ConflictsResponse *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__ResolveConflictRequest_Closure)
+                 (const Orgsync__V1__ResolveConflictRequest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__ResolveConflictResponse_Closure)
+                 (const Orgsync__V1__ResolveConflictResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -692,7 +877,12 @@ extern const ProtobufCMessageDescriptor orgsync__v1__change__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__conflict__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__type_digest__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__digest_request__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__scope_digest__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__conflicts_request__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__conflicts_response__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_request__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

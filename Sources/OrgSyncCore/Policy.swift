@@ -1,0 +1,156 @@
+import OrgSyncProto
+
+/// The device making a change, as authentication established it.
+public struct Actor: Sendable, Hashable {
+  public var deviceID: [UInt8]
+  public var unitID: [UInt8]
+  public var role: Orgsync_V1_DeviceRole
+
+  public init(deviceID: [UInt8], unitID: [UInt8], role: Orgsync_V1_DeviceRole) {
+    self.deviceID = deviceID
+    self.unitID = unitID
+    self.role = role
+  }
+}
+
+/// A record as the rules see it: owner and body. For an org unit record, `unitID` is the unit
+/// it hangs under (its parent), so that creating or moving a unit needs rights over the parents.
+public struct RecordState: Sendable {
+  public var id: [UInt8]
+  public var type: Orgsync_V1_RecordType
+  public var unitID: [UInt8]
+  public var deleted: Bool
+  public var body: Orgsync_V1_RecordBody
+
+  public init(
+    id: [UInt8], type: Orgsync_V1_RecordType, unitID: [UInt8], deleted: Bool, body: Orgsync_V1_RecordBody
+  ) {
+    self.id = id
+    self.type = type
+    self.unitID = unitID
+    self.deleted = deleted
+    self.body = body
+  }
+}
+
+/// Who may write what (DESIGN.md §5) and the state machines of reports, problems and
+/// commitments. Pure: the tree is asked through the resolver.
+public struct Policy {
+  let resolver: any ReferenceResolver
+
+  public init(resolver: any ReferenceResolver) {
+    self.resolver = resolver
+  }
+
+  /// Report fields a reviewing committee sets.
+  static let reviewFields: Set<String> = ["status", "reviewer_unit_id", "reviewer_comment", "reviewed_on"]
+  /// Org unit fields a branch may edit on its own unit.
+  static let ownUnitFields: Set<String> = ["secretary", "phone", "address"]
+
+  /// Throws `.permission` unless `actor` may turn `old` into `new` (nil old: a create;
+  /// `new.deleted`: a delete), changing `fields` (body field names).
+  public func authorize(_ actor: Actor, old: RecordState?, new: RecordState, fields: Set<String>) throws {
+    // Any device may keep the contact fields of its own unit's record.
+    if new.type == .orgUnit, let old, new.id == actor.unitID, !new.deleted, old.unitID == new.unitID,
+      fields.isSubset(of: Self.ownUnitFields)
+    {
+      return
+    }
+    let inScopeNew = try resolver.isAncestorOrSelf(actor.unitID, of: new.unitID)
+    let inScopeOld = try old.map { try resolver.isAncestorOrSelf(actor.unitID, of: $0.unitID) } ?? true
+    guard inScopeNew, inScopeOld else {
+      let moving = old.map { $0.unitID != new.unitID } ?? false
+      throw Rejection(
+        .permission,
+        moving
+          ? "moving this record needs rights over both the old and the new unit"
+          : "this \(RecordNames.name(of: new.type)) belongs to a unit outside this device's subtree")
+    }
+    let ownLevel = new.unitID == actor.unitID && (old?.unitID ?? actor.unitID) == actor.unitID
+
+    switch actor.role {
+    case .admin:
+      return
+    case .branch:
+      if new.type == .orgUnit {
+        throw Rejection(.permission, "a branch may edit only the contact fields of its own unit")
+      }
+    case .committee:
+      if ownLevel, new.type != .report { return }  // its own meetings, notices, lectures…
+      switch new.type {
+      case .orgUnit:
+        break  // units below it (their parents are in its subtree, checked above)
+      case .inspection:
+        guard case .inspection(let i)? = new.body.kind, Array(i.issuerUnitID) == actor.unitID else {
+          throw Rejection(.permission, "a committee issues inspections in its own name")
+        }
+      case .report:
+        guard new.unitID != actor.unitID else { return }  // its own report upward
+        guard let old, !new.deleted, fields.isSubset(of: Self.reviewFields) else {
+          throw Rejection(.permission, "a committee reviews its units' reports; it does not write them")
+        }
+        guard case .report(let before)? = old.body.kind, before.status == .submitted else {
+          throw Rejection(.state, field: "status", "only a submitted report can be reviewed")
+        }
+      case .member:
+        guard let old, old.unitID != new.unitID, fields.isEmpty, !new.deleted else {
+          throw Rejection(.permission, "a committee moves members between its units; the branch keeps their records")
+        }
+      default:
+        throw Rejection(
+          .permission, "a committee writes at its own level; this \(RecordNames.name(of: new.type)) is a unit's own")
+      }
+    default:
+      throw Rejection(.permission, "this device has no role")
+    }
+  }
+
+  /// Throws `.state` unless the change keeps the record's state machine.
+  /// `reviewer` tells whether the writer is above the owning unit (a reviewing committee).
+  public func checkTransition(old: RecordState?, new: RecordState, reviewer: Bool) throws {
+    switch (old?.body.kind, new.body.kind) {
+    case (.report(let before)?, .report(let after)):
+      try report(before: before, after: after, reviewer: reviewer, deleting: new.deleted)
+    case (nil, .report(let after)):
+      guard [.draft, .submitted].contains(after.status) else {
+        throw Rejection(.state, field: "status", "a new report starts as a draft or submitted")
+      }
+    case (.problem(let before)?, .problem(let after)):
+      guard after.status.rawValue >= before.status.rawValue else {
+        throw Rejection(.state, field: "status", "a problem moves forward only: open → in progress → resolved")
+      }
+    case (.commitment(let before)?, .commitment(let after)):
+      guard before.status == .due || before.status == after.status else {
+        throw Rejection(.state, field: "status", "a fulfilled or cancelled commitment is final")
+      }
+    default:
+      break
+    }
+  }
+
+  func report(before: Orgsync_V1_Report, after: Orgsync_V1_Report, reviewer: Bool, deleting: Bool) throws {
+    if reviewer {
+      guard before.status == .submitted, [.acknowledged, .returned].contains(after.status) else {
+        throw Rejection(.state, field: "status", "a review acknowledges or returns a submitted report")
+      }
+      return
+    }
+    switch before.status {
+    case .submitted, .acknowledged:
+      throw Rejection(
+        .state, field: "status",
+        before.status == .submitted
+          ? "the report was submitted: it is read-only until the reviewing unit returns it"
+          : "the report was acknowledged and is final")
+    default:
+      guard !deleting || before.status == .draft else {
+        throw Rejection(.state, "only a draft report can be deleted")
+      }
+      guard [.draft, .submitted, .returned].contains(after.status),
+        after.status != .returned || before.status == .returned
+      else {
+        throw Rejection(.state, field: "status", "only the reviewing unit acknowledges or returns a report")
+      }
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import Logging
+import OrgSyncAPI
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncRPC
+import OrgSyncStore
+
+extension StoreError: RPCErrorConvertible {
+  public var rpcError: RPCError {
+    let code: RPCError.Code =
+      switch kind {
+      case .unauthenticated: .unauthenticated
+      case .notFound: .notFound
+      case .invalidArgument: .invalidArgument
+      case .permissionDenied: .permissionDenied
+      case .failedPrecondition: .failedPrecondition
+      }
+    return RPCError(code: code, message: message)
+  }
+}
+
+/// Push, pull, digest and conflicts over the RPC runtime. Every call names its device (from
+/// the connection's hello) and is re-checked against revocation; scope is enforced by the
+/// store on every record.
+public struct SyncService: RPCService {
+  let store: any ServerStore
+  let logger: Logger
+  /// Most mutations one push may carry.
+  public static let maxBatch = 5000
+  /// Largest page a pull serves.
+  public static let maxPage = 2000
+
+  public init(store: any ServerStore, logger: Logger = Logger(label: "orgsync.sync")) {
+    self.store = store
+    self.logger = logger
+  }
+
+  func actor(_ context: ServerContext) async throws -> Actor {
+    guard let actor = context.peer.principal as? Actor,
+      let device = try await store.device(id: actor.deviceID), device.revokedAt == nil
+    else {
+      throw RPCError(code: .unauthenticated, message: "this device is not enrolled or was revoked")
+    }
+    return actor
+  }
+
+  public var methods: [ServerMethod] {
+    [
+      .unary(SyncAPI.push) { request, context in
+        let actor = try await actor(context)
+        guard request.mutations.count <= Self.maxBatch else {
+          throw RPCError(code: .invalidArgument, message: "a push carries at most \(Self.maxBatch) mutations")
+        }
+        var response = Orgsync_V1_PushResponse()
+        response.results = try await store.push(request.mutations, actor: actor)
+        let rejected = response.results.filter { $0.outcome == .rejected }.count
+        logger.info(
+          "push", metadata: ["mutations": "\(request.mutations.count)", "rejected": "\(rejected)"])
+        return response
+      },
+      .serverStreaming(SyncAPI.pull) { request, writer, context in
+        let actor = try await actor(context)
+        let pageSize = Int(min(max(request.pageSize, 1), UInt32(Self.maxPage)))
+        var cursor = Array(request.cursor)
+        var remaining = try await (store as? SQLiteStore)?.pendingChanges(actor: actor, cursor: cursor) ?? 0
+        while true {
+          try Task.checkCancellation()
+          var page = try await store.pull(actor: actor, cursor: cursor, pageSize: pageSize)
+          remaining = max(0, remaining - page.changes.count)
+          page.remaining = UInt64(page.more ? remaining : 0)
+          try await writer.write(page)
+          cursor = Array(page.cursor)
+          if !page.more { break }
+        }
+      },
+      .unary(SyncAPI.digest) { request, context in
+        try await store.digest(actor: try await actor(context), types: request.types)
+      },
+      .unary(SyncAPI.conflicts) { request, context in
+        var response = Orgsync_V1_ConflictsResponse()
+        response.conflicts = try await store.conflicts(
+          actor: try await actor(context), includeResolved: request.includeResolved,
+          limit: request.limit == 0 ? 1000 : Int(request.limit))
+        return response
+      },
+      .unary(SyncAPI.resolveConflict) { request, context in
+        var response = Orgsync_V1_ResolveConflictResponse()
+        response.conflict = try await store.resolveConflict(
+          actor: try await actor(context), id: Array(request.conflictID),
+          byMutation: Array(request.resolvedByMutationID))
+        return response
+      },
+      .unary(SyncAPI.whoAmI) { _, context in
+        let actor = try await actor(context)
+        var response = Orgsync_V1_WhoAmIResponse()
+        response.deviceID = .init(actor.deviceID)
+        response.unitID = .init(actor.unitID)
+        response.role = actor.role
+        if let unit = try await store.unitName(id: actor.unitID) {
+          response.unitName = unit.name
+          response.unitCode = unit.code
+        }
+        return response
+      },
+    ]
+  }
+}
+
+/// Enrolment: a one-time code for a device identity.
+public struct EnrollmentService: RPCService {
+  let store: any ServerStore
+  let logger: Logger
+
+  public init(store: any ServerStore, logger: Logger = Logger(label: "orgsync.enrollment")) {
+    self.store = store
+    self.logger = logger
+  }
+
+  public var methods: [ServerMethod] {
+    [
+      .unary(EnrollmentAPI.enroll, allowsAnonymous: true) { request, _ in
+        let response = try await store.enroll(code: request.code, deviceName: request.deviceName)
+        logger.info("device enrolled", metadata: ["device": "\(RecordID.string(Array(response.deviceID)))"])
+        return response
+      }
+    ]
+  }
+}

@@ -1,0 +1,172 @@
+import Crypto
+import Foundation
+import GRDB
+import OrgSyncCore
+import OrgSyncProto
+
+extension SQLiteStore {
+  /// Crockford's base32 without I, L, O, U: codes are read aloud and typed by hand.
+  static let codeAlphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+  static func normalize(code: String) -> String {
+    code.uppercased().filter { $0 != "-" && $0 != " " }
+  }
+
+  static func codeHash(_ code: String) -> Data {
+    Data(SHA256.hash(data: Array(normalize(code: code).utf8)))
+  }
+
+  public func makeEnrollmentCode(unitID: [UInt8], role: Orgsync_V1_DeviceRole, validSeconds: Int64) async throws
+    -> String
+  {
+    guard [.branch, .committee, .admin].contains(role) else {
+      throw StoreError(.invalidArgument, "the role must be branch, committee or admin")
+    }
+    var generator = SystemRandomNumberGenerator()
+    let raw = String((0..<12).map { _ in Self.codeAlphabet[Int.random(in: 0..<32, using: &generator)] })
+    let code = [raw.prefix(4), raw.dropFirst(4).prefix(4), raw.suffix(4)].map(String.init).joined(separator: "-")
+    let expires = nowMillis + validSeconds * 1000
+    try await writer.write { db in
+      guard try Tree(db: db).unit(id: unitID) != nil else { throw StoreError(.notFound, "there is no such unit") }
+      try db.execute(
+        sql: "INSERT INTO enrollment_codes (code_hash, unit_id, role, expires_at) VALUES (?, ?, ?, ?)",
+        arguments: [Self.codeHash(code), Data(unitID), role.rawValue, expires])
+    }
+    return code
+  }
+
+  public func enroll(code: String, deviceName: String) async throws -> Orgsync_V1_EnrollResponse {
+    let name = deviceName.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !name.isEmpty, name.count <= 100 else {
+      throw StoreError(.invalidArgument, "the device name must be 1 to 100 characters")
+    }
+    let now = nowMillis
+    return try await writer.write { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT unit_id, role, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
+          arguments: [Self.codeHash(code)]),
+        (row["used_at"] as Int64?) == nil, (row["expires_at"] as Int64) > now
+      else {
+        throw StoreError(.unauthenticated, "the enrolment code is unknown, already used or expired")
+      }
+      let unitID = [UInt8](row["unit_id"] as Data)
+      let role = Orgsync_V1_DeviceRole(rawValue: row["role"]) ?? .unspecified
+      let deviceID = RecordID.make()
+      var generator = SystemRandomNumberGenerator()
+      let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      let storedKey = Array(SHA256.hash(data: secret))
+      try db.execute(
+        sql: "INSERT INTO devices (id, unit_id, role, stored_key, name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        arguments: [Data(deviceID), Data(unitID), role.rawValue, Data(storedKey), name, now])
+      try db.execute(
+        sql: "UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
+        arguments: [now, Data(deviceID), Self.codeHash(code)])
+      var response = Orgsync_V1_EnrollResponse()
+      response.deviceID = Data(deviceID)
+      response.secret = Data(secret)
+      response.unitID = Data(unitID)
+      response.role = role
+      if let unit = try StoredRecord.fetch(db, id: unitID),
+        let body = try? RecordKinds.body(type: .orgUnit, bytes: unit.body)
+      {
+        response.unitName = body.orgUnit.name
+        response.unitCode = body.orgUnit.code
+      }
+      return response
+    }
+  }
+
+  public func device(id: [UInt8]) async throws -> DeviceInfo? {
+    try await writer.read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [Data(id)]).map(Self.deviceInfo)
+    }
+  }
+
+  public func devices() async throws -> [DeviceInfo] {
+    try await writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY created_at").map(Self.deviceInfo)
+    }
+  }
+
+  static func deviceInfo(_ row: Row) -> DeviceInfo {
+    DeviceInfo(
+      id: [UInt8](row["id"] as Data), unitID: [UInt8](row["unit_id"] as Data),
+      role: Orgsync_V1_DeviceRole(rawValue: row["role"]) ?? .unspecified, name: row["name"],
+      storedKey: [UInt8](row["stored_key"] as Data), createdAt: row["created_at"], revokedAt: row["revoked_at"])
+  }
+
+  public func revokeDevice(id: [UInt8]) async throws {
+    let now = nowMillis
+    try await writer.write { db in
+      try db.execute(
+        sql: "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", arguments: [now, Data(id)])
+      guard db.changesCount == 1 else { throw StoreError(.notFound, "there is no such device") }
+    }
+  }
+
+  public func unitName(id: [UInt8]) async throws -> (name: String, code: String)? {
+    try await writer.read { db in
+      guard let unit = try StoredRecord.fetch(db, id: id), unit.type == .orgUnit,
+        let body = try? RecordKinds.body(type: .orgUnit, bytes: unit.body)
+      else { return nil }
+      return (body.orgUnit.name, body.orgUnit.code)
+    }
+  }
+
+  // MARK: Conflicts and audit
+
+  public func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict] {
+    try await writer.read { db in
+      guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
+      let (low, high) = unit.subtreeRange
+      return try Data.fetchAll(
+        db,
+        sql: """
+          SELECT c.body FROM conflicts c JOIN units u ON u.num = c.unit_num
+          WHERE u.path >= ? AND u.path < ? AND (c.status = ? OR ?)
+          ORDER BY c.status, c.id LIMIT ?
+          """,
+        arguments: [low, high, Orgsync_V1_ConflictStatus.open.rawValue, includeResolved, max(1, min(limit, 10_000))]
+      ).map { try Orgsync_V1_Conflict(serializedBytes: $0) }
+    }
+  }
+
+  public func resolveConflict(actor: Actor, id: [UInt8], byMutation: [UInt8]) async throws -> Orgsync_V1_Conflict {
+    try await writer.write { db in
+      let tree = Tree(db: db)
+      guard
+        let row = try Row.fetchOne(db, sql: "SELECT unit_num, body FROM conflicts WHERE id = ?", arguments: [Data(id)]),
+        let unit = try tree.unit(num: row["unit_num"]), let actorUnit = try tree.unit(id: actor.unitID),
+        unit.path.hasPrefix(actorUnit.path)
+      else {
+        throw StoreError(.notFound, "there is no such conflict in this device's scope")
+      }
+      guard
+        try Data.fetchOne(db, sql: "SELECT id FROM mutations WHERE id = ?", arguments: [Data(byMutation)]) != nil
+      else {
+        throw StoreError(.failedPrecondition, "push the resolving mutation before marking the conflict resolved")
+      }
+      var conflict = try Orgsync_V1_Conflict(serializedBytes: row["body"] as Data)
+      conflict.status = .resolved
+      conflict.resolvedByMutationID = Data(byMutation)
+      try db.execute(
+        sql: "UPDATE conflicts SET status = ?, body = ? WHERE id = ?",
+        arguments: [conflict.status.rawValue, try conflict.serializedBytes() as Data, Data(id)])
+      return conflict
+    }
+  }
+
+  public func audit(recordID: [UInt8]) async throws -> [AuditEntry] {
+    try await writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE record_id = ? ORDER BY seq", arguments: [Data(recordID)])
+        .map { row in
+          AuditEntry(
+            seq: row["seq"], at: row["at"], deviceID: [UInt8](row["device_id"] as Data),
+            recordID: [UInt8](row["record_id"] as Data),
+            type: Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified, action: row["action"],
+            fields: (row["fields"] as String).split(separator: ",").map(String.init))
+        }
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+import GRDB
+import OrgSyncCore
+import OrgSyncProto
+
+/// The pull cursor: a version byte and the last sequence number served (big-endian).
+enum Cursor {
+  static func encode(_ seq: Int64) -> [UInt8] {
+    [1] + (0..<8).map { UInt8((UInt64(seq) >> (56 - 8 * UInt64($0))) & 0xFF) }
+  }
+
+  static func decode(_ bytes: [UInt8]) throws -> Int64 {
+    if bytes.isEmpty { return 0 }
+    guard bytes.count == 9, bytes[0] == 1 else {
+      throw StoreError(.invalidArgument, "the pull cursor is not one this server made")
+    }
+    let value = bytes[1...].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    guard value <= UInt64(Int64.max) else { throw StoreError(.invalidArgument, "the pull cursor is out of range") }
+    return Int64(value)
+  }
+}
+
+extension SQLiteStore {
+  public func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage {
+    let requested = try Cursor.decode(cursor)
+    let limit = min(max(pageSize, 1), 5000)
+    return try await writer.read { db in
+      var after = requested
+      let tree = Tree(db: db)
+      guard let unit = try tree.unit(id: actor.unitID) else {
+        throw StoreError(.notFound, "the device's unit no longer exists")
+      }
+      var page = Orgsync_V1_PullPage()
+      if after > 0, unit.movedSeq > after {
+        page.reset = true  // the unit moved in the tree: its scope is not what the replica holds
+        after = 0
+      }
+      let ancestors = unit.ancestorsOrSelf
+      let rows = try Row.fetchAll(
+        db.cachedStatement(
+          sql: """
+            SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ?
+            UNION ALL
+            SELECT record_id, seq FROM down_index
+              WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ?
+            ORDER BY seq LIMIT ?
+            """),
+        arguments: StatementArguments([unit.num, after] + ancestors + [after, limit]))
+      var latest: [Data: Int64] = [:]
+      var maxSeq = after
+      for row in rows {
+        let id: Data = row[0]
+        let seq: Int64 = row[1]
+        latest[id] = max(latest[id] ?? 0, seq)
+        maxSeq = max(maxSeq, seq)
+      }
+      let records = try fetchRecords(db, ids: Array(latest.keys))
+      let ancestorSet = Set(ancestors)
+      for (id, _) in latest.sorted(by: { $0.value < $1.value }) {
+        guard let stored = records[id] else { continue }
+        var change = Orgsync_V1_Change()
+        if stored.unitPath.hasPrefix(unit.path) {
+          change.kind = .upsert
+          change.record = try stored.envelope()
+        } else if let audience = stored.audienceNum, ancestorSet.contains(audience) {
+          change.kind = .upsert
+          change.record = try stored.envelope()
+          if stored.type == .orgUnit {  // an ancestor: its name and code, not its people
+            change.record.body.orgUnit.secretary = ""
+            change.record.body.orgUnit.phone = ""
+          }
+        } else {
+          change.kind = .scopeExit
+          change.record.id = id
+          change.record.type = stored.type
+        }
+        page.changes.append(change)
+      }
+      page.cursor = Data(Cursor.encode(maxSeq))
+      page.more = rows.count == limit
+      return page
+    }
+  }
+
+  /// How many changes a pull from `cursor` has ahead of it (for progress).
+  public func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int {
+    let after = try Cursor.decode(cursor)
+    return try await writer.read { db in
+      guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return 0 }
+      let ancestors = unit.ancestorsOrSelf
+      let from = unit.movedSeq > after && after > 0 ? 0 : after
+      return try Int.fetchOne(
+        db,
+        sql: """
+          SELECT (SELECT count(*) FROM scope_index WHERE scope_num = ? AND seq > ?)
+               + (SELECT count(*) FROM down_index WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ",")))
+                  AND seq > ?)
+          """, arguments: StatementArguments([unit.num, from] + ancestors + [from])) ?? 0
+    }
+  }
+
+  func fetchRecords(_ db: Database, ids: [Data]) throws -> [Data: StoredRecord] {
+    var result: [Data: StoredRecord] = [:]
+    for chunk in stride(from: 0, to: ids.count, by: 500) {
+      let slice = Array(ids[chunk..<min(ids.count, chunk + 500)])
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
+          WHERE r.id IN (\(slice.map { _ in "?" }.joined(separator: ",")))
+          """, arguments: StatementArguments(slice))
+      for row in rows {
+        let record = StoredRecord(row: row)
+        result[Data(record.id)] = record
+      }
+    }
+    return result
+  }
+
+  public func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest {
+    try await writer.read { db in
+      guard let unit = try Tree(db: db).unit(id: actor.unitID) else {
+        throw StoreError(.notFound, "the device's unit no longer exists")
+      }
+      let ancestors = unit.ancestorsOrSelf
+      let (low, high) = unit.subtreeRange
+      let rows = try Row.fetchCursor(
+        db,
+        sql: """
+          SELECT r.type, r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
+            WHERE u.path >= ? AND u.path < ? AND r.deleted = 0
+          UNION
+          SELECT r.type, r.id, r.version FROM records r
+            WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0
+          """, arguments: StatementArguments([low, high] + ancestors))
+      var digests: [Orgsync_V1_RecordType: DigestAccumulator] = [:]
+      let wanted = Set(types)
+      while let row = try rows.next() {
+        let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
+        guard wanted.isEmpty || wanted.contains(type) else { continue }
+        digests[type, default: DigestAccumulator()].add(id: [UInt8](row[1] as Data), version: row[2])
+      }
+      var digest = Orgsync_V1_ScopeDigest()
+      digest.types = digests.keys.sorted { $0.rawValue < $1.rawValue }.map { digests[$0]!.message(type: $0) }
+      let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM changes") ?? 0
+      digest.cursor = Data(Cursor.encode(head))
+      return digest
+    }
+  }
+
+  public func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record? {
+    try await writer.read { db in
+      guard let unit = try Tree(db: db).unit(id: actor.unitID), let stored = try StoredRecord.fetch(db, id: id) else {
+        return nil
+      }
+      let visible =
+        stored.unitPath.hasPrefix(unit.path) || stored.audienceNum.map(unit.ancestorsOrSelf.contains) == true
+      return visible ? try stored.envelope() : nil
+    }
+  }
+}
+
+/// Count and order-free hash of a set of (id, version): XOR of SHA-256(id ‖ version).
+public struct DigestAccumulator: Sendable {
+  public private(set) var count: UInt64 = 0
+  public private(set) var hash = [UInt8](repeating: 0, count: 32)
+
+  public init() {}
+
+  public mutating func add(id: [UInt8], version: Int64) {
+    var input = id
+    for shift in stride(from: 56, through: 0, by: -8) { input.append(UInt8((UInt64(version) >> UInt64(shift)) & 0xFF)) }
+    for (i, byte) in SHA256.hash(data: input).enumerated() { hash[i] ^= byte }
+    count += 1
+  }
+
+  public func message(type: Orgsync_V1_RecordType) -> Orgsync_V1_TypeDigest {
+    var digest = Orgsync_V1_TypeDigest()
+    digest.type = type
+    digest.count = count
+    digest.hash = Data(hash)
+    return digest
+  }
+}

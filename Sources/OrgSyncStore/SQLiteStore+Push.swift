@@ -1,0 +1,434 @@
+import Foundation
+import GRDB
+import OrgSyncCore
+import OrgSyncProto
+
+extension SQLiteStore {
+  public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult] {
+    let now = nowMillis
+    let today = CalendarDate.today(now: clock())
+    // One transaction for the batch, one savepoint per mutation: a rejected mutation rolls back
+    // alone, and the batch costs one commit.
+    return try await writer.write { db in
+      try mutations.map { try self.apply($0, actor: actor, db: db, now: now, today: today) }
+    }
+  }
+
+  /// Applies one mutation exactly once: its id and result are stored with its effects.
+  func apply(
+    _ mutation: Orgsync_V1_Mutation, actor: Actor, db: Database, now: Int64, today: Orgsync_V1_Date
+  ) throws -> Orgsync_V1_MutationResult {
+    let mutationID = Data(mutation.mutationID)
+    guard mutationID.count == 16 else {
+      return Self.rejected(mutation, Rejection(.invalidField, field: "mutation_id", "mutation_id must be 16 bytes"))
+    }
+    if let stored = try Data.fetchOne(
+      db.cachedStatement(sql: "SELECT result FROM mutations WHERE id = ?"), arguments: [mutationID])
+    {
+      return try Orgsync_V1_MutationResult(serializedBytes: stored)  // a replay: the first answer, nothing else
+    }
+    var result = Orgsync_V1_MutationResult()
+    do {
+      try db.inSavepoint {
+        result = try MutationApplier(db: db, actor: actor, now: now, today: today).apply(mutation)
+        return .commit
+      }
+    } catch let rejection as Rejection {
+      result = Self.rejected(mutation, rejection)
+    }
+    try db.cachedStatement(sql: "INSERT INTO mutations (id, device_id, result, at) VALUES (?, ?, ?, ?)")
+      .execute(arguments: [mutationID, Data(actor.deviceID), try result.serializedBytes() as Data, now])
+    return result
+  }
+
+  static func rejected(_ mutation: Orgsync_V1_Mutation, _ rejection: Rejection) -> Orgsync_V1_MutationResult {
+    var result = Orgsync_V1_MutationResult()
+    result.mutationID = mutation.mutationID
+    result.outcome = .rejected
+    result.rejectCode = rejection.code
+    result.field = rejection.field
+    result.reason = rejection.reason
+    return result
+  }
+
+  public func importUnits(_ units: [(id: [UInt8], unit: Orgsync_V1_OrgUnit)]) async throws
+    -> [Orgsync_V1_MutationResult]
+  {
+    let now = nowMillis
+    let today = CalendarDate.today(now: clock())
+    return try await writer.write { db in
+      try units.map { item in
+        var body = Orgsync_V1_RecordBody()
+        body.orgUnit = item.unit
+        var mutation = Orgsync_V1_Mutation()
+        mutation.mutationID = Data(RecordID.make())
+        mutation.recordID = Data(item.id)
+        mutation.type = .orgUnit
+        mutation.unitID = Data(item.id)
+        mutation.body = body
+        mutation.hlc = UInt64(now) << 16
+        if let existing = try StoredRecord.fetch(db, id: item.id) {
+          mutation.baseVersion = existing.version
+        }
+        let admin = Actor(deviceID: [], unitID: [], role: .admin)
+        var result = Orgsync_V1_MutationResult()
+        do {
+          try db.inSavepoint {
+            result = try MutationApplier(db: db, actor: admin, now: now, today: today, importing: true)
+              .apply(mutation)
+            return .commit
+          }
+        } catch let rejection as Rejection {
+          result = Self.rejected(mutation, rejection)
+        }
+        return result
+      }
+    }
+  }
+}
+
+/// The steps of one mutation, inside its savepoint. Throws `Rejection` to refuse it.
+struct MutationApplier {
+  let db: Database
+  let actor: Actor
+  let now: Int64
+  let today: Orgsync_V1_Date
+  var importing = false
+  var tree: Tree { Tree(db: db) }
+
+  func apply(_ m: Orgsync_V1_Mutation) throws -> Orgsync_V1_MutationResult {
+    let recordID = Array(m.recordID)
+    guard recordID.count == 16 else { throw Rejection(.invalidField, field: "record_id", "record_id must be 16 bytes") }
+    guard RecordKinds.all.contains(m.type) else {
+      throw Rejection(.invalidField, field: "type", "unknown record type \(m.type.rawValue)")
+    }
+    let existing = try StoredRecord.fetch(db, id: recordID)
+    if let existing, existing.type != m.type {
+      throw Rejection(.alreadyExists, field: "record_id", "a record with this id exists with another type")
+    }
+    if let existing, existing.deleted {
+      throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
+    }
+    if !m.delete, RecordKinds.type(of: m.body) != m.type {
+      throw Rejection(.invalidField, field: "body", "the body does not match the record type")
+    }
+    let incoming: WireFields
+    do {
+      incoming = try WireFields(bytes: RecordKinds.bytes(of: m.body))
+    } catch {
+      throw Rejection(.invalidField, field: "body", "the body is not a well-formed message")
+    }
+
+    // 1. Merge field by field against the base version.
+    var fields = WireFields()
+    var meta = FieldMeta()
+    var changed: [Int] = []
+    var conflicts: [(field: Int, incomingWins: Bool, stored: [UInt8]?, storedHLC: UInt64, storedVersion: Int64)] = []
+    let version: Int64
+    if let existing {
+      guard m.baseVersion >= 0, m.baseVersion <= existing.version else {
+        throw Rejection(.invalidField, field: "base_version", "base_version is newer than the record")
+      }
+      guard let storedFields = try? WireFields(bytes: existing.body) else {
+        throw Rejection(.invalidField, field: "body", "the stored record cannot be read")
+      }
+      fields = storedFields
+      meta = existing.fieldMeta
+      version = existing.version + 1
+      if !m.delete {
+        for number in try fieldNumbers(m) {
+          let stored = fields[number]
+          let proposed = incoming[number]
+          guard stored != proposed else { continue }
+          let last = meta.entries[number] ?? (version: 0, hlc: 0)
+          if last.version > m.baseVersion {
+            // Changed on both sides since the base: the later clock wins, the other is kept.
+            let incomingWins = m.hlc > last.hlc
+            conflicts.append((number, incomingWins, stored, last.hlc, last.version))
+            guard incomingWins else { continue }
+          }
+          fields[number] = proposed
+          meta.entries[number] = (version, m.hlc)
+          changed.append(number)
+        }
+      }
+    } else {
+      guard !m.delete else { throw Rejection(.notFound, field: "record_id", "there is no such record to delete") }
+      guard m.baseVersion == 0 else {
+        throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) does not exist")
+      }
+      version = 1
+      let numbers = m.fields.isEmpty ? Array(incoming.fields.keys) : try fieldNumbers(m)
+      for number in numbers where incoming[number] != nil {
+        fields[number] = incoming[number]
+        meta.entries[number] = (version, m.hlc)
+        changed.append(number)
+      }
+    }
+
+    // 2. The record as it would be stored.
+    let body: Orgsync_V1_RecordBody
+    do {
+      body = try RecordKinds.body(type: m.type, bytes: fields.bytes)
+    } catch {
+      throw Rejection(.invalidField, field: "body", "the body does not decode as a \(RecordNames.name(of: m.type))")
+    }
+    let ownerID: [UInt8]
+    if m.type == .orgUnit {
+      guard m.unitID.isEmpty || Array(m.unitID) == recordID else {
+        throw Rejection(.invalidField, field: "unit_id", "a unit record's unit is the unit itself")
+      }
+      ownerID = recordID
+    } else if m.unitID.isEmpty, let existing {
+      ownerID = existing.unitID
+    } else {
+      ownerID = Array(m.unitID)
+    }
+    let moved = existing.map { $0.unitID != ownerID } ?? false
+    let parentMoved: Bool = {
+      guard m.type == .orgUnit, let existing,
+        case .orgUnit(let before)? = try? RecordKinds.body(type: .orgUnit, bytes: existing.body).kind
+      else { return false }
+      return before.parentID != body.orgUnit.parentID
+    }()
+    if m.type != .orgUnit, try tree.unit(id: ownerID) == nil {
+      throw Rejection(.notFound, field: "unit_id", "unit_id refers to no unit")
+    }
+    if !m.delete {
+      try Validator(resolver: tree, today: today).validate(body, unitID: ownerID)
+    }
+
+    // 3. Rights and state rules.
+    let fieldNames = Set(changed.compactMap { RecordKinds.fieldName($0, of: m.type) })
+    if !importing {
+      let oldState = try existing.map { e in
+        RecordState(
+          id: recordID, type: m.type, unitID: try scopeUnit(type: m.type, id: recordID, unitID: e.unitID, body: e.body),
+          deleted: false, body: try RecordKinds.body(type: m.type, bytes: e.body))
+      }
+      let newState = RecordState(
+        id: recordID, type: m.type, unitID: m.type == .orgUnit ? parentOrSelf(recordID, body) : ownerID,
+        deleted: m.delete, body: body)
+      let policy = Policy(resolver: tree)
+      try policy.authorize(actor, old: oldState, new: newState, fields: fieldNames)
+      let reviewer = try actor.unitID != ownerID && tree.isAncestorOrSelf(actor.unitID, of: ownerID)
+      if !(fieldNames.isEmpty && !m.delete) {
+        try policy.checkTransition(old: oldState, new: newState, reviewer: reviewer)
+      }
+    }
+
+    var result = Orgsync_V1_MutationResult()
+    result.mutationID = m.mutationID
+    let nothingChanged = changed.isEmpty && !m.delete && !moved && existing != nil
+    if nothingChanged {
+      result.outcome = conflicts.isEmpty ? .applied : .conflict
+      result.version = existing!.version
+    } else {
+      // 4. Hierarchy, record, change log, scope indexes.
+      if m.type == .orgUnit { try placeUnit(recordID, body: body.orgUnit, isNew: existing == nil, moved: parentMoved) }
+      guard let owner = try tree.unit(id: ownerID) else {
+        throw Rejection(.notFound, field: "unit_id", "unit_id refers to no unit")
+      }
+      let audience = try audienceNum(type: m.type, body: body, owner: owner)
+      let seq = try logChange(
+        recordID: recordID, type: m.type, version: version, oldUnit: existing?.unitNum, newUnit: owner.num,
+        mutationID: Array(m.mutationID))
+      let deleted = m.delete
+      try db.cachedStatement(
+        sql: """
+          INSERT OR REPLACE INTO records
+            (id, type, unit_num, audience_num, version, deleted, hlc, seq, body, field_meta)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          """
+      ).execute(arguments: [
+        Data(recordID), m.type.rawValue, owner.num, audience, version, deleted,
+        Int64(bitPattern: max(m.hlc, existing?.hlc ?? 0)), seq, Data(fields.bytes), Data(meta.bytes),
+      ])
+      var scopes = Set(owner.ancestorsOrSelf)
+      if let existing, existing.unitNum != owner.num { scopes.formUnion(UnitRow.nums(existing.unitPath)) }
+      var audiences = Set([audience].compactMap { $0 })
+      if let old = existing?.audienceNum { audiences.insert(old) }
+      try index(recordID: recordID, seq: seq, scopes: scopes, audiences: audiences)
+      if m.type == .orgUnit, parentMoved { try reindexSubtree(of: owner) }
+      result.outcome =
+        conflicts.isEmpty ? (existing.map { $0.version > m.baseVersion } == true ? .merged : .applied) : .conflict
+      result.version = version
+      try audit(
+        m, action: existing == nil ? "create" : m.delete ? "delete" : moved || parentMoved ? "move" : "update",
+        fields: fieldNames)
+    }
+
+    // 5. Conflicts: the losing values are kept where the unit and its parent can see them.
+    if !conflicts.isEmpty {
+      let ownerNum = try tree.unit(id: ownerID)?.num ?? 0
+      var winner = WireFields()
+      var loser = WireFields()
+      var names: [String] = []
+      var storedHLC: UInt64 = 0
+      var storedVersion: Int64 = 0
+      var incomingWins = false
+      for c in conflicts {
+        names.append(RecordKinds.fieldName(c.field, of: m.type) ?? String(c.field))
+        winner[c.field] = c.incomingWins ? incoming[c.field] : c.stored
+        loser[c.field] = c.incomingWins ? c.stored : incoming[c.field]
+        storedHLC = max(storedHLC, c.storedHLC)
+        storedVersion = max(storedVersion, c.storedVersion)
+        incomingWins = incomingWins || c.incomingWins
+      }
+      let otherMutation =
+        try Data.fetchOne(
+          db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+          arguments: [Data(recordID), storedVersion]) ?? Data()
+      var conflict = Orgsync_V1_Conflict()
+      conflict.id = Data(RecordID.make())
+      conflict.recordID = Data(recordID)
+      conflict.type = m.type
+      conflict.unitID = Data(ownerID)
+      conflict.fields = names
+      conflict.winner = try RecordKinds.body(type: m.type, bytes: winner.bytes)
+      conflict.loser = try RecordKinds.body(type: m.type, bytes: loser.bytes)
+      conflict.winnerMutationID = incomingWins ? m.mutationID : otherMutation
+      conflict.loserMutationID = incomingWins ? otherMutation : m.mutationID
+      conflict.winnerHlc = incomingWins ? m.hlc : storedHLC
+      conflict.loserHlc = incomingWins ? storedHLC : m.hlc
+      conflict.status = .open
+      try db.cachedStatement(
+        sql: "INSERT INTO conflicts (id, record_id, unit_num, status, body) VALUES (?, ?, ?, ?, ?)"
+      ).execute(arguments: [
+        conflict.id, Data(recordID), ownerNum, conflict.status.rawValue, try conflict.serializedBytes() as Data,
+      ])
+      result.conflictIds = [conflict.id]
+      try audit(m, action: "conflict", fields: Set(names))
+    }
+    return result
+  }
+
+  /// Field numbers a mutation names. An edit that names none changes no body field (a move or
+  /// a delete); only a create takes every field it carries.
+  func fieldNumbers(_ m: Orgsync_V1_Mutation) throws -> [Int] {
+    try m.fields.map { name in
+      guard let number = RecordKinds.fieldNumber(name, of: m.type) else {
+        throw Rejection(.invalidField, field: name, "a \(RecordNames.name(of: m.type)) has no field \(name)")
+      }
+      return number
+    }
+  }
+
+  func parentOrSelf(_ id: [UInt8], _ body: Orgsync_V1_RecordBody) -> [UInt8] {
+    body.orgUnit.parentID.isEmpty ? id : Array(body.orgUnit.parentID)
+  }
+
+  func scopeUnit(type: Orgsync_V1_RecordType, id: [UInt8], unitID: [UInt8], body: [UInt8]) throws -> [UInt8] {
+    guard type == .orgUnit else { return unitID }
+    return parentOrSelf(id, try RecordKinds.body(type: .orgUnit, bytes: body))
+  }
+
+  /// Notices reach their audience's subtree; a unit's own record reaches its descendants.
+  func audienceNum(type: Orgsync_V1_RecordType, body: Orgsync_V1_RecordBody, owner: UnitRow) throws -> Int64? {
+    switch type {
+    case .orgUnit: return owner.num
+    case .notice: return try tree.unit(id: Array(body.notice.audienceRootID))?.num
+    default: return nil
+    }
+  }
+
+  /// Inserts or moves a unit in the tree (paths of its subtree follow).
+  func placeUnit(_ id: [UInt8], body: Orgsync_V1_OrgUnit, isNew: Bool, moved: Bool) throws {
+    let parent = body.parentID.isEmpty ? nil : try tree.unit(id: Array(body.parentID))
+    if !body.parentID.isEmpty, parent == nil {
+      throw Rejection(.notFound, field: "parent_id", "parent_id refers to no unit")
+    }
+    if isNew {
+      if parent == nil,
+        try Int64.fetchOne(db, sql: "SELECT count(*) FROM units WHERE parent_num IS NULL") ?? 0 > 0
+      {
+        throw Rejection(.invalidField, field: "parent_id", "there is a root unit already; a new unit needs a parent")
+      }
+      try db.execute(
+        sql: "INSERT INTO units (id, parent_num, path) VALUES (?, ?, '')", arguments: [Data(id), parent?.num])
+      let num = db.lastInsertedRowID
+      try db.execute(
+        sql: "UPDATE units SET path = ? WHERE num = ?", arguments: [(parent?.path ?? "/") + "\(num)/", num])
+    } else if moved {
+      guard let unit = try tree.unit(id: id), let parent else {
+        throw Rejection(.invalidField, field: "parent_id", "the root unit cannot be moved")
+      }
+      guard !parent.path.hasPrefix(unit.path) else {
+        throw Rejection(.invalidField, field: "parent_id", "a unit cannot move below itself")
+      }
+      let newPath = parent.path + "\(unit.num)/"
+      let (low, high) = unit.subtreeRange
+      try db.execute(
+        sql: "UPDATE units SET path = ? || substr(path, ?) WHERE path >= ? AND path < ?",
+        arguments: [newPath, unit.path.count + 1, low, high])
+      try db.execute(sql: "UPDATE units SET parent_num = ? WHERE num = ?", arguments: [parent.num, unit.num])
+    }
+  }
+
+  /// After a subtree moved: every record in it changes scope. Each gets a new change (so the
+  /// old ancestors see it leave and the new ones see it arrive), and replicas inside the
+  /// subtree are told to start over (`moved_seq`), since their chain of ancestors changed.
+  func reindexSubtree(of unit: UnitRow) throws {
+    let (low, high) = unit.subtreeRange
+    let rows = try Row.fetchAll(
+      db,
+      sql: """
+        SELECT r.id, r.type, r.version, r.unit_num, u.path, r.audience_num FROM records r
+        JOIN units u ON u.num = r.unit_num WHERE u.path >= ? AND u.path < ?
+        """, arguments: [low, high])
+    var lastSeq: Int64 = 0
+    for row in rows {
+      let id = [UInt8](row[0] as Data)
+      let unitNum: Int64 = row[3]
+      let seq = try logChange(
+        recordID: id, type: Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified, version: row[2],
+        oldUnit: unitNum, newUnit: unitNum, mutationID: nil)
+      try db.execute(sql: "UPDATE records SET seq = ? WHERE id = ?", arguments: [seq, Data(id)])
+      // Old ancestors keep their index rows; bumping them to the new seq makes them see the exit.
+      try db.execute(sql: "UPDATE scope_index SET seq = ? WHERE record_id = ?", arguments: [seq, Data(id)])
+      try index(recordID: id, seq: seq, scopes: Set(UnitRow.nums(row[4])), audiences: [])
+      if let audience: Int64 = row[5] {
+        try index(recordID: id, seq: seq, scopes: [], audiences: [audience])
+      }
+      lastSeq = seq
+    }
+    try db.execute(
+      sql: "UPDATE units SET moved_seq = ? WHERE path >= ? AND path < ?",
+      arguments: [lastSeq, unit.path, String(unit.path.dropLast()) + "0"])
+  }
+
+  func logChange(
+    recordID: [UInt8], type: Orgsync_V1_RecordType, version: Int64, oldUnit: Int64?, newUnit: Int64,
+    mutationID: [UInt8]?
+  ) throws -> Int64 {
+    try db.cachedStatement(
+      sql: """
+        INSERT INTO changes (record_id, type, version, old_unit_num, new_unit_num, mutation_id, device_id, at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    ).execute(arguments: [
+      Data(recordID), type.rawValue, version, oldUnit, newUnit, mutationID.map { Data($0) }, Data(actor.deviceID), now,
+    ])
+    return db.lastInsertedRowID
+  }
+
+  func index(recordID: [UInt8], seq: Int64, scopes: Set<Int64>, audiences: Set<Int64>) throws {
+    let scope = try db.cachedStatement(
+      sql: "INSERT OR REPLACE INTO scope_index (scope_num, record_id, seq) VALUES (?, ?, ?)")
+    for num in scopes { try scope.execute(arguments: [num, Data(recordID), seq]) }
+    let down = try db.cachedStatement(
+      sql: "INSERT OR REPLACE INTO down_index (audience_num, record_id, seq) VALUES (?, ?, ?)")
+    for num in audiences { try down.execute(arguments: [num, Data(recordID), seq]) }
+  }
+
+  func audit(_ m: Orgsync_V1_Mutation, action: String, fields: Set<String>) throws {
+    try db.cachedStatement(
+      sql: """
+        INSERT INTO audit (at, device_id, record_id, type, action, fields, mutation_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+        """
+    ).execute(arguments: [
+      now, Data(actor.deviceID), m.recordID, m.type.rawValue, action, fields.sorted().joined(separator: ","),
+      m.mutationID,
+    ])
+  }
+}

@@ -1,0 +1,84 @@
+import OrgSyncCore
+import OrgSyncProto
+
+/// A device known to the server.
+public struct DeviceInfo: Sendable, Hashable {
+  public var id: [UInt8]
+  public var unitID: [UInt8]
+  public var role: Orgsync_V1_DeviceRole
+  public var name: String
+  public var storedKey: [UInt8]
+  public var createdAt: Int64
+  public var revokedAt: Int64?
+
+  public var actor: Actor { Actor(deviceID: id, unitID: unitID, role: role) }
+}
+
+/// One line of the audit log: who changed what, never the values.
+public struct AuditEntry: Sendable, Hashable {
+  public var seq: Int64
+  /// Milliseconds since 1970.
+  public var at: Int64
+  public var deviceID: [UInt8]
+  public var recordID: [UInt8]
+  public var type: Orgsync_V1_RecordType
+  /// create, update, delete, move, review, conflict
+  public var action: String
+  /// Names of the body fields that changed.
+  public var fields: [String]
+}
+
+/// Errors of store operations that are not per-mutation rejections.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+  public enum Kind: Sendable, Hashable {
+    case unauthenticated, notFound, invalidArgument, permissionDenied, failedPrecondition
+  }
+  public var kind: Kind
+  public var message: String
+
+  public init(_ kind: Kind, _ message: String) {
+    self.kind = kind
+    self.message = message
+  }
+
+  public var description: String { message }
+}
+
+/// Everything the server keeps, behind one protocol so that the SQLite implementation and a
+/// PostgreSQL one serve the same callers.
+///
+/// The pull cursor is opaque to callers. Its one rule (docs/ARCHITECTURE.md, "The cursor"): a
+/// cursor handed out must never have passed a change that commits later. SQLite has one writer,
+/// so sequence order is commit order and the cursor is the last sequence number served. A
+/// store with concurrent writers must cap each page at the lowest sequence number still
+/// uncommitted (PostgreSQL: from `pg_snapshot_xmin` of a snapshot taken before the read) —
+/// the protocol leaves room for that because the cursor is bytes, not a number.
+public protocol ServerStore: Sendable {
+  // Hierarchy and administration (local, not over the network).
+
+  /// Adds or updates org units as an administrator: parents before children, validated.
+  func importUnits(_ units: [(id: [UInt8], unit: Orgsync_V1_OrgUnit)]) async throws -> [Orgsync_V1_MutationResult]
+  /// A one-time enrolment code for a unit and role, valid for `seconds`.
+  func makeEnrollmentCode(unitID: [UInt8], role: Orgsync_V1_DeviceRole, validSeconds: Int64) async throws -> String
+  /// Trades a code for a new device; the code cannot be used again.
+  func enroll(code: String, deviceName: String) async throws -> Orgsync_V1_EnrollResponse
+  func device(id: [UInt8]) async throws -> DeviceInfo?
+  func devices() async throws -> [DeviceInfo]
+  func revokeDevice(id: [UInt8]) async throws
+  func unitName(id: [UInt8]) async throws -> (name: String, code: String)?
+
+  // Sync.
+
+  /// Applies mutations, each on its own (a rejection does not stop the rest); a mutation id
+  /// seen before returns its first result and changes nothing.
+  func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult]
+  /// The changes in the actor's scope after `cursor`, at most `pageSize`.
+  func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage
+  /// Counts and hashes of the actor's scope per record type.
+  func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest
+  func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict]
+  func resolveConflict(actor: Actor, id: [UInt8], byMutation: [UInt8]) async throws -> Orgsync_V1_Conflict
+  func audit(recordID: [UInt8]) async throws -> [AuditEntry]
+  /// A record as stored, if the actor's scope holds it.
+  func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record?
+}
