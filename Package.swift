@@ -59,6 +59,10 @@ var targets: [Target] = [
       .product(name: "Logging", package: "swift-log"),
     ]
   ),
+  .target(
+    name: "OrgSyncSample",
+    dependencies: ["OrgSyncCore", "OrgSyncProto"]
+  ),
   .systemLibrary(
     name: "CProtobufC",
     pkgConfig: "libprotobuf-c",
@@ -111,6 +115,10 @@ var products: [Product] = [
   .library(name: "OrgSyncProto", targets: ["OrgSyncProto"]),
   .library(name: "OrgSyncWire", targets: ["OrgSyncWire"]),
   .library(name: "OrgSyncRPC", targets: ["OrgSyncRPC"]),
+  .library(name: "OrgSyncCore", targets: ["OrgSyncCore"]),
+  .library(name: "OrgSyncStore", targets: ["OrgSyncStore"]),
+  .library(name: "OrgSyncServer", targets: ["OrgSyncServer"]),
+  .library(name: "OrgSyncSample", targets: ["OrgSyncSample"]),
 ]
 
 // The libFuzzer target exists only when Scripts/fuzz.sh asks for it: libFuzzer supplies `main`,

@@ -28,7 +28,16 @@ let package = Package(
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
       ]
-    )
+    ),
+    .executableTarget(
+      name: "store-bench",
+      dependencies: [
+        .product(name: "OrgSyncStore", package: "OrgSync"),
+        .product(name: "OrgSyncCore", package: "OrgSync"),
+        .product(name: "OrgSyncSample", package: "OrgSync"),
+        .product(name: "OrgSyncProto", package: "OrgSync"),
+      ]
+    ),
   ],
   swiftLanguageModes: [.v6]
 )
