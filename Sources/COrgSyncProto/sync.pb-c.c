@@ -772,6 +772,186 @@ void   orgsync__v1__resolve_conflict_response__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__resolve_conflict_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orgsync__v1__versions_request__init
+                     (Orgsync__V1__VersionsRequest         *message)
+{
+  static const Orgsync__V1__VersionsRequest init_value = ORGSYNC__V1__VERSIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__versions_request__get_packed_size
+                     (const Orgsync__V1__VersionsRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__versions_request__pack
+                     (const Orgsync__V1__VersionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__versions_request__pack_to_buffer
+                     (const Orgsync__V1__VersionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__VersionsRequest *
+       orgsync__v1__versions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__VersionsRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__versions_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__versions_request__free_unpacked
+                     (Orgsync__V1__VersionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__versions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__versions_page__init
+                     (Orgsync__V1__VersionsPage         *message)
+{
+  static const Orgsync__V1__VersionsPage init_value = ORGSYNC__V1__VERSIONS_PAGE__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__versions_page__get_packed_size
+                     (const Orgsync__V1__VersionsPage *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_page__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__versions_page__pack
+                     (const Orgsync__V1__VersionsPage *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_page__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__versions_page__pack_to_buffer
+                     (const Orgsync__V1__VersionsPage *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__versions_page__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__VersionsPage *
+       orgsync__v1__versions_page__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__VersionsPage *)
+     protobuf_c_message_unpack (&orgsync__v1__versions_page__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__versions_page__free_unpacked
+                     (Orgsync__V1__VersionsPage *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__versions_page__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__fetch_request__init
+                     (Orgsync__V1__FetchRequest         *message)
+{
+  static const Orgsync__V1__FetchRequest init_value = ORGSYNC__V1__FETCH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__fetch_request__get_packed_size
+                     (const Orgsync__V1__FetchRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__fetch_request__pack
+                     (const Orgsync__V1__FetchRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__fetch_request__pack_to_buffer
+                     (const Orgsync__V1__FetchRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__FetchRequest *
+       orgsync__v1__fetch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__FetchRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__fetch_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__fetch_request__free_unpacked
+                     (Orgsync__V1__FetchRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__fetch_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__fetch_response__init
+                     (Orgsync__V1__FetchResponse         *message)
+{
+  static const Orgsync__V1__FetchResponse init_value = ORGSYNC__V1__FETCH_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__fetch_response__get_packed_size
+                     (const Orgsync__V1__FetchResponse *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__fetch_response__pack
+                     (const Orgsync__V1__FetchResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__fetch_response__pack_to_buffer
+                     (const Orgsync__V1__FetchResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__fetch_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__FetchResponse *
+       orgsync__v1__fetch_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__FetchResponse *)
+     protobuf_c_message_unpack (&orgsync__v1__fetch_response__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__fetch_response__free_unpacked
+                     (Orgsync__V1__FetchResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__fetch_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[13] =
 {
   {
@@ -2131,6 +2311,171 @@ const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_response__descrip
   orgsync__v1__resolve_conflict_response__field_indices_by_name,
   1,  orgsync__v1__resolve_conflict_response__number_ranges,
   (ProtobufCMessageInit) orgsync__v1__resolve_conflict_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__versions_request__field_descriptors[1] =
+{
+  {
+    "type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__VersionsRequest, type),
+    &orgsync__v1__record_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__versions_request__field_indices_by_name[] = {
+  0,   /* field[0] = type */
+};
+static const ProtobufCIntRange orgsync__v1__versions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__versions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.VersionsRequest",
+  "VersionsRequest",
+  "Orgsync__V1__VersionsRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__VersionsRequest),
+  1,
+  orgsync__v1__versions_request__field_descriptors,
+  orgsync__v1__versions_request__field_indices_by_name,
+  1,  orgsync__v1__versions_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__versions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__versions_page__field_descriptors[2] =
+{
+  {
+    "ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__VersionsPage, n_ids),
+    offsetof(Orgsync__V1__VersionsPage, ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "versions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Orgsync__V1__VersionsPage, n_versions),
+    offsetof(Orgsync__V1__VersionsPage, versions),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__versions_page__field_indices_by_name[] = {
+  0,   /* field[0] = ids */
+  1,   /* field[1] = versions */
+};
+static const ProtobufCIntRange orgsync__v1__versions_page__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__versions_page__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.VersionsPage",
+  "VersionsPage",
+  "Orgsync__V1__VersionsPage",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__VersionsPage),
+  2,
+  orgsync__v1__versions_page__field_descriptors,
+  orgsync__v1__versions_page__field_indices_by_name,
+  1,  orgsync__v1__versions_page__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__versions_page__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__fetch_request__field_descriptors[1] =
+{
+  {
+    "ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__FetchRequest, n_ids),
+    offsetof(Orgsync__V1__FetchRequest, ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__fetch_request__field_indices_by_name[] = {
+  0,   /* field[0] = ids */
+};
+static const ProtobufCIntRange orgsync__v1__fetch_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__fetch_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.FetchRequest",
+  "FetchRequest",
+  "Orgsync__V1__FetchRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__FetchRequest),
+  1,
+  orgsync__v1__fetch_request__field_descriptors,
+  orgsync__v1__fetch_request__field_indices_by_name,
+  1,  orgsync__v1__fetch_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__fetch_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__fetch_response__field_descriptors[1] =
+{
+  {
+    "records",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__FetchResponse, n_records),
+    offsetof(Orgsync__V1__FetchResponse, records),
+    &orgsync__v1__record__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__fetch_response__field_indices_by_name[] = {
+  0,   /* field[0] = records */
+};
+static const ProtobufCIntRange orgsync__v1__fetch_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__fetch_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.FetchResponse",
+  "FetchResponse",
+  "Orgsync__V1__FetchResponse",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__FetchResponse),
+  1,
+  orgsync__v1__fetch_response__field_descriptors,
+  orgsync__v1__fetch_response__field_indices_by_name,
+  1,  orgsync__v1__fetch_response__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__fetch_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue orgsync__v1__mutation_outcome__enum_values_by_number[5] =

@@ -17,6 +17,12 @@ public enum SyncAPI {
   public static let resolveConflict = MethodDescriptor<
     Orgsync_V1_ResolveConflictRequest, Orgsync_V1_ResolveConflictResponse
   >(service: service, method: "ResolveConflict")
+  /// Ids and versions of one type in the scope, streamed (verify and repair).
+  public static let versions = MethodDescriptor<Orgsync_V1_VersionsRequest, Orgsync_V1_VersionsPage>(
+    service: service, method: "Versions")
+  /// Records by id (verify and repair, conflicts).
+  public static let fetch = MethodDescriptor<Orgsync_V1_FetchRequest, Orgsync_V1_FetchResponse>(
+    service: service, method: "Fetch")
   public static let whoAmI = MethodDescriptor<Orgsync_V1_WhoAmIRequest, Orgsync_V1_WhoAmIResponse>(
     service: service, method: "WhoAmI")
 }

@@ -90,6 +90,25 @@ public struct SyncService: RPCService {
           byMutation: Array(request.resolvedByMutationID))
         return response
       },
+      .serverStreaming(SyncAPI.versions) { request, writer, context in
+        let all = try await store.versions(actor: try await actor(context), type: request.type)
+        for start in stride(from: 0, to: all.count, by: 5000) {
+          var page = Orgsync_V1_VersionsPage()
+          for item in all[start..<min(all.count, start + 5000)] {
+            page.ids.append(.init(item.id))
+            page.versions.append(item.version)
+          }
+          try await writer.write(page)
+        }
+      },
+      .unary(SyncAPI.fetch) { request, context in
+        guard request.ids.count <= Self.maxPage else {
+          throw RPCError(code: .invalidArgument, message: "fetch at most \(Self.maxPage) records at once")
+        }
+        var response = Orgsync_V1_FetchResponse()
+        response.records = try await store.records(ids: request.ids.map { Array($0) }, actor: try await actor(context))
+        return response
+      },
       .unary(SyncAPI.whoAmI) { _, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_WhoAmIResponse()

@@ -150,13 +150,40 @@ extension SQLiteStore {
   }
 
   public func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record? {
+    try await records(ids: [id], actor: actor).first
+  }
+
+  public func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record] {
     try await writer.read { db in
-      guard let unit = try Tree(db: db).unit(id: actor.unitID), let stored = try StoredRecord.fetch(db, id: id) else {
-        return nil
+      guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
+      let ancestors = Set(unit.ancestorsOrSelf)
+      let found = try self.fetchRecords(db, ids: ids.map { Data($0) })
+      return try ids.compactMap { id in
+        guard let stored = found[Data(id)] else { return nil }
+        let visible = stored.unitPath.hasPrefix(unit.path) || stored.audienceNum.map(ancestors.contains) == true
+        return visible ? try stored.envelope() : nil
       }
-      let visible =
-        stored.unitPath.hasPrefix(unit.path) || stored.audienceNum.map(unit.ancestorsOrSelf.contains) == true
-      return visible ? try stored.envelope() : nil
+    }
+  }
+
+  public func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)] {
+    try await writer.read { db in
+      guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
+      let ancestors = unit.ancestorsOrSelf
+      let (low, high) = unit.subtreeRange
+      return try Row.fetchAll(
+        db,
+        sql: """
+          SELECT r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
+            WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = ?
+          UNION
+          SELECT r.id, r.version FROM records r
+            WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0 AND r.type = ?
+          ORDER BY 1
+          """,
+        arguments: StatementArguments(
+          [low, high, type.rawValue] as [any DatabaseValueConvertible] + ancestors + [type.rawValue])
+      ).map { ([UInt8]($0[0] as Data), $0[1]) }
     }
   }
 }

@@ -125,6 +125,7 @@ struct MutationApplier {
     }
 
     // 1. Merge field by field against the base version.
+    let device = FieldMeta.deviceTag(actor.deviceID)
     var fields = WireFields()
     var meta = FieldMeta()
     var changed: [Int] = []
@@ -145,15 +146,15 @@ struct MutationApplier {
           let stored = fields[number]
           let proposed = incoming[number]
           guard stored != proposed else { continue }
-          let last = meta.entries[number] ?? (version: 0, hlc: 0)
-          if last.version > m.baseVersion {
+          let last = meta.entries[number] ?? FieldMeta.Entry(version: 0, hlc: 0, device: 0)
+          if last.version > m.baseVersion, last.device != device {
             // Changed on both sides since the base: the later clock wins, the other is kept.
             let incomingWins = m.hlc > last.hlc
             conflicts.append((number, incomingWins, stored, last.hlc, last.version))
             guard incomingWins else { continue }
           }
           fields[number] = proposed
-          meta.entries[number] = (version, m.hlc)
+          meta.entries[number] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device)
           changed.append(number)
         }
       }
@@ -166,7 +167,7 @@ struct MutationApplier {
       let numbers = m.fields.isEmpty ? Array(incoming.fields.keys) : try fieldNumbers(m)
       for number in numbers where incoming[number] != nil {
         fields[number] = incoming[number]
-        meta.entries[number] = (version, m.hlc)
+        meta.entries[number] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device)
         changed.append(number)
       }
     }

@@ -286,12 +286,25 @@ struct StoredRecord {
   }
 }
 
-/// Per body field: the version at which it last changed and that change's HLC. Three-way
-/// merge asks "did field f change since base version b?" — one comparison per field.
+/// Per body field: the version at which it last changed, that change's HLC, and which device
+/// made it (the last 8 bytes of its id). Three-way merge asks "did field f change since base
+/// version b, on another device?" — one comparison per field. A device's own mutations are
+/// ordered by its outbox, so its second edit of a field is never a conflict with its first,
+/// even though it was written before the first one's new version was known.
 struct FieldMeta {
-  var entries: [Int: (version: Int64, hlc: UInt64)] = [:]
+  struct Entry {
+    var version: Int64
+    var hlc: UInt64
+    var device: UInt64
+  }
+
+  var entries: [Int: Entry] = [:]
 
   init() {}
+
+  static func deviceTag(_ deviceID: [UInt8]) -> UInt64 {
+    deviceID.suffix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+  }
 
   init(bytes: [UInt8]) {
     var index = 0
@@ -307,8 +320,8 @@ struct FieldMeta {
       }
       return nil
     }
-    while let field = varint(), let version = varint(), let hlc = varint() {
-      entries[Int(field)] = (Int64(version), hlc)
+    while let field = varint(), let version = varint(), let hlc = varint(), let device = varint() {
+      entries[Int(field)] = Entry(version: Int64(version), hlc: hlc, device: device)
     }
   }
 
@@ -327,6 +340,7 @@ struct FieldMeta {
       put(UInt64(field))
       put(UInt64(entry.version))
       put(entry.hlc)
+      put(entry.device)
     }
     return out
   }

@@ -81,4 +81,8 @@ public protocol ServerStore: Sendable {
   func audit(recordID: [UInt8]) async throws -> [AuditEntry]
   /// A record as stored, if the actor's scope holds it.
   func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record?
+  /// Records by id, those in the actor's scope.
+  func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record]
+  /// Ids and versions of the live records of one type in the actor's scope.
+  func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)]
 }

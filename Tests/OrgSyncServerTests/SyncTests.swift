@@ -26,6 +26,26 @@ struct PushTests {
     #expect(try await county.pullAll(county.countyCommittee).changes.count == changesBefore)
   }
 
+  @Test("a device's second edit of a field, made before its first was accepted, is not a conflict")
+  func ownEditsInSequence() async throws {
+    let county = try await County()
+    let m = create(member("韓梅梅"), unit: county.taiping)
+    try await county.push(m, as: county.taipingBranch)
+    var first = member("韓梅梅")
+    first.member.phone = "13800000001"
+    var second = member("韓梅梅")
+    second.member.phone = "13800000002"
+    // Both made offline from version 1, pushed in order.
+    let results = try await county.store.push(
+      [
+        edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["phone"], first),
+        edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["phone"], second),
+      ], actor: county.taipingBranch)
+    #expect(results.map(\.outcome) == [.applied, .merged])
+    let record = try await county.store.record(id: Array(m.recordID), actor: county.taipingBranch)
+    #expect(record?.body.member.phone == "13800000002")
+  }
+
   @Test("edits of different fields from the same base merge silently")
   func silentMerge() async throws {
     let county = try await County()
@@ -63,9 +83,11 @@ struct PushTests {
     let first = try await county.push(
       edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["cadre_title"], laterEdit, hlc: late),
       as: county.taipingBranch)
+    // From a second device of the same branch (one device's own edits never conflict).
+    let secondDevice = Actor(deviceID: Array("dev-taiping-laptop".utf8), unitID: county.taiping, role: .branch)
     let second = try await county.push(
       edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["cadre_title"], earlierEdit, hlc: early),
-      as: county.taipingBranch)
+      as: secondDevice)
     #expect(first.outcome == .applied)
     #expect(second.outcome == .conflict)
     #expect(second.conflictIds.count == 1)

@@ -14,6 +14,8 @@ public enum ProtoFields {
     "orgsync.v1.DigestRequest": ["types": 1],
     "orgsync.v1.EnrollRequest": ["code": 1, "device_name": 2],
     "orgsync.v1.EnrollResponse": ["device_id": 1, "secret": 2, "unit_id": 3, "role": 4, "unit_name": 5, "unit_code": 6],
+    "orgsync.v1.FetchRequest": ["ids": 1],
+    "orgsync.v1.FetchResponse": ["records": 1],
     "orgsync.v1.GoAway": ["last_stream_id": 1, "reason": 2, "message": 3],
     "orgsync.v1.Hello": ["major": 1, "minor": 2, "device_id": 3, "client_nonce": 4, "proof": 5, "limits": 6, "client_name": 7],
     "orgsync.v1.HelloAck": ["major": 1, "minor": 2, "limits": 3, "proof": 4, "server_name": 5],
@@ -46,6 +48,8 @@ public enum ProtoFields {
     "orgsync.v1.SupportItem": ["what": 1, "amount_fen": 2, "quantity": 3, "date": 4, "provider": 5, "note": 6],
     "orgsync.v1.Trailers": ["code": 1, "message": 2, "metadata": 3],
     "orgsync.v1.TypeDigest": ["type": 1, "count": 2, "hash": 3],
+    "orgsync.v1.VersionsPage": ["ids": 1, "versions": 2],
+    "orgsync.v1.VersionsRequest": ["type": 1],
     "orgsync.v1.WhoAmIRequest": [:],
     "orgsync.v1.WhoAmIResponse": ["device_id": 1, "unit_id": 2, "role": 3, "unit_name": 4, "unit_code": 5],
   ]

@@ -34,6 +34,10 @@ typedef struct Orgsync__V1__ConflictsRequest Orgsync__V1__ConflictsRequest;
 typedef struct Orgsync__V1__ConflictsResponse Orgsync__V1__ConflictsResponse;
 typedef struct Orgsync__V1__ResolveConflictRequest Orgsync__V1__ResolveConflictRequest;
 typedef struct Orgsync__V1__ResolveConflictResponse Orgsync__V1__ResolveConflictResponse;
+typedef struct Orgsync__V1__VersionsRequest Orgsync__V1__VersionsRequest;
+typedef struct Orgsync__V1__VersionsPage Orgsync__V1__VersionsPage;
+typedef struct Orgsync__V1__FetchRequest Orgsync__V1__FetchRequest;
+typedef struct Orgsync__V1__FetchResponse Orgsync__V1__FetchResponse;
 
 
 /* --- enums --- */
@@ -480,6 +484,60 @@ struct  Orgsync__V1__ResolveConflictResponse
     , NULL }
 
 
+/*
+ * Repair (verify): the ids and versions of one record type in the device's scope, streamed.
+ */
+struct  Orgsync__V1__VersionsRequest
+{
+  ProtobufCMessage base;
+  Orgsync__V1__RecordType type;
+};
+#define ORGSYNC__V1__VERSIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__versions_request__descriptor) \
+    , ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED }
+
+
+struct  Orgsync__V1__VersionsPage
+{
+  ProtobufCMessage base;
+  size_t n_ids;
+  ProtobufCBinaryData *ids;
+  /*
+   * same length and order as ids
+   */
+  size_t n_versions;
+  int64_t *versions;
+};
+#define ORGSYNC__V1__VERSIONS_PAGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__versions_page__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+/*
+ * Repair: records by id, as the server holds them (ids outside the scope are left out).
+ */
+struct  Orgsync__V1__FetchRequest
+{
+  ProtobufCMessage base;
+  size_t n_ids;
+  ProtobufCBinaryData *ids;
+};
+#define ORGSYNC__V1__FETCH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__fetch_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Orgsync__V1__FetchResponse
+{
+  ProtobufCMessage base;
+  size_t n_records;
+  Orgsync__V1__Record **records;
+};
+#define ORGSYNC__V1__FETCH_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__fetch_response__descriptor) \
+    , 0,NULL }
+
+
 /* Orgsync__V1__RecordBody methods */
 void   orgsync__v1__record_body__init
                      (Orgsync__V1__RecordBody         *message);
@@ -803,6 +861,82 @@ Orgsync__V1__ResolveConflictResponse *
 void   orgsync__v1__resolve_conflict_response__free_unpacked
                      (Orgsync__V1__ResolveConflictResponse *message,
                       ProtobufCAllocator *allocator);
+/* Orgsync__V1__VersionsRequest methods */
+void   orgsync__v1__versions_request__init
+                     (Orgsync__V1__VersionsRequest         *message);
+size_t orgsync__v1__versions_request__get_packed_size
+                     (const Orgsync__V1__VersionsRequest   *message);
+size_t orgsync__v1__versions_request__pack
+                     (const Orgsync__V1__VersionsRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__versions_request__pack_to_buffer
+                     (const Orgsync__V1__VersionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__VersionsRequest *
+       orgsync__v1__versions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__versions_request__free_unpacked
+                     (Orgsync__V1__VersionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__VersionsPage methods */
+void   orgsync__v1__versions_page__init
+                     (Orgsync__V1__VersionsPage         *message);
+size_t orgsync__v1__versions_page__get_packed_size
+                     (const Orgsync__V1__VersionsPage   *message);
+size_t orgsync__v1__versions_page__pack
+                     (const Orgsync__V1__VersionsPage   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__versions_page__pack_to_buffer
+                     (const Orgsync__V1__VersionsPage   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__VersionsPage *
+       orgsync__v1__versions_page__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__versions_page__free_unpacked
+                     (Orgsync__V1__VersionsPage *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__FetchRequest methods */
+void   orgsync__v1__fetch_request__init
+                     (Orgsync__V1__FetchRequest         *message);
+size_t orgsync__v1__fetch_request__get_packed_size
+                     (const Orgsync__V1__FetchRequest   *message);
+size_t orgsync__v1__fetch_request__pack
+                     (const Orgsync__V1__FetchRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__fetch_request__pack_to_buffer
+                     (const Orgsync__V1__FetchRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__FetchRequest *
+       orgsync__v1__fetch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__fetch_request__free_unpacked
+                     (Orgsync__V1__FetchRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__FetchResponse methods */
+void   orgsync__v1__fetch_response__init
+                     (Orgsync__V1__FetchResponse         *message);
+size_t orgsync__v1__fetch_response__get_packed_size
+                     (const Orgsync__V1__FetchResponse   *message);
+size_t orgsync__v1__fetch_response__pack
+                     (const Orgsync__V1__FetchResponse   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__fetch_response__pack_to_buffer
+                     (const Orgsync__V1__FetchResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__FetchResponse *
+       orgsync__v1__fetch_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__fetch_response__free_unpacked
+                     (Orgsync__V1__FetchResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orgsync__V1__RecordBody_Closure)
@@ -856,6 +990,18 @@ typedef void (*Orgsync__V1__ResolveConflictRequest_Closure)
 typedef void (*Orgsync__V1__ResolveConflictResponse_Closure)
                  (const Orgsync__V1__ResolveConflictResponse *message,
                   void *closure_data);
+typedef void (*Orgsync__V1__VersionsRequest_Closure)
+                 (const Orgsync__V1__VersionsRequest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__VersionsPage_Closure)
+                 (const Orgsync__V1__VersionsPage *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__FetchRequest_Closure)
+                 (const Orgsync__V1__FetchRequest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__FetchResponse_Closure)
+                 (const Orgsync__V1__FetchResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -883,6 +1029,10 @@ extern const ProtobufCMessageDescriptor orgsync__v1__conflicts_request__descript
 extern const ProtobufCMessageDescriptor orgsync__v1__conflicts_response__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_request__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__resolve_conflict_response__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__versions_request__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__versions_page__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__fetch_request__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__fetch_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

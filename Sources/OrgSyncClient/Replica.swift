@@ -1,0 +1,244 @@
+import Foundation
+import GRDB
+import OrgSyncCore
+import OrgSyncProto
+
+/// The device's local replica of its scope: the server's records as last pulled
+/// (`server_records`), what the user sees (`records` = server state + pending local edits), the
+/// outbox of mutations not yet accepted, rejected mutations with their reasons, the conflict
+/// inbox, the pull cursor and the device's identity. One SQLite file, mode 0600.
+///
+/// Every local edit changes `records` and appends to `outbox` in one transaction; every pull
+/// page changes `server_records`, rebases the touched records and stores the new cursor in one
+/// transaction. So a process killed at any point leaves a replica that resumes correctly.
+public final class Replica: Sendable {
+  let writer: any DatabaseWriter
+  let clock: HybridClock
+
+  /// Opens or creates the replica at `path` (nil: in memory, for tests).
+  public init(path: String?) throws {
+    var configuration = Configuration()
+    configuration.prepareDatabase { db in
+      try db.execute(sql: "PRAGMA synchronous = NORMAL")
+      try db.execute(sql: "PRAGMA cache_size = -32768")
+    }
+    if let path {
+      let existed = FileManager.default.fileExists(atPath: path)
+      let old = umask(0o077)  // the file holds the device secret and personal data
+      defer { umask(old) }
+      writer = try DatabasePool(path: path, configuration: configuration)
+      if !existed { chmod(path, 0o600) }
+    } else {
+      writer = try DatabaseQueue(configuration: configuration)
+    }
+    try Self.migrator.migrate(writer)
+    let last = try writer.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM state WHERE key = 'hlc'") } ?? 0
+    clock = HybridClock(last: UInt64(bitPattern: last))
+  }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+          CREATE TABLE server_records (
+            id BLOB PRIMARY KEY, type INTEGER NOT NULL, unit_id BLOB NOT NULL, version INTEGER NOT NULL,
+            hlc INTEGER NOT NULL, body BLOB NOT NULL
+          ) WITHOUT ROWID;
+          CREATE TABLE records (
+            id BLOB PRIMARY KEY, type INTEGER NOT NULL, unit_id BLOB NOT NULL, version INTEGER NOT NULL,
+            body BLOB NOT NULL, pending INTEGER NOT NULL DEFAULT 0
+          ) WITHOUT ROWID;
+          CREATE INDEX records_type ON records(type, unit_id);
+          CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id BLOB NOT NULL UNIQUE, record_id BLOB NOT NULL,
+            mutation BLOB NOT NULL
+          );
+          CREATE INDEX outbox_record ON outbox(record_id);
+          CREATE TABLE rejected (
+            mutation_id BLOB PRIMARY KEY, record_id BLOB NOT NULL, type INTEGER NOT NULL, code INTEGER NOT NULL,
+            field TEXT NOT NULL, reason TEXT NOT NULL, mutation BLOB NOT NULL, at INTEGER NOT NULL
+          ) WITHOUT ROWID;
+          CREATE TABLE conflicts (
+            id BLOB PRIMARY KEY, record_id BLOB NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL,
+            resolution_mutation_id BLOB
+          ) WITHOUT ROWID;
+          """)
+    }
+    return migrator
+  }
+
+  // MARK: State
+
+  func state<T: DatabaseValueConvertible>(_ key: String, _ db: Database) throws -> T? {
+    try T.fetchOne(db, sql: "SELECT value FROM state WHERE key = ?", arguments: [key])
+  }
+
+  func setState(_ key: String, _ value: (any DatabaseValueConvertible)?, _ db: Database) throws {
+    try db.execute(sql: "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", arguments: [key, value])
+  }
+
+  /// The enrolled identity and where the server is.
+  public struct Identity: Sendable, Hashable {
+    public var server: String
+    public var deviceID: [UInt8]
+    public var secret: [UInt8]
+    public var unitID: [UInt8]
+    public var role: Orgsync_V1_DeviceRole
+    public var unitName: String
+
+    public init(
+      server: String, deviceID: [UInt8], secret: [UInt8], unitID: [UInt8], role: Orgsync_V1_DeviceRole,
+      unitName: String
+    ) {
+      self.server = server
+      self.deviceID = deviceID
+      self.secret = secret
+      self.unitID = unitID
+      self.role = role
+      self.unitName = unitName
+    }
+  }
+
+  public func identity() throws -> Identity? {
+    try writer.read { db in
+      guard let server: String = try state("server", db), let device: Data = try state("device_id", db),
+        let secret: Data = try state("secret", db), let unit: Data = try state("unit_id", db),
+        let role: Int = try state("role", db)
+      else { return nil }
+      return Identity(
+        server: server, deviceID: [UInt8](device), secret: [UInt8](secret), unitID: [UInt8](unit),
+        role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified, unitName: try state("unit_name", db) ?? "")
+    }
+  }
+
+  public func setIdentity(_ identity: Identity) throws {
+    try writer.write { db in
+      try setState("server", identity.server, db)
+      try setState("device_id", Data(identity.deviceID), db)
+      try setState("secret", Data(identity.secret), db)
+      try setState("unit_id", Data(identity.unitID), db)
+      try setState("role", identity.role.rawValue, db)
+      try setState("unit_name", identity.unitName, db)
+    }
+  }
+
+  /// The pull cursor (empty: never pulled).
+  public func cursor() throws -> [UInt8] {
+    try writer.read { db in try (state("cursor", db) as Data?).map { [UInt8]($0) } ?? [] }
+  }
+
+  /// Milliseconds since 1970 of the last complete sync, if any.
+  public func lastSync() throws -> Int64? {
+    try writer.read { db in try state("last_sync", db) }
+  }
+
+  func markSynced(at millis: Int64) throws {
+    try writer.write { db in try setState("last_sync", millis, db) }
+  }
+
+  // MARK: Reading
+
+  /// A record as the user sees it.
+  public struct LocalRecord: Sendable, Hashable {
+    public var id: [UInt8]
+    public var type: Orgsync_V1_RecordType
+    public var unitID: [UInt8]
+    /// The server version the local state starts from (0: never on the server).
+    public var version: Int64
+    public var body: Orgsync_V1_RecordBody
+    /// Local edits not yet accepted by the server.
+    public var pending: Bool
+  }
+
+  public func records(type: Orgsync_V1_RecordType? = nil) throws -> [LocalRecord] {
+    try writer.read { db in
+      let rows =
+        if let type {
+          try Row.fetchAll(db, sql: "SELECT * FROM records WHERE type = ? ORDER BY id", arguments: [type.rawValue])
+        } else {
+          try Row.fetchAll(db, sql: "SELECT * FROM records ORDER BY id")
+        }
+      return try rows.map(Self.localRecord)
+    }
+  }
+
+  public func record(id: [UInt8]) throws -> LocalRecord? {
+    try writer.read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM records WHERE id = ?", arguments: [Data(id)]).map(Self.localRecord)
+    }
+  }
+
+  static func localRecord(_ row: Row) throws -> LocalRecord {
+    let type = Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified
+    return LocalRecord(
+      id: [UInt8](row["id"] as Data), type: type, unitID: [UInt8](row["unit_id"] as Data), version: row["version"],
+      body: try RecordKinds.body(type: type, bytes: [UInt8](row["body"] as Data)), pending: row["pending"])
+  }
+
+  /// The server's records as last pulled (for checks against the server).
+  public func serverRecords() throws -> [Orgsync_V1_Record] {
+    try writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM server_records ORDER BY id").map { row in
+        var record = Orgsync_V1_Record()
+        record.id = row["id"]
+        record.type = Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified
+        record.unitID = row["unit_id"]
+        record.version = row["version"]
+        record.hlc = UInt64(bitPattern: row["hlc"])
+        record.body = try RecordKinds.body(type: record.type, bytes: [UInt8](row["body"] as Data))
+        return record
+      }
+    }
+  }
+
+  /// Counts for `status`.
+  public struct Status: Sendable, Hashable {
+    public var records: Int
+    public var outbox: Int
+    public var rejected: Int
+    public var openConflicts: Int
+    public var lastSync: Int64?
+  }
+
+  public func status() throws -> Status {
+    try writer.read { db in
+      Status(
+        records: try Int.fetchOne(db, sql: "SELECT count(*) FROM records") ?? 0,
+        outbox: try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox") ?? 0,
+        rejected: try Int.fetchOne(db, sql: "SELECT count(*) FROM rejected") ?? 0,
+        openConflicts: try Int.fetchOne(db, sql: "SELECT count(*) FROM conflicts WHERE status = 1") ?? 0,
+        lastSync: try state("last_sync", db))
+    }
+  }
+
+  /// A mutation the server refused, with its reason.
+  public struct RejectedMutation: Sendable, Hashable {
+    public var mutationID: [UInt8]
+    public var recordID: [UInt8]
+    public var type: Orgsync_V1_RecordType
+    public var code: Orgsync_V1_RejectCode
+    public var field: String
+    public var reason: String
+  }
+
+  public func rejected() throws -> [RejectedMutation] {
+    try writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM rejected ORDER BY at").map { row in
+        RejectedMutation(
+          mutationID: [UInt8](row["mutation_id"] as Data), recordID: [UInt8](row["record_id"] as Data),
+          type: Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified,
+          code: Orgsync_V1_RejectCode(rawValue: row["code"]) ?? .unspecified, field: row["field"],
+          reason: row["reason"])
+      }
+    }
+  }
+
+  /// Ids of every mutation still waiting in the outbox, oldest first.
+  public func outboxMutationIDs() throws -> [[UInt8]] {
+    try writer.read { db in
+      try Data.fetchAll(db, sql: "SELECT mutation_id FROM outbox ORDER BY seq").map { [UInt8]($0) }
+    }
+  }
+}
