@@ -33,7 +33,11 @@ var targets: [Target] = [
   ),
   .target(
     name: "OrgSyncCore",
-    dependencies: ["OrgSyncProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+    dependencies: [
+      "OrgSyncProto",
+      .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      .product(name: "Crypto", package: "swift-crypto"),
+    ]
   ),
   .target(
     name: "OrgSyncStore",
@@ -57,6 +61,23 @@ var targets: [Target] = [
       "OrgSyncStore",
       "OrgSyncProto",
       .product(name: "Logging", package: "swift-log"),
+    ]
+  ),
+  .target(
+    name: "OrgSyncClient",
+    dependencies: [
+      "OrgSyncAPI",
+      "OrgSyncCore",
+      "OrgSyncRPC",
+      "OrgSyncProto",
+      .product(name: "GRDB", package: "GRDB.swift"),
+    ]
+  ),
+  .target(
+    name: "OrgSyncTestSupport",
+    dependencies: [
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
     ]
   ),
   .target(
@@ -106,6 +127,20 @@ var targets: [Target] = [
     ]
   ),
   .testTarget(
+    name: "OrgSyncClientTests",
+    dependencies: [
+      "OrgSyncClient",
+      "OrgSyncServer",
+      "OrgSyncStore",
+      "OrgSyncCore",
+      "OrgSyncAPI",
+      "OrgSyncRPC",
+      "OrgSyncProto",
+      "OrgSyncTestSupport",
+      .product(name: "GRDB", package: "GRDB.swift"),
+    ]
+  ),
+  .testTarget(
     name: "InteropTests",
     dependencies: ["OrgSyncProto", "OrgSyncWire", "COrgSyncProto", "CProtobufC"]
   ),
@@ -119,6 +154,7 @@ var products: [Product] = [
   .library(name: "OrgSyncStore", targets: ["OrgSyncStore"]),
   .library(name: "OrgSyncServer", targets: ["OrgSyncServer"]),
   .library(name: "OrgSyncSample", targets: ["OrgSyncSample"]),
+  .library(name: "OrgSyncClient", targets: ["OrgSyncClient"]),
 ]
 
 // The libFuzzer target exists only when Scripts/fuzz.sh asks for it: libFuzzer supplies `main`,

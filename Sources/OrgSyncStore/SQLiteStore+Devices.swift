@@ -170,3 +170,30 @@ extension SQLiteStore {
     }
   }
 }
+
+// MARK: Diagnostics (checks of exactly-once delivery)
+
+extension SQLiteStore {
+  /// The stored result of a mutation, if the server has seen it.
+  public func mutationResult(id: [UInt8]) async throws -> Orgsync_V1_MutationResult? {
+    try await writer.read { db in
+      try Data.fetchOne(db, sql: "SELECT result FROM mutations WHERE id = ?", arguments: [Data(id)])
+        .map { try Orgsync_V1_MutationResult(serializedBytes: $0) }
+    }
+  }
+
+  /// How many changes in the log a mutation made (0 or 1: never more).
+  public func changeCount(mutationID: [UInt8]) async throws -> Int {
+    try await writer.read { db in
+      try Int.fetchOne(db, sql: "SELECT count(*) FROM changes WHERE mutation_id = ?", arguments: [Data(mutationID)])
+        ?? 0
+    }
+  }
+
+  /// Whether a conflict record exists.
+  public func conflictExists(id: [UInt8]) async throws -> Bool {
+    try await writer.read { db in
+      try Bool.fetchOne(db, sql: "SELECT 1 FROM conflicts WHERE id = ?", arguments: [Data(id)]) ?? false
+    }
+  }
+}

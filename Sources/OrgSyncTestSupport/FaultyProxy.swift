@@ -1,0 +1,222 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP proxy on 127.0.0.1 that damages the link between a client and a server, the way a
+/// village office's line does: it cuts a connection at a random byte, delays chunks, flips a
+/// byte, or stalls. Decisions come from a seeded generator, so a failing run can be replayed.
+public final class FaultyProxy: Sendable {
+  /// What may happen to each new connection (one fault at most per connection).
+  public struct Faults: Sendable, Hashable {
+    /// Chance that the connection is cut after a random number of bytes (either direction).
+    public var cut: Double = 0
+    /// Chance that one byte at a random offset is flipped.
+    public var corrupt: Double = 0
+    /// Chance that the connection stops forwarding after a random number of bytes, for good.
+    public var stall: Double = 0
+    /// Extra delay per forwarded chunk.
+    public var delay: Duration = .zero
+    /// Bytes into the connection at which a fault strikes: uniformly below this.
+    public var within: Int = 4096
+
+    public init(cut: Double = 0, corrupt: Double = 0, stall: Double = 0, delay: Duration = .zero, within: Int = 4096) {
+      self.cut = cut
+      self.corrupt = corrupt
+      self.stall = stall
+      self.delay = delay
+      self.within = within
+    }
+
+    public static let none = Faults()
+  }
+
+  enum Plan: Sendable {
+    case clean
+    case cut(at: Int)
+    case corrupt(at: Int)
+    case stall(at: Int)
+  }
+
+  private struct State {
+    var faults: Faults
+    var rng: SeededGenerator
+    var serverChannel: (any Channel)?
+    var connections: [ObjectIdentifier: any Channel] = [:]
+    var faultsInjected = 0
+  }
+
+  private let upstreamPort: Int
+  private let group: any EventLoopGroup
+  private let state: Mutex<State>
+
+  public init(upstreamPort: Int, seed: UInt64, faults: Faults = .none) {
+    self.upstreamPort = upstreamPort
+    self.group = MultiThreadedEventLoopGroup.singleton
+    self.state = Mutex(State(faults: faults, rng: SeededGenerator(seed: seed)))
+  }
+
+  public var faults: Faults {
+    get { state.withLock { $0.faults } }
+    set { state.withLock { $0.faults = newValue } }
+  }
+
+  /// How many connections were damaged so far.
+  public var faultsInjected: Int { state.withLock { $0.faultsInjected } }
+
+  /// Starts listening; returns the proxy's port.
+  public func start(port: Int = 0) async throws -> Int {
+    let channel = try await ServerBootstrap(group: group)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.autoRead, value: false)
+      .childChannelInitializer { [self] inbound in
+        self.accept(inbound)
+      }
+      .bind(host: "127.0.0.1", port: port).get()
+    state.withLock { $0.serverChannel = channel }
+    return channel.localAddress!.port!
+  }
+
+  /// Stops listening and closes every proxied connection.
+  public func stop() async {
+    let (server, connections) = state.withLock { ($0.serverChannel, Array($0.connections.values)) }
+    try? await server?.close()
+    for connection in connections { try? await connection.close() }
+  }
+
+  private func plan() -> (Plan, Duration) {
+    state.withLock { state in
+      let f = state.faults
+      let roll = Double.random(in: 0..<1, using: &state.rng)
+      let at = Int.random(in: 0..<max(1, f.within), using: &state.rng)
+      let plan: Plan
+      if roll < f.cut {
+        plan = .cut(at: at)
+      } else if roll < f.cut + f.corrupt {
+        plan = .corrupt(at: at)
+      } else if roll < f.cut + f.corrupt + f.stall {
+        plan = .stall(at: at)
+      } else {
+        plan = .clean
+      }
+      if case .clean = plan {} else { state.faultsInjected += 1 }
+      return (plan, f.delay)
+    }
+  }
+
+  private func accept(_ inbound: any Channel) -> EventLoopFuture<Void> {
+    let (plan, delay) = self.plan()
+    let budget = ByteBudget(plan: plan)
+    let inboundID = ObjectIdentifier(inbound)
+    state.withLock { $0.connections[inboundID] = inbound }
+    inbound.closeFuture.whenComplete { [self] _ in _ = state.withLock { $0.connections.removeValue(forKey: inboundID) }
+    }
+    return ClientBootstrap(group: inbound.eventLoop)
+      .channelOption(.autoRead, value: false)
+      .connect(host: "127.0.0.1", port: upstreamPort)
+      .flatMap { outbound in
+        let toServer = Relay(partner: outbound, budget: budget, delay: delay)
+        let toClient = Relay(partner: inbound, budget: budget, delay: delay)
+        return inbound.pipeline.addHandler(toServer).flatMap {
+          outbound.pipeline.addHandler(toClient)
+        }
+      }
+      .flatMapError { _ in inbound.close() }
+  }
+}
+
+/// Bytes both directions of one connection have used, and the fault that waits for them.
+final class ByteBudget: @unchecked Sendable {
+  let plan: FaultyProxy.Plan
+  var used = 0  // touched only on the connection's event loop (both channels share it)
+
+  init(plan: FaultyProxy.Plan) { self.plan = plan }
+}
+
+/// Forwards what one side reads to the other, applying the connection's fault.
+final class Relay: ChannelInboundHandler, @unchecked Sendable {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  let partner: any Channel
+  let budget: ByteBudget
+  let delay: Duration
+  var stalled = false
+
+  init(partner: any Channel, budget: ByteBudget, delay: Duration) {
+    self.partner = partner
+    self.budget = budget
+    self.delay = delay
+  }
+
+  // autoRead is off (so nothing is read before both sides exist): ask for the first read once
+  // the channel is active, and for the next after each chunk.
+  func handlerAdded(context: ChannelHandlerContext) {
+    if context.channel.isActive { context.read() }
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    context.read()
+    context.fireChannelActive()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    var buffer = unwrapInboundIn(data)
+    let start = budget.used
+    budget.used += buffer.readableBytes
+    switch budget.plan {
+    case .clean:
+      break
+    case .cut(let at) where budget.used > at:
+      let keep = max(0, at - start)
+      if keep > 0, let head = buffer.readSlice(length: keep) { forward(head) }
+      partner.close(promise: nil)
+      context.close(promise: nil)
+      return
+    case .corrupt(let at) where start <= at && at < budget.used:
+      let index = buffer.readerIndex + (at - start)
+      let byte = buffer.getInteger(at: index, as: UInt8.self)!
+      buffer.setInteger(byte ^ 0x5A, at: index)
+    case .stall(let at) where budget.used > at:
+      stalled = true  // from here on nothing passes; the peers' deadlines end it
+    default:
+      break
+    }
+    if !stalled { forward(buffer) }
+    context.read()
+  }
+
+  private func forward(_ buffer: ByteBuffer) {
+    if delay == .zero {
+      partner.writeAndFlush(buffer, promise: nil)
+    } else {
+      let partner = self.partner
+      partner.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.attoseconds / 1_000_000_000))) {
+        partner.writeAndFlush(buffer, promise: nil)
+      }
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    partner.close(promise: nil)
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+}
+
+/// SplitMix64: small, fast and reproducible from its seed.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+  var state: UInt64
+
+  public init(seed: UInt64) { state = seed }
+
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
