@@ -55,9 +55,14 @@ public struct SyncEngine: Sendable {
   /// Push, pull, conflicts. Cancel the task to stop; what was committed stays.
   public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncReport {
     var report = SyncReport()
-    try await push(&report, progress: progress)
-    try await pull(&report, progress: progress)
-    try await refreshConflicts(&report, progress: progress)
+    do {
+      try await push(&report, progress: progress)
+      try await pull(&report, progress: progress)
+      try await refreshConflicts(&report, progress: progress)
+    } catch let error as RPCError where error.code == .deadlineExceeded {
+      await client.dropConnection()  // the link may be stalled: the next sync starts afresh
+      throw error
+    }
     try replica.markSynced(at: Int64(Date().timeIntervalSince1970 * 1000))
     progress(SyncProgress(phase: .done, done: report.pulled, total: report.pulled, bytes: 0))
     return report

@@ -107,6 +107,18 @@ public final class RPCClient: Sendable {
     }
   }
 
+  /// Drops the current connection (if any) without closing the client: the next call makes a
+  /// new one. After a call timed out on a bad link, a fresh connection is the better bet than
+  /// one that may be stalled.
+  public func dropConnection() async {
+    let previous: ClientConnection? = state.withLock { state in
+      guard case .connected(let connection) = state.connection else { return nil }
+      state.connection = .idle
+      return connection
+    }
+    try? await previous?.channel.close()
+  }
+
   /// A task executor on the current connection's event loop. A caller that runs its loop of
   /// calls under `withTaskExecutorPreference(executor)` makes each call with no thread hop.
   public func connectionTaskExecutor() async throws -> any TaskExecutor {
