@@ -1698,7 +1698,7 @@ const ProtobufCMessageDescriptor orgsync__v1__change__descriptor =
   (ProtobufCMessageInit) orgsync__v1__change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[5] =
+static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[7] =
 {
   {
     "changes",
@@ -1760,18 +1760,44 @@ static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "open_conflicts",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__PullPage, n_open_conflicts),
+    offsetof(Orgsync__V1__PullPage, open_conflicts),
+    &orgsync__v1__conflict__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conflicts_included",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PullPage, conflicts_included),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
   0,   /* field[0] = changes */
+  6,   /* field[6] = conflicts_included */
   1,   /* field[1] = cursor */
   2,   /* field[2] = more */
+  5,   /* field[5] = open_conflicts */
   3,   /* field[3] = remaining */
   4,   /* field[4] = reset */
 };
 static const ProtobufCIntRange orgsync__v1__pull_page__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
 {
@@ -1781,7 +1807,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   "Orgsync__V1__PullPage",
   "orgsync.v1",
   sizeof(Orgsync__V1__PullPage),
-  5,
+  7,
   orgsync__v1__pull_page__field_descriptors,
   orgsync__v1__pull_page__field_indices_by_name,
   1,  orgsync__v1__pull_page__number_ranges,

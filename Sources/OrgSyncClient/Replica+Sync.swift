@@ -76,6 +76,7 @@ extension Replica {
       clock.observe(highest)
       try setState("hlc", Int64(bitPattern: clock.now()), db)
       try setState("cursor", page.cursor, db)
+      if page.conflictsIncluded { try store(conflicts: page.openConflicts, complete: true, db) }
     }
   }
 
@@ -138,23 +139,25 @@ extension Replica {
   /// Saves conflicts from the server. `complete`: these are all the open ones, so any other
   /// open here was resolved elsewhere (by another device of the unit or its committee).
   func store(conflicts: [Orgsync_V1_Conflict], complete: Bool = false) throws {
-    try writer.write { db in
-      if complete {
-        let open = conflicts.filter { $0.status == .open }.map(\.id)
-        try db.execute(
-          sql: """
-            UPDATE conflicts SET status = 2 WHERE status = 1
-            AND id NOT IN (\(open.map { _ in "?" }.joined(separator: ",")))
-            """, arguments: StatementArguments(open))
-      }
-      for conflict in conflicts {
-        try db.execute(
-          sql: """
-            INSERT INTO conflicts (id, record_id, status, body) VALUES (?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body
-            """,
-          arguments: [conflict.id, conflict.recordID, conflict.status.rawValue, try conflict.serializedBytes() as Data])
-      }
+    try writer.write { db in try store(conflicts: conflicts, complete: complete, db) }
+  }
+
+  func store(conflicts: [Orgsync_V1_Conflict], complete: Bool, _ db: Database) throws {
+    if complete {
+      let open = conflicts.filter { $0.status == .open }.map(\.id)
+      try db.execute(
+        sql: """
+          UPDATE conflicts SET status = 2 WHERE status = 1
+          AND id NOT IN (\(open.map { _ in "?" }.joined(separator: ",")))
+          """, arguments: StatementArguments(open))
+    }
+    for conflict in conflicts {
+      try db.execute(
+        sql: """
+          INSERT INTO conflicts (id, record_id, status, body) VALUES (?, ?, ?, ?)
+          ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body
+          """,
+        arguments: [conflict.id, conflict.recordID, conflict.status.rawValue, try conflict.serializedBytes() as Data])
     }
   }
 

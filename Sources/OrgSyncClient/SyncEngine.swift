@@ -139,11 +139,8 @@ public struct SyncEngine: Sendable {
         continue  // its mutation was rejected or is still queued; it stays open here
       }
     }
-    var request = Orgsync_V1_ConflictsRequest()
-    request.limit = 10_000
-    let response = try await client.unary(SyncAPI.conflicts, request, options: CallOptions(timeout: timeout))
-    try replica.store(conflicts: response.conflicts, complete: true)
-    report.conflicts = response.conflicts.count
+    // The open conflicts came with the pull's last page.
+    report.conflicts = try replica.conflicts().count
   }
 
   func refetch(_ ids: [[UInt8]]) async throws {

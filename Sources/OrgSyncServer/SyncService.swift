@@ -68,6 +68,10 @@ public struct SyncService: RPCService {
           var page = try await store.pull(actor: actor, cursor: cursor, pageSize: pageSize)
           remaining = max(0, remaining - page.changes.count)
           page.remaining = UInt64(page.more ? remaining : 0)
+          if !page.more {
+            page.openConflicts = try await store.conflicts(actor: actor, includeResolved: false, limit: 1000)
+            page.conflictsIncluded = true
+          }
           try await writer.write(page)
           cursor = Array(page.cursor)
           if !page.more { break }

@@ -162,6 +162,18 @@ struct SyncEngineTests {
     #expect(try await server.store.conflicts(actor: desk.actor, includeResolved: false, limit: 10).isEmpty)
   }
 
+  @Test("a sync with nothing to do is one round trip")
+  func noOpSync() async throws {
+    let server = try await TestServer()
+    let device = try await server.device(unit: server.taiping, role: .branch)
+    try device.replica.create(memberBody("王維"), unitID: server.taiping)
+    _ = try await device.engine.sync()
+    let before = device.engine.client.callsStarted
+    let report = try await device.engine.sync()
+    #expect(device.engine.client.callsStarted - before == 1)
+    #expect(report.pulled == 0 && report.pushed == 0)
+  }
+
   @Test("a member moved away leaves the old replica and enters the new one, without a full resync")
   func moves() async throws {
     let server = try await TestServer()

@@ -32,7 +32,7 @@ public enum ProtoFields {
     "orgsync.v1.Opinion": ["source": 1, "content": 2, "date": 3, "category": 4, "respondent": 5],
     "orgsync.v1.OrgUnit": ["code": 1, "name": 2, "level": 3, "kind": 4, "parent_id": 5, "secretary": 6, "phone": 7, "address": 8],
     "orgsync.v1.Problem": ["category": 1, "title": 2, "description": 3, "opinion_ids": 4, "status": 5, "identified_on": 6, "resolved_on": 7, "resolution": 8],
-    "orgsync.v1.PullPage": ["changes": 1, "cursor": 2, "more": 3, "remaining": 4, "reset": 5],
+    "orgsync.v1.PullPage": ["changes": 1, "cursor": 2, "more": 3, "remaining": 4, "reset": 5, "open_conflicts": 6, "conflicts_included": 7],
     "orgsync.v1.PullRequest": ["cursor": 1, "page_size": 2],
     "orgsync.v1.PushRequest": ["mutations": 1],
     "orgsync.v1.PushResponse": ["results": 1],

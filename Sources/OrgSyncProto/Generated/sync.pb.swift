@@ -599,6 +599,13 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   /// record and apply this pull as if from the beginning.
   public var reset: Bool = false
 
+  /// On the last page of a pull (more = false): every open conflict in the scope, so that a
+  /// sync with nothing else to do is one round trip. conflicts_included tells an empty list
+  /// from an absent one.
+  public var openConflicts: [Orgsync_V1_Conflict] = []
+
+  public var conflictsIncluded: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1565,7 +1572,7 @@ nonisolated extension Orgsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullPage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0\u{3}open_conflicts\0\u{3}conflicts_included\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1578,6 +1585,8 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularBoolField(value: &self.more) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.remaining) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.reset) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.openConflicts) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.conflictsIncluded) }()
       default: break
       }
     }
@@ -1599,6 +1608,12 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if self.reset != false {
       try visitor.visitSingularBoolField(value: self.reset, fieldNumber: 5)
     }
+    if !self.openConflicts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.openConflicts, fieldNumber: 6)
+    }
+    if self.conflictsIncluded != false {
+      try visitor.visitSingularBoolField(value: self.conflictsIncluded, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1608,6 +1623,8 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.more != rhs.more {return false}
     if lhs.remaining != rhs.remaining {return false}
     if lhs.reset != rhs.reset {return false}
+    if lhs.openConflicts != rhs.openConflicts {return false}
+    if lhs.conflictsIncluded != rhs.conflictsIncluded {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

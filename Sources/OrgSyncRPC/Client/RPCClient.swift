@@ -82,6 +82,10 @@ public final class RPCClient: Sendable {
   private let logger: Logger
   private let sslContext: NIOSSLContext?
   private let state: Mutex<State>
+  private let calls = Atomic<Int>(0)
+
+  /// How many calls this client has started (for metrics, and to count round trips).
+  public var callsStarted: Int { calls.load(ordering: .relaxed) }
 
   public init(
     configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -191,6 +195,7 @@ public final class RPCClient: Sendable {
   // MARK: Connection management
 
   func connection() async throws -> ClientConnection {
+    calls.add(1, ordering: .relaxed)
     enum Next {
       case use(ClientConnection)
       case wait(EventLoopFuture<ClientConnection>)

@@ -345,10 +345,18 @@ struct  Orgsync__V1__PullPage
    * record and apply this pull as if from the beginning.
    */
   protobuf_c_boolean reset;
+  /*
+   * On the last page of a pull (more = false): every open conflict in the scope, so that a
+   * sync with nothing else to do is one round trip. conflicts_included tells an empty list
+   * from an absent one.
+   */
+  size_t n_open_conflicts;
+  Orgsync__V1__Conflict **open_conflicts;
+  protobuf_c_boolean conflicts_included;
 };
 #define ORGSYNC__V1__PULL_PAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__pull_page__descriptor) \
-    , 0,NULL, {0,NULL}, 0, 0, 0 }
+    , 0,NULL, {0,NULL}, 0, 0, 0, 0,NULL, 0 }
 
 
 /*
