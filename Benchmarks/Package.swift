@@ -38,6 +38,18 @@ let package = Package(
         .product(name: "OrgSyncProto", package: "OrgSync"),
       ]
     ),
+    .executableTarget(
+      name: "sync-bench",
+      dependencies: [
+        .product(name: "OrgSyncClient", package: "OrgSync"),
+        .product(name: "OrgSyncServer", package: "OrgSync"),
+        .product(name: "OrgSyncStore", package: "OrgSync"),
+        .product(name: "OrgSyncRPC", package: "OrgSync"),
+        .product(name: "OrgSyncCore", package: "OrgSync"),
+        .product(name: "OrgSyncSample", package: "OrgSync"),
+        .product(name: "OrgSyncProto", package: "OrgSync"),
+      ]
+    ),
   ],
   swiftLanguageModes: [.v6]
 )
