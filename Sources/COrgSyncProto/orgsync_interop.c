@@ -8,6 +8,7 @@
 #include "orgsync/v1/records.pb-c.h"
 #include "orgsync/v1/rpc.pb-c.h"
 #include "orgsync/v1/enrollment.pb-c.h"
+#include "orgsync/v1/rollup.pb-c.h"
 #include "orgsync/v1/sync.pb-c.h"
 
 static const ProtobufCMessageDescriptor *const all[] = {

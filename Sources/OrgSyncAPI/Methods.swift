@@ -23,6 +23,9 @@ public enum SyncAPI {
   /// Records by id (verify and repair, conflicts).
   public static let fetch = MethodDescriptor<Orgsync_V1_FetchRequest, Orgsync_V1_FetchResponse>(
     service: service, method: "Fetch")
+  /// The roll-up of a subtree for a period, over the server's live data.
+  public static let rollUp = MethodDescriptor<Orgsync_V1_RollUpRequest, Orgsync_V1_RollUp>(
+    service: service, method: "RollUp")
   public static let whoAmI = MethodDescriptor<Orgsync_V1_WhoAmIRequest, Orgsync_V1_WhoAmIResponse>(
     service: service, method: "WhoAmI")
 }

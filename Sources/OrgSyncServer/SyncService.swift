@@ -113,6 +113,12 @@ public struct SyncService: RPCService {
         response.records = try await store.records(ids: request.ids.map { Array($0) }, actor: try await actor(context))
         return response
       },
+      .unary(SyncAPI.rollUp) { request, context in
+        guard let sqlite = store as? SQLiteStore else {
+          throw RPCError(code: .unimplemented, message: "this store has no roll-ups")
+        }
+        return try await sqlite.rollUp(actor: try await actor(context), request: request)
+      },
       .unary(SyncAPI.whoAmI) { _, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_WhoAmIResponse()

@@ -4,5 +4,6 @@
 #include "orgsync/v1/sync.pb-c.h"
 #include "orgsync/v1/rpc.pb-c.h"
 #include "orgsync/v1/enrollment.pb-c.h"
+#include "orgsync/v1/rollup.pb-c.h"
 #include "orgsync_frame.h"
 #include "orgsync_interop.h"
