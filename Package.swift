@@ -61,6 +61,12 @@ var targets: [Target] = [
       "OrgSyncStore",
       "OrgSyncProto",
       .product(name: "Logging", package: "swift-log"),
+      .product(name: "Metrics", package: "swift-metrics"),
+      .product(name: "Prometheus", package: "swift-prometheus"),
+      .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOPosix", package: "swift-nio"),
+      .product(name: "NIOHTTP1", package: "swift-nio"),
+      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ]
   ),
   .target(
@@ -71,6 +77,40 @@ var targets: [Target] = [
       "OrgSyncRPC",
       "OrgSyncProto",
       .product(name: "GRDB", package: "GRDB.swift"),
+    ]
+  ),
+  .target(
+    name: "OrgSyncCLI",
+    dependencies: ["OrgSyncCore", "OrgSyncProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+  ),
+  .executableTarget(
+    name: "orgsync",
+    dependencies: [
+      "OrgSyncCLI",
+      "OrgSyncClient",
+      "OrgSyncAPI",
+      "OrgSyncCore",
+      "OrgSyncRPC",
+      "OrgSyncProto",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]
+  ),
+  .executableTarget(
+    name: "orgsyncd",
+    dependencies: [
+      "OrgSyncServer",
+      "OrgSyncStore",
+      "OrgSyncSample",
+      "OrgSyncCLI",
+      "OrgSyncCore",
+      "OrgSyncRPC",
+      "OrgSyncProto",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      .product(name: "Logging", package: "swift-log"),
+      .product(name: "Metrics", package: "swift-metrics"),
+      .product(name: "Prometheus", package: "swift-prometheus"),
+      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ]
   ),
   .target(
@@ -140,6 +180,7 @@ var targets: [Target] = [
       .product(name: "GRDB", package: "GRDB.swift"),
     ]
   ),
+  .testTarget(name: "OrgSyncCLITests"),
   .testTarget(
     name: "InteropTests",
     dependencies: ["OrgSyncProto", "OrgSyncWire", "COrgSyncProto", "CProtobufC"]
@@ -147,6 +188,8 @@ var targets: [Target] = [
 ]
 
 var products: [Product] = [
+  .executable(name: "orgsync", targets: ["orgsync"]),
+  .executable(name: "orgsyncd", targets: ["orgsyncd"]),
   .library(name: "OrgSyncProto", targets: ["OrgSyncProto"]),
   .library(name: "OrgSyncWire", targets: ["OrgSyncWire"]),
   .library(name: "OrgSyncRPC", targets: ["OrgSyncRPC"]),
@@ -182,6 +225,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
   ],
   targets: targets,
   swiftLanguageModes: [.v6]

@@ -96,8 +96,9 @@ public struct RollUpBuilder {
         hops += 1
       }
       guard current == root else { continue }  // not in this subtree
-      branchOf[id] = child ?? root
-      if let info = units[id], info.level == .grassroots, let row = child {
+      let row = child ?? root
+      branchOf[id] = row
+      if let info = units[id], info.level == .grassroots {
         rows[row]?.row.units += 1
         rows[row]?.row.reportsDue += 1
       }
@@ -124,7 +125,9 @@ public struct RollUpBuilder {
       }
     case .report(let r):
       guard r.year == year, r.period == period else { return }
-      let rank: (Orgsync_V1_ReportStatus) -> Int = { [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0 }
+      let rank: (Orgsync_V1_ReportStatus) -> Int = {
+        [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
+      }
       if rank(r.status) >= rank(reported[unitID] ?? .draft) { reported[unitID] = r.status }
     case .lecture(let l):
       if l.date.year == year, !l.speakerID.isEmpty { lectured.insert(Array(l.speakerID)) }

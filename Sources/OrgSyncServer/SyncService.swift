@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import OrgSyncAPI
 import OrgSyncCore
 import OrgSyncProto
@@ -54,6 +55,8 @@ public struct SyncService: RPCService {
         var response = Orgsync_V1_PushResponse()
         response.results = try await store.push(request.mutations, actor: actor)
         let rejected = response.results.filter { $0.outcome == .rejected }.count
+        Counter(label: "orgsync_push_mutations_total").increment(by: response.results.count)
+        Counter(label: "orgsync_push_rejected_total").increment(by: rejected)
         logger.info(
           "push", metadata: ["mutations": "\(request.mutations.count)", "rejected": "\(rejected)"])
         return response
@@ -73,6 +76,7 @@ public struct SyncService: RPCService {
             page.conflictsIncluded = true
           }
           try await writer.write(page)
+          Counter(label: "orgsync_pull_changes_total").increment(by: page.changes.count)
           cursor = Array(page.cursor)
           if !page.more { break }
         }

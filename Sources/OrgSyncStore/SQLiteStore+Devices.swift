@@ -197,3 +197,25 @@ extension SQLiteStore {
     }
   }
 }
+
+extension SQLiteStore {
+  /// Every unit with its record, parents before children.
+  public func units() async throws -> [(id: [UInt8], unit: Orgsync_V1_OrgUnit)] {
+    try await writer.read { db in
+      try Row.fetchAll(
+        db,
+        sql: """
+          SELECT r.id, r.body FROM records r JOIN units u ON u.id = r.id
+          WHERE r.type = 1 AND r.deleted = 0 ORDER BY length(u.path), u.path
+          """
+      ).map { row in
+        ([UInt8](row[0] as Data), try RecordKinds.body(type: .orgUnit, bytes: [UInt8](row[1] as Data)).orgUnit)
+      }
+    }
+  }
+
+  /// A unit's id by its code.
+  public func unitID(code: String) async throws -> [UInt8]? {
+    try await units().first { $0.unit.code == code }?.id
+  }
+}

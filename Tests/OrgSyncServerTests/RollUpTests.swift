@@ -74,7 +74,9 @@ struct RollUpTests {
     open.status = .open
     add(.with { $0.problem = open }, county.taiping)
     // Commitments: due in Q3 and kept on time; due in Q3 and not kept; due in December.
-    for (due, fulfilled) in [(d(8, 31), d(8, 30)), (d(9, 15), nil), (d(12, 31), nil)] as [(Orgsync_V1_Date, Orgsync_V1_Date?)] {
+    for (due, fulfilled) in [(d(8, 31), d(8, 30)), (d(9, 15), nil), (d(12, 31), nil)]
+      as [(Orgsync_V1_Date, Orgsync_V1_Date?)]
+    {
       var c = Orgsync_V1_Commitment()
       c.content = "修路"
       c.promisedOn = d(7, 1)
@@ -146,6 +148,8 @@ struct RollUpTests {
     #expect(township.rows.map(\.name) == ["太平村黨支部", "新民村黨支部"])
     #expect(township.total.members == 8)
     request.unitID = Data(county.lianqiao)
-    await #expect(throws: StoreError.self) { try await county.store.rollUp(actor: county.taipingBranch, request: request) }
+    await #expect(throws: StoreError.self) {
+      try await county.store.rollUp(actor: county.taipingBranch, request: request)
+    }
   }
 }

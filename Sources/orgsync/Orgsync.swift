@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import OrgSyncAPI
+import OrgSyncCLI
+import OrgSyncClient
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncRPC
+
+/// Exit codes, documented in `orgsync --help` and the README.
+enum Exit {
+  static let usage: Int32 = 64  // a bad command line
+  static let badValue: Int32 = 65  // a value that cannot be stored
+  static let unavailable: Int32 = 69  // the server cannot be reached
+  static let software: Int32 = 70  // something unexpected
+  static let notEnrolled: Int32 = 77  // enrol first, or the server refused this device
+}
+
+/// A failure with words for the user and an exit code.
+struct Failure: Error, CustomStringConvertible {
+  var message: String
+  var code: Int32
+  var description: String { message }
+}
+
+@main
+struct Orgsync: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "orgsync",
+    abstract: "Keep a unit's records on this computer, work offline, and sync with the OrgSync server.",
+    discussion: """
+      Data lives in $ORGSYNC_HOME (default ~/.orgsync). Record types: \(RecordPresentation.typeNames.keys.sorted().joined(separator: ", ")).
+      Exit codes: 0 done; 64 bad command line; 65 a value that cannot be stored; 69 server unreachable (edits stay queued); \
+      70 unexpected error; 77 not enrolled or refused by the server.
+      """,
+    subcommands: [
+      Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
+      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self,
+    ])
+
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var command = command as? any AsyncParsableCommand {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch let failure as Failure {
+      FileHandle.standardError.write(Data("orgsync: \(failure.message)\n".utf8))
+      Foundation.exit(failure.code)
+    } catch let error as ReplicaError {
+      FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
+      Foundation.exit(Exit.badValue)
+    } catch let error as InputError {
+      FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
+      Foundation.exit(Exit.badValue)
+    } catch let error as RPCError {
+      let (code, hint) = Self.describe(error)
+      FileHandle.standardError.write(Data("orgsync: \(error.message)\(hint)\n".utf8))
+      Foundation.exit(code)
+    } catch {
+      exit(withError: error)
+    }
+  }
+
+  static func describe(_ error: RPCError) -> (Int32, String) {
+    switch error.code {
+    case .unavailable, .deadlineExceeded:
+      (Exit.unavailable, " — check the network and run `orgsync sync` again; nothing entered is lost")
+    case .unauthenticated, .permissionDenied:
+      (Exit.notEnrolled, " — this device may have been revoked; ask the county office for a new enrolment code")
+    default:
+      (Exit.software, "")
+    }
+  }
+}
+
+/// Options every command shares.
+struct Common: ParsableArguments {
+  @Option(help: "The folder with this device's data (default $ORGSYNC_HOME or ~/.orgsync).")
+  var home: String?
+
+  var folder: URL {
+    let path =
+      home ?? ProcessInfo.processInfo.environment["ORGSYNC_HOME"]
+      ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".orgsync").path
+    return URL(fileURLWithPath: path)
+  }
+
+  func replica() throws -> Replica {
+    try FileManager.default.createDirectory(
+      at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    return try Replica(path: folder.appendingPathComponent("replica.sqlite").path)
+  }
+
+  /// The replica of an enrolled device and its identity.
+  func enrolled() throws -> (Replica, Replica.Identity) {
+    let replica = try replica()
+    guard let identity = try replica.identity() else {
+      throw Failure(
+        message: "this computer is not enrolled yet: run `orgsync enroll --server HOST:PORT --code CODE`",
+        code: Exit.notEnrolled)
+    }
+    return (replica, identity)
+  }
+
+  func client(_ identity: Replica.Identity) throws -> RPCClient {
+    let (host, port) = try Endpoint.parse(identity.server)
+    return try RPCClient(
+      configuration: .init(
+        host: host, port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
+        connectTimeout: .seconds(15)))
+  }
+}
+
+enum Endpoint {
+  static func parse(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+      (1...65535).contains(port), colon != text.startIndex
+    else {
+      throw Failure(
+        message: "the server must be given as HOST:PORT, e.g. 10.1.2.3:7443 (got '\(text)')", code: Exit.usage)
+    }
+    return (String(text[..<colon]), port)
+  }
+}
+
+struct OutputOptions: ParsableArguments {
+  @Flag(help: "Print JSON.") var json = false
+  @Flag(help: "Print CSV.") var csv = false
+
+  var format: OutputFormat { json ? .json : csv ? .csv : .table }
+}
+
+/// Parses a record type word.
+func recordType(_ word: String) throws -> Orgsync_V1_RecordType {
+  guard let type = RecordPresentation.typeNames[word] else {
+    throw Failure(
+      message:
+        "unknown record type '\(word)'; one of: \(RecordPresentation.typeNames.keys.sorted().joined(separator: ", "))",
+      code: Exit.usage)
+  }
+  return type
+}
+
+func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }

@@ -1,0 +1,277 @@
+import ArgumentParser
+import Foundation
+import OrgSyncAPI
+import OrgSyncCLI
+import OrgSyncClient
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncRPC
+import Synchronization
+
+struct Sync: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Send queued edits and fetch what is new. Safe to interrupt and run again.")
+  @OptionGroup var common: Common
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    let client = try common.client(identity)
+    defer { Task { await client.close() } }
+    let engine = SyncEngine(replica: replica, client: client)
+    let terminal = isTerminal(STDOUT_FILENO)
+    let lastPhase = Mutex<SyncProgress.Phase?>(nil)
+    let report = try await engine.sync { progress in
+      if terminal {
+        ProgressBar.draw(progress)
+      } else {
+        let changed = lastPhase.withLock { last in
+          defer { last = progress.phase }
+          return last != progress.phase
+        }
+        if changed, progress.phase != .done { print("\(progress.phase)…") }
+      }
+    }
+    if terminal { ProgressBar.finish() }
+    var line = "synced: sent \(report.pushed), received \(report.pulled)"
+    if report.rejected > 0 { line += ", \(report.rejected) refused (see `orgsync rejected`)" }
+    if report.conflicts > 0 { line += ", \(report.conflicts) open conflicts (see `orgsync conflicts list`)" }
+    if report.reset { line += "; this unit moved in the tree, its data was fetched afresh" }
+    print(line)
+  }
+}
+
+enum ProgressBar {
+  static func draw(_ p: SyncProgress) {
+    let width = 30
+    let filled = p.total > 0 ? min(width, width * p.done / p.total) : 0
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+    let counts = p.total > 0 ? "\(p.done)/\(p.total)" : "\(p.done)"
+    let bytes = p.bytes > 0 ? String(format: " %.1f MB", Double(p.bytes) / 1_000_000) : ""
+    FileHandle.standardOutput.write(Data("\r\(p.phase) [\(bar)] \(counts)\(bytes)   ".utf8))
+  }
+
+  static func finish() { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
+}
+
+struct Status: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Last sync, queued edits, refusals and conflicts.")
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    let status = try replica.status()
+    let last = status.lastSync.map {
+      ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000))
+    }
+    let table = Table(
+      columns: ["unit", "role", "server", "last sync", "records", "queued", "refused", "open conflicts"],
+      rows: [
+        [
+          identity.unitName, roleName(identity.role), identity.server, last ?? "never", String(status.records),
+          String(status.outbox), String(status.rejected), String(status.openConflicts),
+        ]
+      ])
+    if output.format == .table {
+      for (column, value) in zip(table.columns, table.rows[0]) {
+        print(column.padding(toLength: 16, withPad: " ", startingAt: 0) + value)
+      }
+    } else {
+      print(table.render(output.format))
+    }
+  }
+}
+
+struct Rejected: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Edits the server refused, with the reason.")
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+
+  func run() async throws {
+    let (replica, _) = try common.enrolled()
+    var table = Table(columns: ["record", "type", "field", "reason"])
+    for r in try replica.rejected() {
+      table.rows.append([
+        output.format == .table ? RecordPresentation.shortID(r.recordID) : RecordID.string(r.recordID),
+        RecordPresentation.word(for: r.type), r.field, r.reason,
+      ])
+    }
+    print(table.render(output.format))
+  }
+}
+
+struct Conflicts: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Edits that met another edit of the same field.",
+    subcommands: [ListConflicts.self, ShowConflict.self, ResolveConflict.self], defaultSubcommand: ListConflicts.self)
+
+  struct ListConflicts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Open conflicts.")
+    @OptionGroup var common: Common
+    @OptionGroup var output: OutputOptions
+    @Flag(help: "Resolved ones too.") var all = false
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      var table = Table(columns: ["conflict", "record", "type", "fields", "kept", "lost", "status"])
+      for c in try replica.conflicts(includeResolved: all) {
+        let fields = c.fields
+        let kept = fields.map { RecordPresentation.value($0, of: c.winner) }.joined(separator: "; ")
+        let lost = fields.map { RecordPresentation.value($0, of: c.loser) }.joined(separator: "; ")
+        table.rows.append([
+          RecordPresentation.shortID(Array(c.id)), RecordPresentation.shortID(Array(c.recordID)),
+          RecordPresentation.word(for: c.type), fields.joined(separator: ","), kept, lost,
+          c.status == .open ? "open" : "resolved",
+        ])
+      }
+      print(table.render(output.format))
+    }
+  }
+
+  struct ShowConflict: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Both values of a conflict.")
+    @OptionGroup var common: Common
+    @Argument(help: "The conflict's id (or its last digits).") var id: String
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      let conflict = try find(replica, id)
+      print("record: \(RecordID.string(Array(conflict.recordID))) (\(RecordPresentation.word(for: conflict.type)))")
+      for field in conflict.fields {
+        print("\(FieldInput.flag(field)):")
+        print("  kept: \(RecordPresentation.value(field, of: conflict.winner))")
+        print("  lost: \(RecordPresentation.value(field, of: conflict.loser))")
+      }
+      print(
+        "resolve with: orgsync conflicts resolve \(RecordPresentation.shortID(Array(conflict.id))) --keep mine|theirs")
+    }
+  }
+
+  struct ResolveConflict: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "resolve", abstract: "Keep mine, keep theirs, or set new values (--field value).")
+    @OptionGroup var common: Common
+    @Argument(help: "The conflict's id (or its last digits).") var id: String
+    @Option(help: "mine (the value that lost) or theirs (the value the server kept).") var keep: String?
+    @Argument(parsing: .allUnrecognized, help: "New values as --field value.") var values: [String] = []
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      let conflict = try find(replica, id)
+      let resolution: Replica.Resolution
+      switch (keep, values.isEmpty) {
+      case ("mine", true): resolution = .keepMine
+      case ("theirs", true): resolution = .keepTheirs
+      case (nil, false):
+        let (body, _) = try FieldInput(type: conflict.type).parse(values, onto: conflict.winner)
+        resolution = .edit(body)
+      default:
+        throw Failure(message: "say --keep mine, --keep theirs, or give new values as --field value", code: Exit.usage)
+      }
+      try replica.resolve(conflictID: Array(conflict.id), resolution)
+      print("resolved; run `orgsync sync` to tell the server")
+    }
+  }
+
+  static func find(_ replica: Replica, _ text: String) throws -> Orgsync_V1_Conflict {
+    let suffix = text.lowercased().filter { $0 != "-" }
+    let matches = try replica.conflicts(includeResolved: true).filter {
+      RecordID.string(Array($0.id)).filter { $0 != "-" }.hasSuffix(suffix)
+    }
+    guard matches.count == 1, suffix.count >= 6 else {
+      throw Failure(message: "no single conflict ends in \(text); see `orgsync conflicts list`", code: Exit.badValue)
+    }
+    return matches[0]
+  }
+}
+
+struct Verify: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check this computer's data against the server and repair only what differs.")
+  @OptionGroup var common: Common
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    let client = try common.client(identity)
+    defer { Task { await client.close() } }
+    let report = try await SyncEngine(replica: replica, client: client).verify()
+    if report.mismatchedTypes.isEmpty {
+      print("verified: this computer holds exactly what the server holds for \(identity.unitName)")
+    } else {
+      let types = report.mismatchedTypes.map(RecordPresentation.word(for:)).joined(separator: ", ")
+      print("repaired \(types): fetched \(report.fetched), removed \(report.removed)")
+    }
+  }
+}
+
+struct Aggregate: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "The roll-up of a subtree for a period: reports, cadres, opinions, problems, promises.",
+    discussion: "Online it asks the server (live data); with --offline it computes from this computer's data.")
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+  @Option(help: "The period: 2026-Q3, 2026-H1 or 2026.") var period: String
+  @Option(help: "The subtree's root, by unit code (default: this device's unit).") var unit: String?
+  @Flag(help: "Compute from this computer's data, without the server.") var offline = false
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    let (year, reportPeriod) = try parsePeriod(period)
+    var root = identity.unitID
+    if let unit {
+      guard let id = try unitLookup(replica)(unit) else {
+        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
+      }
+      root = id
+    }
+    let rollUp: Orgsync_V1_RollUp
+    if offline {
+      rollUp = try replica.rollUp(root: root, year: year, period: reportPeriod, today: CalendarDate.today())
+    } else {
+      let client = try common.client(identity)
+      defer { Task { await client.close() } }
+      var request = Orgsync_V1_RollUpRequest()
+      request.unitID = Data(root)
+      request.year = year
+      request.period = reportPeriod
+      rollUp = try await client.unary(SyncAPI.rollUp, request, options: CallOptions(timeout: .seconds(60)))
+    }
+    print(RollUpTable.render(rollUp, format: output.format, unitName: try unitNamer(replica)))
+  }
+
+  func parsePeriod(_ text: String) throws -> (Int32, Orgsync_V1_ReportPeriod) {
+    let parts = text.uppercased().split(separator: "-")
+    guard let year = parts.first.flatMap({ Int32($0) }), (2000...2100).contains(year) else {
+      throw Failure(
+        message: "the period is YEAR, YEAR-Q1…Q4 or YEAR-H1/H2, e.g. 2026-Q3 (got '\(text)')", code: Exit.usage)
+    }
+    guard parts.count == 2 else { return (year, .year) }
+    let periods: [String: Orgsync_V1_ReportPeriod] = ["Q1": .q1, "Q2": .q2, "Q3": .q3, "Q4": .q4, "H1": .h1, "H2": .h2]
+    guard let period = periods[String(parts[1])] else {
+      throw Failure(
+        message: "the period is YEAR, YEAR-Q1…Q4 or YEAR-H1/H2, e.g. 2026-Q3 (got '\(text)')", code: Exit.usage)
+    }
+    return (year, period)
+  }
+}
+
+struct Export: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write every record (or one type) as JSON lines, for backups and other tools.")
+  @OptionGroup var common: Common
+  @Option(help: "Only this record type.") var type: String?
+
+  func run() async throws {
+    let (replica, _) = try common.enrolled()
+    let records = try replica.records(type: try type.map(recordType))
+    for record in records {
+      var object: [String: Any] = [
+        "id": RecordID.string(record.id), "type": RecordPresentation.word(for: record.type),
+        "unit_id": RecordID.string(record.unitID), "version": record.version, "pending": record.pending,
+      ]
+      for field in RecordPresentation.fields(of: record.body) { object[field.name] = field.value }
+      let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    }
+  }
+}

@@ -1,0 +1,268 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import NIOSSL
+import OrgSyncCLI
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncRPC
+import OrgSyncSample
+import OrgSyncServer
+import OrgSyncStore
+import Prometheus
+import ServiceLifecycle
+
+@main
+struct Orgsyncd: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "orgsyncd",
+    abstract: "The OrgSync server: the hierarchy and every record, on embedded SQLite.",
+    discussion:
+      "Data lives in --data (default $ORGSYNC_DATA or ./orgsync-data). Exit codes: 0 done; 64 bad command line; 65 bad input data; 70 unexpected error.",
+    subcommands: [Init.self, Import.self, SeedSample.self, EnrollCode.self, Devices.self, Serve.self])
+}
+
+struct DataOptions: ParsableArguments {
+  @Option(help: "The server's data folder (default $ORGSYNC_DATA or ./orgsync-data).") var data: String?
+
+  var folder: URL {
+    URL(fileURLWithPath: data ?? ProcessInfo.processInfo.environment["ORGSYNC_DATA"] ?? "orgsync-data")
+  }
+
+  var databasePath: String { folder.appendingPathComponent("server.sqlite").path }
+
+  /// The store of an initialised folder.
+  func store() throws -> SQLiteStore {
+    guard FileManager.default.fileExists(atPath: databasePath) else {
+      throw ValidationError("no server data in \(folder.path): run `orgsyncd init` first")
+    }
+    return try SQLiteStore(path: databasePath)
+  }
+}
+
+struct Init: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Create the data folder and its database.")
+  @OptionGroup var options: DataOptions
+
+  func run() async throws {
+    try FileManager.default.createDirectory(
+      at: options.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    if FileManager.default.fileExists(atPath: options.databasePath) {
+      throw ValidationError("\(options.databasePath) exists already; nothing was changed")
+    }
+    _ = try SQLiteStore(path: options.databasePath)
+    print("created \(options.databasePath)")
+  }
+}
+
+struct Import: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Import the hierarchy from CSV (code,name,level,kind,parent_code) or a JSON array of the same keys.",
+    discussion:
+      "level: central, province, city, county, township, grassroots. kind: committee, working-committee, general-branch, branch, party-group. The root has an empty parent_code; parents come before children."
+  )
+  @OptionGroup var options: DataOptions
+  @Argument(help: "The file (.csv or .json).") var file: String
+
+  func run() async throws {
+    let store = try options.store()
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    let rows = try file.hasSuffix(".json") ? Self.parseJSON(text) : Self.parseCSV(text)
+    var ids: [String: [UInt8]] = [:]
+    for existing in try await store.units() { ids[existing.unit.code] = existing.id }
+    var units: [(id: [UInt8], unit: Orgsync_V1_OrgUnit)] = []
+    for (line, row) in rows.enumerated() {
+      guard let code = row["code"], !code.isEmpty, let name = row["name"] else {
+        throw ValidationError("row \(line + 1): code and name are required")
+      }
+      var unit: Orgsync_V1_OrgUnit
+      do {
+        unit = try FieldInput(type: .orgUnit).body(
+          ["code": code, "name": name, "level": row["level"] ?? "", "kind": row["kind"] ?? ""]
+        ).orgUnit
+      } catch let error as InputError {
+        throw ValidationError("row \(line + 1) (\(code)): \(error.message)")
+      }
+      if let parent = row["parent_code"], !parent.isEmpty {
+        guard let parentID = ids[parent] else {
+          throw ValidationError("row \(line + 1) (\(code)): parent \(parent) is neither imported nor listed before it")
+        }
+        unit.parentID = Data(parentID)
+      }
+      let id = ids[code] ?? RecordID.make()
+      ids[code] = id
+      units.append((id, unit))
+    }
+    let results = try await store.importUnits(units)
+    let refused = zip(units, results).filter { $0.1.outcome == .rejected }
+    for (unit, result) in refused {
+      FileHandle.standardError.write(Data("refused \(unit.unit.code): \(result.field) \(result.reason)\n".utf8))
+    }
+    print("imported \(results.count - refused.count) units, refused \(refused.count)")
+    if !refused.isEmpty { throw ExitCode(65) }
+  }
+
+  static func parseCSV(_ text: String) throws -> [[String: String]] {
+    var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+    guard !lines.isEmpty else { return [] }
+    let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    return lines.map { line in
+      let cells = line.split(separator: ",", omittingEmptySubsequences: false).map {
+        $0.trimmingCharacters(in: .whitespaces)
+      }
+      return Dictionary(zip(header, cells).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+    }
+  }
+
+  static func parseJSON(_ text: String) throws -> [[String: String]] {
+    guard let array = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+      throw ValidationError("the JSON file must hold an array of objects")
+    }
+    return array.map { $0.mapValues { "\($0)" } }
+  }
+}
+
+struct SeedSample: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "seed-sample", abstract: "Fill an empty server with a generated county (reproducible from its seed).")
+  @OptionGroup var options: DataOptions
+  @Option(help: "Townships under the county.") var townships = 20
+  @Option(help: "Village branches per township.") var villages = 24
+  @Option(help: "Members per village.") var members = 40
+  @Option(help: "The generator's seed.") var seed: UInt64 = 2026
+
+  func run() async throws {
+    let store = try options.store()
+    guard try await store.units().isEmpty else {
+      throw ValidationError("the server has units already; seed-sample fills an empty one")
+    }
+    var sampleOptions = SampleCounty.Options()
+    sampleOptions.townships = townships
+    sampleOptions.villagesPerTownship = villages
+    sampleOptions.membersPerVillage = members
+    sampleOptions.seed = seed
+    let sample = SampleCounty(options: sampleOptions)
+    _ = try await store.importUnits(sample.units)
+    let admin = Actor(deviceID: Array("orgsyncd-seed".utf8), unitID: sample.countyID, role: .admin)
+    var rejected = 0
+    for start in stride(from: 0, to: sample.records.count, by: 1000) {
+      let batch = Array(sample.records[start..<min(start + 1000, sample.records.count)])
+      rejected += try await store.push(batch, actor: admin).filter { $0.outcome == .rejected }.count
+    }
+    print("seeded \(sample.units.count) units and \(sample.records.count - rejected) records (seed \(seed))")
+  }
+}
+
+struct EnrollCode: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "enroll", abstract: "Print a one-time enrolment code for a unit and role.")
+  @OptionGroup var options: DataOptions
+  @Option(help: "The unit's code.") var unit: String
+  @Option(help: "branch, committee or admin.") var role: String
+  @Option(help: "Hours the code stays valid.") var validHours = 72
+
+  func run() async throws {
+    let store = try options.store()
+    guard let unitID = try await store.unitID(code: unit) else {
+      throw ValidationError("no unit with code \(unit)")
+    }
+    let roles: [String: Orgsync_V1_DeviceRole] = ["branch": .branch, "committee": .committee, "admin": .admin]
+    guard let role = roles[role] else { throw ValidationError("the role is branch, committee or admin") }
+    guard (1...24 * 30).contains(validHours) else { throw ValidationError("--valid-hours is 1 to 720") }
+    let code = try await store.makeEnrollmentCode(unitID: unitID, role: role, validSeconds: Int64(validHours) * 3600)
+    print(code)
+  }
+}
+
+struct Devices: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Enrolled devices.", subcommands: [ListDevices.self, Revoke.self], defaultSubcommand: ListDevices.self)
+
+  struct ListDevices: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List enrolled devices.")
+    @OptionGroup var options: DataOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+      let store = try options.store()
+      let names = Dictionary(try await store.units().map { ($0.id, $0.unit.name) }, uniquingKeysWith: { a, _ in a })
+      var table = Table(columns: ["device", "name", "unit", "role", "enrolled", "revoked"])
+      let format = ISO8601DateFormatter()
+      for d in try await store.devices() {
+        table.rows.append([
+          RecordID.string(d.id), d.name, names[d.unitID] ?? "?", "\(d.role)",
+          format.string(from: Date(timeIntervalSince1970: TimeInterval(d.createdAt) / 1000)),
+          d.revokedAt.map { format.string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000)) } ?? "",
+        ])
+      }
+      print(table.render(json ? .json : .table))
+    }
+  }
+
+  struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Revoke a device: its next call is refused.")
+    @OptionGroup var options: DataOptions
+    @Argument(help: "The device id.") var device: String
+
+    func run() async throws {
+      guard let id = RecordID.parse(device) else { throw ValidationError("'\(device)' is not a device id") }
+      try await options.store().revokeDevice(id: id)
+      print("revoked \(device)")
+    }
+  }
+}
+
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Serve the sync protocol until SIGTERM or SIGINT.")
+  @OptionGroup var options: DataOptions
+  @Option(help: "Address to listen on.") var host = "0.0.0.0"
+  @Option(help: "Port to listen on.") var port = 7443
+  @Option(help: "PEM certificate chain, to serve over TLS.") var tlsCertificate: String?
+  @Option(help: "PEM private key, with --tls-certificate.") var tlsKey: String?
+  @Option(help: "Calls served at once per connection.") var maxStreams = 100
+  @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout = 300
+  @Option(help: "Port for /metrics and /health (0: off).") var adminPort = 0
+  @Option(help: "Address of the admin port.") var adminHost = "127.0.0.1"
+  @Option(help: "Log level: debug, info, warning, error.") var logLevel = "info"
+
+  func run() async throws {
+    let level = Logger.Level(rawValue: logLevel) ?? .info
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let logger = Logger(label: "orgsyncd")
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+    let store = try options.store()
+    var tls: TLSConfiguration?
+    switch (tlsCertificate, tlsKey) {
+    case (let certificate?, let key?):
+      tls = .makeServerConfiguration(
+        certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+        privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+    case (nil, nil):
+      tls = nil
+    default:
+      throw ValidationError("--tls-certificate and --tls-key go together")
+    }
+    var limits = ConnectionLimits.defaults
+    limits.maxConcurrentStreams = maxStreams
+    limits.idleTimeout = .seconds(idleTimeout)
+    let server = RPCServer(
+      configuration: .init(
+        host: host, port: port, limits: limits, tls: tls, authenticator: DeviceAuthenticator(store: store)),
+      services: [SyncService(store: store, logger: logger), EnrollmentService(store: store, logger: logger)],
+      logger: logger)
+    var services: [any Service] = [server]
+    if adminPort != 0 {
+      services.append(AdminServer(host: adminHost, port: adminPort, registry: registry, logger: logger))
+    }
+    let group = ServiceGroup(
+      configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+  }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Testing
+
+/// The real `orgsyncd` and `orgsync` executables, run as a county office and a village branch
+/// would run them.
+struct Tool {
+  static let folder: URL = {
+    var candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+    candidates.append(
+      URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug"))
+    return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("orgsync").path) }
+      ?? candidates[0]
+  }()
+
+  struct Result {
+    var status: Int32
+    var out: String
+    var err: String
+  }
+
+  @discardableResult
+  static func run(_ tool: String, _ arguments: [String], home: URL? = nil, input: String? = nil) throws -> Result {
+    let process = Process()
+    process.executableURL = folder.appendingPathComponent(tool)
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    if let home { environment["ORGSYNC_HOME"] = home.path }
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Result(
+      status: process.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+      err: String(decoding: errData, as: UTF8.self))
+  }
+}
+
+/// A running `orgsyncd serve` on 127.0.0.1 with a small generated county.
+final class Daemon: @unchecked Sendable {
+  let folder: URL
+  let data: String
+  var process: Process?
+  var port = 0
+
+  init(townships: Int = 2, villages: Int = 3, members: Int = 5) throws {
+    folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-cli-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    data = folder.appendingPathComponent("server").path
+    #expect(try Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
+    let seeded = try Tool.run(
+      "orgsyncd",
+      [
+        "seed-sample", "--data", data, "--townships", "\(townships)", "--villages", "\(villages)", "--members",
+        "\(members)",
+      ])
+    #expect(seeded.status == 0, "\(seeded.err)")
+  }
+
+  func start() throws {
+    let process = Process()
+    process.executableURL = Tool.folder.appendingPathComponent("orgsyncd")
+    // The first start picks a free port; a restart takes the same one again.
+    process.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"]
+    let previous = port
+    port = 0
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    self.process = process
+    // The log line "listening address=[IPv4]127.0.0.1/127.0.0.1:PORT" names the port.
+    var text = ""
+    while port == 0 {
+      let chunk = err.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      text += String(decoding: chunk, as: UTF8.self)
+      if let line = text.split(separator: "\n").first(where: { $0.contains("listening") }),
+        let colon = line.lastIndex(of: ":")
+      {
+        port = Int(line[line.index(after: colon)...].prefix { $0.isNumber }) ?? 0
+      }
+    }
+    if previous != 0 { #expect(port == previous) }
+  }
+
+  func code(unit: String, role: String) throws -> String {
+    let result = try Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", unit, "--role", role])
+    #expect(result.status == 0, "\(result.err)")
+    return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  func stop() {
+    process?.interrupt()
+    process?.waitUntilExit()
+  }
+
+  deinit {
+    stop()
+    try? FileManager.default.removeItem(at: folder)
+  }
+}
+
+@Suite("Command line, end to end")
+struct CLITests {
+  @Test("a branch enrols, adds offline, syncs; the county's roll-up counts it")
+  func endToEnd() throws {
+    let daemon = try Daemon()
+    try daemon.start()
+    #expect(daemon.port > 0)
+    let branch = daemon.folder.appendingPathComponent("branch")
+    let county = daemon.folder.appendingPathComponent("county")
+    let server = "127.0.0.1:\(daemon.port)"
+    let enrolled = try Tool.run(
+      "orgsync", ["enroll", "--server", server, "--code", try daemon.code(unit: "430521-100-001", role: "branch")],
+      home: branch)
+    #expect(enrolled.status == 0, "\(enrolled.err)")
+    #expect(enrolled.out.contains("太平村黨支部"))
+    #expect(
+      try Tool.run(
+        "orgsync", ["enroll", "--server", server, "--code", try daemon.code(unit: "430521", role: "committee")],
+        home: county
+      ).status == 0)
+
+    // Offline: the server is down while the branch enters data.
+    daemon.stop()
+    let added = try Tool.run(
+      "orgsync",
+      ["add", "member", "--name", "張三豐", "--status", "full", "--gender", "male", "--birth-date", "1960-02-29"],
+      home: branch)
+    #expect(added.status == 0, "\(added.err)")
+    let down = try Tool.run("orgsync", ["sync"], home: branch)
+    #expect(down.status == 69)
+    #expect(down.err.contains("nothing entered is lost"))
+    #expect(try Tool.run("orgsync", ["status", "--json"], home: branch).out.contains("\"queued\" : \"1\""))
+
+    try daemon.start()
+    let synced = try Tool.run("orgsync", ["sync"], home: branch)
+    #expect(synced.status == 0, "\(synced.err)")
+    #expect(synced.out.contains("sent 1"))
+    #expect(try Tool.run("orgsync", ["sync"], home: county).status == 0)
+
+    // The county's Q3 roll-up, checked against the generator's arithmetic: per township,
+    // 3 villages × 5 members + 3 cadres; the first township has the new member too; reports are
+    // due from each village; every village holds 2 meetings a month, 6 in a quarter.
+    let result = try Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json"], home: county)
+    #expect(result.status == 0, "\(result.err)")
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [[String: String]])
+    // Rows: the county's own level (its 12 cadres), the two townships, the total.
+    #expect(rows.map { $0["unit"] ?? "" } == ["中共邵東縣委員會", "中共廉橋鎮委員會", "中共流光嶺鎮委員會", "total"])
+    #expect(rows[0]["members"] == "12")
+    #expect(rows[1]["members"] == "19")
+    #expect(rows[2]["members"] == "18")
+    #expect(rows[1]["reports"]?.hasSuffix("/3") == true)
+    #expect(rows[1]["meetings"] == "18")
+    #expect(rows[3]["members"] == "49")
+
+    // The same numbers offline, from the county's replica.
+    let offline = try Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json", "--offline"], home: county)
+    #expect(offline.out == result.out)
+  }
+
+  @Test("bad command lines and values get clear errors and change nothing")
+  func badInput() throws {
+    let daemon = try Daemon(townships: 1, villages: 1, members: 2)
+    try daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    #expect(
+      try Tool.run(
+        "orgsync",
+        [
+          "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
+          try daemon.code(unit: "430521-100-001", role: "branch"),
+        ],
+        home: home
+      ).status == 0)
+    let cases: [([String], Int32, String)] = [
+      (["add", "member", "--nmae", "李四"], 65, "has no field --nmae"),
+      (["add", "member", "--name", "李四", "--birth-date", "1990-02-30"], 65, "real date"),
+      (["add", "member", "--name", "李四", "--status", "boss"], 65, "must be one of"),
+      (["add", "opinion", "--content", "路燈壞了"], 65, "source is required"),
+      (["add", "spaceship"], 64, "unknown record type"),
+      (["aggregate", "--period", "2026-Q5"], 64, "the period is"),
+      (["edit", "zzzz", "--name", "x"], 65, "not a record id"),
+    ]
+    for (arguments, status, message) in cases {
+      let result = try Tool.run("orgsync", arguments, home: home)
+      #expect(result.status == status, "\(arguments): \(result.err)")
+      #expect(result.err.contains(message), "\(arguments): \(result.err)")
+    }
+    let status = try Tool.run("orgsync", ["status", "--json"], home: home)
+    #expect(status.out.contains("\"queued\" : \"0\""), "nothing was queued: \(status.out)")
+    let wrongCode = try Tool.run(
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
+      home: daemon.folder.appendingPathComponent("other"))
+    #expect(wrongCode.status == 77)
+    let badUnit = try Tool.run("orgsyncd", ["enroll", "--data", daemon.data, "--unit", "999", "--role", "branch"])
+    #expect(badUnit.status != 0)
+    #expect(badUnit.err.contains("no unit with code 999"))
+  }
+}
