@@ -1,20 +1,107 @@
 #!/usr/bin/env bash
-# The README's first command. The full demo (server on embedded SQLite, branches editing
-# offline, sync, county roll-up) needs orgsyncd and orgsync, which are not built yet; for now
-# it installs what the build needs, builds, and runs the wire-protocol checks a person can read.
+# The README's first command: a county on embedded SQLite, two village branches and the county
+# committee working offline, a conflict, a quarterly report, and the county's roll-up.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+
 need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
+pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-echo "== building"
-swift build --build-tests
-echo "== the wire protocol: the worked example of docs/PROTOCOL.md and the C interop"
-swift test --skip-build --filter 'ProtocolDocTests|ProtobufCInteropTests|CFrameReaderTests'
-echo
-echo "orgsyncd and orgsync are not built yet: the server/client demo arrives with them."
+
+echo "== building orgsyncd and orgsync (release)"
+swift build -c release --product orgsyncd >/dev/null
+swift build -c release --product orgsync >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
+orgsyncd() { "$bin/orgsyncd" "$@" --data "$work/server"; }
+# Each office has its own computer (its own ORGSYNC_HOME).
+shiqiao() { ORGSYNC_HOME="$work/shiqiao" "$bin/orgsync" "$@"; }
+xinmin() { ORGSYNC_HOME="$work/xinmin" "$bin/orgsync" "$@"; }
+county() { ORGSYNC_HOME="$work/county" "$bin/orgsync" "$@"; }
+
+step "the county office sets up its server with a generated county (4 townships × 6 villages)"
+orgsyncd init
+orgsyncd seed-sample --townships 4 --villages 6 --members 20
+port=$((20000 + RANDOM % 20000))
+"$bin/orgsyncd" serve --data "$work/server" --host 127.0.0.1 --port "$port" --admin-port $((port + 1)) \
+  --log-level warning &
+server_pid=$!
+for _ in $(seq 50); do curl -s "127.0.0.1:$((port + 1))/health" >/dev/null && break; sleep 0.2; done
+
+step "one-time codes for two village branches and the county committee"
+code_a=$(orgsyncd enroll --unit 430521-100-005 --role branch)
+code_b=$(orgsyncd enroll --unit 430521-100-002 --role branch)
+code_c=$(orgsyncd enroll --unit 430521 --role committee)
+echo "廉橋鎮石橋村: $code_a    廉橋鎮新民村: $code_b    縣委: $code_c"
+
+step "each office enrols its computer and takes its first copy"
+shiqiao enroll --server "127.0.0.1:$port" --code "$code_a" --name "石橋村黨支部辦公室"
+xinmin enroll --server "127.0.0.1:$port" --code "$code_b" --name "新民村黨支部辦公室"
+county enroll --server "127.0.0.1:$port" --code "$code_c" --name "縣委組織部"
+shiqiao sync
+xinmin sync
+county sync
+
+step "the link goes down; the branches keep working offline"
+shiqiao add member --name 張秀英 --gender female --birth-date 1979-05-04 --status probationary \
+  --probation-start 2026-07-01 --occupation 村醫
+shiqiao add opinion --source visit --category livelihood --date 2026-09-18 --content "村小學門口缺少減速帶，接送孩子不安全"
+xinmin add meeting --date 2026-09-25 --kind branch-general --topic "學習黨章，研究秋收互助" \
+  --expected-count 21 --attendee-count 19
+xinmin add service-case --what "組織黨員幫助五保戶秋收" --beneficiaries 6 --date 2026-09-27
+inspection=$(shiqiao list inspection --csv | sed -n 2p | cut -d, -f1)
+echo "the county's inspection of 石橋村: $inspection"
+shiqiao edit "$inspection" --follow-up-note "減速帶已申請，十月中旬安裝" --follow-up-done 2026-10-10
+county edit "$inspection" --follow-up-note "逾期未整改，請十月底前報告"
+shiqiao list member | head -4
+shiqiao status
+
+step "the link is back: everyone syncs (the county first)"
+county sync
+shiqiao sync
+xinmin sync
+
+step "the branch and the county wrote the same field: a conflict, kept for the branch to see"
+shiqiao conflicts list
+conflict=$(shiqiao conflicts list --csv | sed -n 2p | cut -d, -f1)
+shiqiao conflicts show "$conflict"
+shiqiao conflicts resolve "$conflict" --keep mine
+shiqiao sync
+shiqiao show "$inspection" | grep follow_up
+
+step "石橋村 submits its Q3 check, late"
+shiqiao add report --year 2026 --period q3 --kind quarterly-check --title "2026年第三季度創先爭優活動檢查報告" \
+  --body "本季度走訪群眾五十六戶，收集意見十二條，辦結實事四件。" --status submitted --submitted-on 2026-10-20
+shiqiao sync
+
+step "the county office's roll-up for 2026 Q3 (from the server's live data)"
+county sync
+county aggregate --period 2026-Q3
+
+step "the same roll-up computed offline from the county's own copy"
+county aggregate --period 2026-Q3 --offline --csv | head -3
+
+step "county office: verify its copy against the server"
+county verify
+
+step "stopping the server"
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+server_pid=""
+echo "done"

@@ -5,12 +5,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-# System packages: protoc and protoc-c (generated-code check), libprotobuf-c (C interop target).
+# System packages: protoc and protoc-c (generated-code check), libprotobuf-c (C interop target),
+# SQLite's headers (GRDB builds against the system SQLite).
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
+pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -125,7 +125,7 @@ public struct SampleCounty: Sendable {
       // Quarterly checks and the half-year summary; a few units are late or returned.
       let quarters: [Orgsync_V1_ReportPeriod] = [.q1, .q2, .q3].prefix(max(0, months / 3)).map { $0 }
       for (q, period) in quarters.enumerated() {
-        if period == .q3, rng.int(0...9) == 0 { continue }  // late: not submitted yet
+        if period == .q3, index % 10 == 4 { continue }  // late: the 5th village of every ten has not reported
         var r = Orgsync_V1_Report()
         r.year = year
         r.period = period
@@ -251,7 +251,7 @@ public struct SampleCounty: Sendable {
     }
     for (index, village) in villageIDs.enumerated() where index % 4 == 0 {
       var i = Orgsync_V1_Inspection()
-      i.issuerUnitID = Data(townshipIDs[index / options.villagesPerTownship])
+      i.issuerUnitID = Data(countyID)  // the county's inspection group (縣委督查組)
       i.date = anyDate(upTo: months)
       i.findings = "台賬基本齊全，群眾意見整改需加快。"
       i.followUpDue = date(month: min(12, months + 1), day: 15)
