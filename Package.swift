@@ -45,6 +45,7 @@ var targets: [Target] = [
       "OrgSyncCore",
       "OrgSyncProto",
       .product(name: "GRDB", package: "GRDB.swift"),
+      .product(name: "GRDBSQLite", package: "GRDB.swift"),
       .product(name: "Crypto", package: "swift-crypto"),
     ]
   ),

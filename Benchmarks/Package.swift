@@ -50,6 +50,15 @@ let package = Package(
         .product(name: "OrgSyncProto", package: "OrgSync"),
       ]
     ),
+    .executableTarget(
+      name: "rollup-bench",
+      dependencies: [
+        .product(name: "OrgSyncStore", package: "OrgSync"),
+        .product(name: "OrgSyncCore", package: "OrgSync"),
+        .product(name: "OrgSyncSample", package: "OrgSync"),
+        .product(name: "OrgSyncProto", package: "OrgSync"),
+      ]
+    ),
   ],
   swiftLanguageModes: [.v6]
 )

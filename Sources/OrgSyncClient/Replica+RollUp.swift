@@ -20,11 +20,11 @@ extension Replica {
       while let row = try rows.next() {
         let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
         let id = [UInt8](row[1] as Data)
-        let body = try RecordKinds.body(type: type, bytes: [UInt8](row[3] as Data))
+        let bytes = [UInt8](row[3] as Data)
         if type == .orgUnit {
-          builder.addUnit(id: id, unit: body.orgUnit)
+          builder.addUnit(id: id, unit: try RecordKinds.body(type: type, bytes: bytes).orgUnit)
         } else {
-          builder.add(type: type, id: id, unitID: [UInt8](row[2] as Data), body: body)
+          builder.add(type: type, id: id, unitID: [UInt8](row[2] as Data), bytes: bytes)
         }
       }
       return builder.build()

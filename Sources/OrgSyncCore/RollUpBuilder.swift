@@ -15,19 +15,21 @@ public struct RollUpBuilder {
   let end: Orgsync_V1_Date
 
   struct UnitInfo {
-    var parent: [UInt8]
+    var id: [UInt8]
+    var parent: Key16
     var name: String
     var code: String
     var level: Orgsync_V1_UnitLevel
   }
 
-  var units: [[UInt8]: UnitInfo] = [:]
-  var branchOf: [[UInt8]: [UInt8]] = [:]  // unit → the root's child above it (or the root)
-  var rows: [[UInt8]: Accumulator] = [:]
-  var cadres: [[UInt8]: [UInt8]] = [:]  // cadre member id → row
-  var lectured: Set<[UInt8]> = []
-  var liaison: [[UInt8]: Int] = [:]
-  var reported: [[UInt8]: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
+  var units: [Key16: UnitInfo] = [:]
+  var branchOf: [Key16: Key16] = [:]  // unit → the root's child above it (or the root)
+  var rows: [Key16: Accumulator] = [:]
+  var cadres: [Key16: Key16] = [:]  // cadre member id → row
+  var lectured: Set<Key16> = []
+  var liaison: [Key16: Int] = [:]
+  var reported: [Key16: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
+  let rootKey: Key16
 
   struct Accumulator {
     var row = Orgsync_V1_UnitRollUp()
@@ -40,6 +42,7 @@ public struct RollUpBuilder {
     self.year = year
     self.period = period
     self.today = today
+    self.rootKey = Key16(root)
     (start, end) = Self.range(year: year, period: period)
   }
 
@@ -73,32 +76,33 @@ public struct RollUpBuilder {
   }
 
   public mutating func addUnit(id: [UInt8], unit: Orgsync_V1_OrgUnit) {
-    units[id] = UnitInfo(parent: Array(unit.parentID), name: unit.name, code: unit.code, level: unit.level)
+    units[Key16(id)] = UnitInfo(
+      id: id, parent: Key16(unit.parentID), name: unit.name, code: unit.code, level: unit.level)
   }
 
   /// Call once all units are in: works out which child of the root each unit falls under.
   mutating func index() {
     guard branchOf.isEmpty else { return }
-    for (id, info) in units where info.parent == root || id == root {
+    for (key, info) in units where info.parent == rootKey || key == rootKey {
       var acc = Accumulator()
-      acc.row.unitID = Data(id)
+      acc.row.unitID = Data(info.id)
       acc.row.name = info.name
       acc.row.code = info.code
-      rows[id] = acc
+      rows[key] = acc
     }
-    for id in units.keys {
-      var current = id
-      var child: [UInt8]? = nil
+    for key in units.keys {
+      var current = key
+      var child: Key16? = nil
       var hops = 0
-      while current != root, let info = units[current], hops < 64 {
+      while current != rootKey, let info = units[current], hops < 64 {
         child = current
         current = info.parent
         hops += 1
       }
-      guard current == root else { continue }  // not in this subtree
-      let row = child ?? root
-      branchOf[id] = row
-      if let info = units[id], info.level == .grassroots {
+      guard current == rootKey else { continue }  // not in this subtree
+      let row = child ?? rootKey
+      branchOf[key] = row
+      if let info = units[key], info.level == .grassroots {
         rows[row]?.row.units += 1
         rows[row]?.row.reportsDue += 1
       }
@@ -111,51 +115,78 @@ public struct RollUpBuilder {
 
   func set(_ d: Orgsync_V1_Date) -> Bool { d.year != 0 }
 
-  /// Adds one live record owned by `unitID`.
-  public mutating func add(type: Orgsync_V1_RecordType, id: [UInt8], unitID: [UInt8], body: Orgsync_V1_RecordBody) {
-    index()
-    guard let row = branchOf[unitID] else { return }
-    switch body.kind {
-    case .member(let m):
-      rows[row]?.row.members += 1
-      rows[row]?.byStatus[m.status, default: 0] += 1
-      if m.leadingCadre {
-        rows[row]?.row.leadingCadres += 1
-        cadres[id] = row
+  /// Adds one live record owned by `unitID`, from its body's protobuf encoding. Only the few
+  /// fields a roll-up needs are read, straight from the encoding (`RollUpFields`): a county's
+  /// 70,000 records are read several times faster than by decoding every message.
+  public mutating func add(type: Orgsync_V1_RecordType, id: [UInt8], unitID: [UInt8], bytes: [UInt8]) {
+    id.withUnsafeBytes { id in
+      unitID.withUnsafeBytes { unitID in
+        bytes.withUnsafeBytes { bytes in add(type: type, id: id, unitID: unitID, bytes: bytes) }
       }
-    case .report(let r):
-      guard r.year == year, r.period == period else { return }
+    }
+  }
+
+  /// The same, reading straight from buffers (the server passes SQLite's column memory).
+  public mutating func add(
+    type: Orgsync_V1_RecordType, id: UnsafeRawBufferPointer, unitID: UnsafeRawBufferPointer,
+    bytes: UnsafeRawBufferPointer
+  ) {
+    index()
+    let unit = Key16(unitID)
+    guard let row = branchOf[unit] else { return }
+    let f = RollUpFields(bytes: bytes)
+    switch type {
+    case .member:
+      rows[row]?.row.members += 1
+      rows[row]?.byStatus[Orgsync_V1_MemberStatus(rawValue: f.int(N.memberStatus)) ?? .unspecified, default: 0] += 1
+      if f.int(N.memberCadre) != 0 {
+        rows[row]?.row.leadingCadres += 1
+        cadres[Key16(id)] = row
+      }
+    case .report:
+      guard f.int(N.reportYear) == Int(year), f.int(N.reportPeriod) == period.rawValue else { return }
+      let status = Orgsync_V1_ReportStatus(rawValue: f.int(N.reportStatus)) ?? .unspecified
       let rank: (Orgsync_V1_ReportStatus) -> Int = {
         [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
       }
-      if rank(r.status) >= rank(reported[unitID] ?? .draft) { reported[unitID] = r.status }
-    case .lecture(let l):
-      if l.date.year == year, !l.speakerID.isEmpty { lectured.insert(Array(l.speakerID)) }
-    case .liaisonPoint(let l):
-      if !set(l.until) || CalendarDate.compare(l.until, today) >= 0 { liaison[Array(l.cadreID), default: 0] += 1 }
-    case .opinion(let o):
-      if within(o.date) { rows[row]?.row.opinions += 1 }
-    case .problem(let p):
-      if p.status == .resolved, within(p.resolvedOn) {
+      if rank(status) >= rank(reported[unit] ?? .draft) { reported[unit] = status }
+    case .lecture:
+      let speaker = f.bytes(N.lectureSpeaker)
+      if f.date(N.lectureDate).year == year, !speaker.isEmpty { lectured.insert(Key16(speaker)) }
+    case .liaisonPoint:
+      let until = f.date(N.liaisonUntil)
+      if !set(until) || CalendarDate.compare(until, today) >= 0 {
+        liaison[Key16(f.bytes(N.liaisonCadre)), default: 0] += 1
+      }
+    case .opinion:
+      if within(f.date(N.opinionDate)) { rows[row]?.row.opinions += 1 }
+    case .problem:
+      let status = f.int(N.problemStatus)
+      let identified = f.date(N.problemIdentified)
+      let resolved = f.date(N.problemResolved)
+      if status == Orgsync_V1_ProblemStatus.resolved.rawValue, within(resolved) {
         rows[row]?.row.problemsResolved += 1
-        rows[row]?.resolveDays.append(CalendarDate.dayNumber(p.resolvedOn) - CalendarDate.dayNumber(p.identifiedOn))
-      } else if set(p.identifiedOn), CalendarDate.compare(p.identifiedOn, end) <= 0,
-        p.status != .resolved || CalendarDate.compare(p.resolvedOn, end) > 0
+        rows[row]?.resolveDays.append(CalendarDate.dayNumber(resolved) - CalendarDate.dayNumber(identified))
+      } else if set(identified), CalendarDate.compare(identified, end) <= 0,
+        status != Orgsync_V1_ProblemStatus.resolved.rawValue || CalendarDate.compare(resolved, end) > 0
       {
         rows[row]?.row.problemsOpen += 1
       }
-    case .commitment(let c):
-      guard within(c.due), c.status != .cancelled else { return }
+    case .commitment:
+      let status = Orgsync_V1_CommitmentStatus(rawValue: f.int(N.commitmentStatus)) ?? .unspecified
+      let due = f.date(N.commitmentDue)
+      let fulfilled = f.date(N.commitmentFulfilled)
+      guard within(due), status != .cancelled else { return }
       rows[row]?.row.commitmentsDue += 1
-      if c.status == .fulfilled, set(c.fulfilledOn), CalendarDate.compare(c.fulfilledOn, c.due) <= 0 {
+      if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) <= 0 {
         rows[row]?.row.commitmentsFulfilledOnTime += 1
-      } else if c.status != .fulfilled, CalendarDate.compare(c.due, today) < 0 {
+      } else if status != .fulfilled, CalendarDate.compare(due, today) < 0 {
         rows[row]?.row.commitmentsOverdue += 1
       }
-    case .meeting(let m):
-      if within(m.date) { rows[row]?.row.meetings += 1 }
-    case .serviceCase(let s):
-      if within(s.date) { rows[row]?.row.serviceCases += 1 }
+    case .meeting:
+      if within(f.date(N.meetingDate)) { rows[row]?.row.meetings += 1 }
+    case .serviceCase:
+      if within(f.date(N.serviceDate)) { rows[row]?.row.serviceCases += 1 }
     default:
       break
     }
@@ -171,7 +202,7 @@ public struct RollUpBuilder {
       if status == .acknowledged { rows[row]?.row.reportsAcknowledged += 1 }
       if status != .submitted, status != .acknowledged, pastDeadline {
         rows[row]?.row.reportsLate += 1
-        rows[row]?.row.lateUnitIds.append(Data(unit))
+        rows[row]?.row.lateUnitIds.append(Data(info.id))
       }
     }
     for (cadre, row) in cadres {
@@ -181,8 +212,8 @@ public struct RollUpBuilder {
     }
     var total = Accumulator()
     total.row.unitID = Data(root)
-    total.row.name = units[root]?.name ?? ""
-    total.row.code = units[root]?.code ?? ""
+    total.row.name = units[rootKey]?.name ?? ""
+    total.row.code = units[rootKey]?.code ?? ""
     var rollUp = Orgsync_V1_RollUp()
     rollUp.year = year
     rollUp.period = period
@@ -194,7 +225,7 @@ public struct RollUpBuilder {
       total.row.merge(acc.row)
       for (status, count) in acc.byStatus { total.byStatus[status, default: 0] += count }
       total.resolveDays += acc.resolveDays
-      if id != root || acc.row.members + acc.row.meetings + acc.row.opinions > 0 { rollUp.rows.append(acc.row) }
+      if id != rootKey || acc.row.members + acc.row.meetings + acc.row.opinions > 0 { rollUp.rows.append(acc.row) }
     }
     total.row.membersByStatus = Self.statusCounts(total.byStatus)
     total.row.medianDaysToResolve = Self.median(total.resolveDays)
@@ -240,5 +271,112 @@ extension Orgsync_V1_UnitRollUp {
     meetings += other.meetings
     serviceCases += other.serviceCases
     lateUnitIds += other.lateUnitIds
+  }
+}
+
+/// Field numbers the roll-up reads, looked up by name in Protos/ once.
+enum N {
+  static func number(_ type: Orgsync_V1_RecordType, _ name: String) -> Int {
+    guard let message = RecordKinds.messageType(of: type)?.protoMessageName else { return 0 }
+    return ProtoFields.numbers[message]?[name] ?? 0
+  }
+
+  static let memberStatus = number(.member, "status")
+  static let memberCadre = number(.member, "leading_cadre")
+  static let reportYear = number(.report, "year")
+  static let reportPeriod = number(.report, "period")
+  static let reportStatus = number(.report, "status")
+  static let lectureSpeaker = number(.lecture, "speaker_id")
+  static let lectureDate = number(.lecture, "date")
+  static let liaisonUntil = number(.liaisonPoint, "until")
+  static let liaisonCadre = number(.liaisonPoint, "cadre_id")
+  static let opinionDate = number(.opinion, "date")
+  static let problemStatus = number(.problem, "status")
+  static let problemIdentified = number(.problem, "identified_on")
+  static let problemResolved = number(.problem, "resolved_on")
+  static let commitmentStatus = number(.commitment, "status")
+  static let commitmentDue = number(.commitment, "due")
+  static let commitmentFulfilled = number(.commitment, "fulfilled_on")
+  static let meetingDate = number(.meeting, "date")
+  static let serviceDate = number(.serviceCase, "date")
+}
+
+/// 16 bytes as a cheap dictionary key (hashing two words instead of sixteen bytes).
+struct Key16: Hashable {
+  var a: UInt64 = 0
+  var b: UInt64 = 0
+
+  init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    var i = 0
+    for byte in bytes {
+      if i < 8 { a = a << 8 | UInt64(byte) } else if i < 16 { b = b << 8 | UInt64(byte) } else { break }
+      i += 1
+    }
+  }
+}
+
+/// The handful of fields a roll-up reads, taken from a body's protobuf encoding without
+/// decoding the whole message or allocating. Field numbers come from Protos/ (ProtoFields).
+struct RollUpFields {
+  let bytes: UnsafeRawBufferPointer
+
+  enum Value {
+    case varint(UInt64)
+    case slice(UnsafeRawBufferPointer)
+  }
+
+  /// The last value of field `number` at the top level of `bytes`.
+  static func find(_ number: Int, in bytes: UnsafeRawBufferPointer) -> Value? {
+    var i = bytes.startIndex
+    var found: Value? = nil
+    func varint() -> UInt64? {
+      var result: UInt64 = 0
+      var shift: UInt64 = 0
+      while i < bytes.endIndex, shift < 64 {
+        let b = bytes[i]
+        i += 1
+        result |= UInt64(b & 0x7F) << shift
+        if b & 0x80 == 0 { return result }
+        shift += 7
+      }
+      return nil
+    }
+    while i < bytes.endIndex, let tag = varint() {
+      let field = Int(tag >> 3)
+      switch tag & 7 {
+      case 0:
+        guard let v = varint() else { return found }
+        if field == number { found = .varint(v) }
+      case 1: i += 8
+      case 2:
+        guard let n = varint(), n <= UInt64(bytes.endIndex - i) else { return found }
+        if field == number { found = .slice(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + Int(n))])) }
+        i += Int(n)
+      case 5: i += 4
+      default: return found
+      }
+    }
+    return found
+  }
+
+  func int(_ number: Int) -> Int {
+    guard case .varint(let v)? = Self.find(number, in: bytes) else { return 0 }
+    return Int(truncatingIfNeeded: Int32(truncatingIfNeeded: v))
+  }
+
+  func bytes(_ number: Int) -> UnsafeRawBufferPointer {
+    guard case .slice(let s)? = Self.find(number, in: bytes) else {
+      return UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+    return s
+  }
+
+  func date(_ number: Int) -> Orgsync_V1_Date {
+    guard case .slice(let s)? = Self.find(number, in: bytes) else { return Orgsync_V1_Date() }
+    var d = Orgsync_V1_Date()
+    if case .varint(let v)? = Self.find(1, in: s) { d.year = Int32(truncatingIfNeeded: v) }
+    if case .varint(let v)? = Self.find(2, in: s) { d.month = Int32(truncatingIfNeeded: v) }
+    if case .varint(let v)? = Self.find(3, in: s) { d.day = Int32(truncatingIfNeeded: v) }
+    return d
   }
 }

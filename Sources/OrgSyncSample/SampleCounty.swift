@@ -14,6 +14,8 @@ public struct SampleCounty: Sendable {
     public var year: Int32 = 2026
     /// Activity up to this month (1–12).
     public var throughMonth = 10
+    /// Generate the year's activity (meetings, reports, opinions…); off: units and members only.
+    public var activity = true
 
     public init() {}
   }
@@ -105,6 +107,7 @@ public struct SampleCounty: Sendable {
       for _ in 0..<options.membersPerVillage {
         memberIDs.append(add(Self.member(rng: &rng, year: year), unit: village))
       }
+      guard options.activity else { continue }
       for month in 1...months {
         var group = Orgsync_V1_Meeting()
         group.date = date(month: month, day: rng.int(1...28))
