@@ -117,6 +117,7 @@ var targets: [Target] = [
   .target(
     name: "OrgSyncTestSupport",
     dependencies: [
+      "OrgSyncCore",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
     ]

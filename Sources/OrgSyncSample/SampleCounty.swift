@@ -357,20 +357,7 @@ public struct SampleCounty: Sendable {
   static let services = ["幫助困難群眾收割稻穀", "為留守兒童輔導功課", "修繕村小學圍牆", "清理溝渠", "慰問五保老人", "組織義診"]
 }
 
-/// A small, fast, seedable generator (Vigna's SplitMix64): the same seed gives the same county.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-  var state: UInt64
-
-  public init(seed: UInt64) { state = seed }
-
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
+extension SplitMix64 {
   mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
 
   /// 16 bytes shaped as a UUIDv7 whose time part grows with each call (time-ordered keys).
@@ -385,6 +372,4 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
     return out
   }
-
-  var counter: UInt64 = 0
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import OrgSyncCore
 import Synchronization
 
 /// A TCP proxy on 127.0.0.1 that damages the link between a client and a server, the way a
@@ -206,17 +207,5 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
   }
 }
 
-/// SplitMix64: small, fast and reproducible from its seed.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-  var state: UInt64
-
-  public init(seed: UInt64) { state = seed }
-
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
+/// The proxy's and the randomized tests' generator.
+public typealias SeededGenerator = SplitMix64

@@ -19,7 +19,7 @@ struct NotStarted: Error {}
 
 /// The client side of one connection: handshake, calls by stream id, flow control, keepalive.
 /// Loop-confined; `ClientConnection` is the thread-safe face of it.
-final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchecked Sendable {
   typealias InboundIn = WireEvent
   typealias OutboundOut = ByteBuffer
 
@@ -56,7 +56,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private let limits: ConnectionLimits
   private let readyPromise: EventLoopPromise<Void>
   private var logger: Logger
-  private var context: ChannelHandlerContext!
+  var context: ChannelHandlerContext!
   private var state = State.awaitingPreface
   private let clientNonce = HelloProof.randomBytes()
   private(set) var serverLimits = ConnectionLimits.defaults
@@ -64,8 +64,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private var nextStreamID: UInt32 = 1
   private(set) var goAwayLastStream: UInt32?
   private var pingOutstanding = false
-  private var out = ByteBuffer()
-  private var flushScheduled = false
+  var out = ByteBuffer()
+  var flushScheduled = false
   /// Set when the connection can take no new calls (GOAWAY received or closed).
   let onUnusable: @Sendable () -> Void
 
@@ -398,31 +398,5 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       queue.finish(failure)
     }
     if goAwayLastStream != nil, calls.isEmpty { context.close(promise: nil) }
-  }
-
-  // MARK: Output
-
-  private func writeControl(_ type: FrameType, _ message: some SwiftProtobufMessage, streamID: UInt32 = 0) {
-    let payload = try! message.serializedBuffer()
-    emit { buffer in
-      var payload = payload
-      buffer.writeFrame(type: type, streamID: streamID) { $0.writeBuffer(&payload) }
-    }
-  }
-
-  private func emit(_ write: (inout ByteBuffer) -> Void) {
-    write(&out)
-    if !flushScheduled {
-      flushScheduled = true
-      context.eventLoop.execute { self.flushNow() }
-    }
-  }
-
-  private func flushNow() {
-    flushScheduled = false
-    guard out.readableBytes > 0, let context, context.channel.isActive else { return }
-    let buffer = out
-    out = context.channel.allocator.buffer(capacity: 512)
-    context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
   }
 }

@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import OrgSyncProto
 import OrgSyncWire
-import SwiftProtobuf
 
 /// Serves one connection: handshake, call dispatch, flow control, deadlines, GOAWAY.
 ///
@@ -10,7 +9,7 @@ import SwiftProtobuf
 /// tasks on an `EventLoopTaskExecutor` unless configured otherwise), so a small unary call is
 /// decoded, handled and answered on one thread. Frames written while handling a read batch
 /// are gathered in one buffer and flushed once.
-final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchecked Sendable {
   typealias InboundIn = WireEvent
   typealias OutboundOut = ByteBuffer
 
@@ -75,7 +74,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private var logger: Logger
   private let onClose: @Sendable (ObjectIdentifier) -> Void
 
-  private var context: ChannelHandlerContext!
+  var context: ChannelHandlerContext!
   private var executor: EventLoopTaskExecutor!
   private var state: State = .awaitingPreface
   private var peer = PeerIdentity.anonymous
@@ -84,8 +83,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private var streams: [UInt32: Stream] = [:]
   private var highestStreamID: UInt32 = 0
   private var draining = false
-  private var out = ByteBuffer()
-  private var flushScheduled = false
+  var out = ByteBuffer()
+  var flushScheduled = false
 
   init(
     router: Router, limits: ConnectionLimits, authenticator: any ConnectionAuthenticator,
@@ -436,33 +435,4 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     default: .protocolError
     }
   }
-
-  // MARK: Output
-
-  private func writeControl(_ type: FrameType, _ message: some SwiftProtobufMessage, streamID: UInt32 = 0) {
-    let payload = try! message.serializedBuffer()  // our own messages always encode
-    emit { buffer in
-      var payload = payload
-      buffer.writeFrame(type: type, streamID: streamID) { $0.writeBuffer(&payload) }
-    }
-  }
-
-  /// Appends frames to the pending output and makes sure one flush follows this loop tick.
-  private func emit(_ write: (inout ByteBuffer) -> Void) {
-    write(&out)
-    if !flushScheduled {
-      flushScheduled = true
-      context.eventLoop.execute { self.flushNow() }
-    }
-  }
-
-  private func flushNow() {
-    flushScheduled = false
-    guard out.readableBytes > 0, let context, context.channel.isActive else { return }
-    let buffer = out
-    out = context.channel.allocator.buffer(capacity: 1024)
-    context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-  }
 }
-
-typealias SwiftProtobufMessage = SwiftProtobuf.Message

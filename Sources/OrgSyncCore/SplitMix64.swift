@@ -1,0 +1,17 @@
+/// A small, fast, seedable random generator (Vigna's SplitMix64): the same seed gives the same
+/// sequence, so generated data and randomized tests can be replayed from a printed seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+  var state: UInt64
+  /// Calls to `bytes(_:version7:)` so far (keeps generated ids time-ordered).
+  public var counter: UInt64 = 0
+
+  public init(seed: UInt64) { state = seed }
+
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
