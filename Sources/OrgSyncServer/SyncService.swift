@@ -65,7 +65,7 @@ public struct SyncService: RPCService {
         let actor = try await actor(context)
         let pageSize = Int(min(max(request.pageSize, 1), UInt32(Self.maxPage)))
         var cursor = Array(request.cursor)
-        var remaining = try await (store as? SQLiteStore)?.pendingChanges(actor: actor, cursor: cursor) ?? 0
+        var remaining = try await store.pendingChanges(actor: actor, cursor: cursor)
         while true {
           try Task.checkCancellation()
           var page = try await store.pull(actor: actor, cursor: cursor, pageSize: pageSize)
@@ -118,10 +118,7 @@ public struct SyncService: RPCService {
         return response
       },
       .unary(SyncAPI.rollUp) { request, context in
-        guard let sqlite = store as? SQLiteStore else {
-          throw RPCError(code: .unimplemented, message: "this store has no roll-ups")
-        }
-        return try await sqlite.rollUp(actor: try await actor(context), request: request)
+        try await store.rollUp(actor: try await actor(context), request: request)
       },
       .unary(SyncAPI.whoAmI) { _, context in
         let actor = try await actor(context)

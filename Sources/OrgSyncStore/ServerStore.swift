@@ -74,6 +74,10 @@ public protocol ServerStore: Sendable {
   func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult]
   /// The changes in the actor's scope after `cursor`, at most `pageSize`.
   func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage
+  /// How many changes a pull from `cursor` has ahead of it (an estimate, for progress).
+  func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int
+  /// The roll-up of a subtree in the actor's scope for a period (`RollUpBuilder` over the data).
+  func rollUp(actor: Actor, request: Orgsync_V1_RollUpRequest) async throws -> Orgsync_V1_RollUp
   /// Counts and hashes of the actor's scope per record type.
   func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest
   func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict]

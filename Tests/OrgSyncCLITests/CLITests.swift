@@ -166,6 +166,38 @@ struct CLITests {
     #expect(offline.out == result.out)
   }
 
+  @Test("a hierarchy imports from CSV; a bad row is refused before anything is written")
+  func importCSV() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-import-\(UUID())")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let data = folder.appendingPathComponent("server").path
+    #expect(try Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
+    let bad = folder.appendingPathComponent("bad.csv")
+    try """
+    code,name,level,kind,parent_code
+    430521,中共邵東縣委員會,county,committee,
+    430521-100,中共廉橋鎮委員會,village,committee,430521
+    """.write(to: bad, atomically: true, encoding: .utf8)
+    let refused = try Tool.run("orgsyncd", ["import", "--data", data, bad.path])
+    #expect(refused.status != 0)
+    #expect(refused.err.contains("row 2 (430521-100)"), "\(refused.err)")
+    #expect(refused.err.contains("--level must be one of"), "\(refused.err)")
+    let good = folder.appendingPathComponent("good.csv")
+    try """
+    code,name,level,kind,parent_code
+    430521,中共邵東縣委員會,county,committee,
+    430521-100,中共廉橋鎮委員會,township,committee,430521
+    430521-100-001,太平村黨支部,grassroots,branch,430521-100
+    """.write(to: good, atomically: true, encoding: .utf8)
+    let imported = try Tool.run("orgsyncd", ["import", "--data", data, good.path])
+    #expect(imported.status == 0, "\(imported.err)")
+    #expect(imported.out.contains("imported 3 units, refused 0"))
+    let code = try Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", "430521-100-001", "--role", "branch"])
+    #expect(code.status == 0)
+    #expect(code.out.trimmingCharacters(in: .whitespacesAndNewlines).count == 14)
+  }
+
   @Test("bad command lines and values get clear errors and change nothing")
   func badInput() throws {
     let daemon = try Daemon(townships: 1, villages: 1, members: 2)
