@@ -94,6 +94,7 @@ var targets: [Target] = [
       "OrgSyncRPC",
       "OrgSyncProto",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      .product(name: "NIOSSL", package: "swift-nio-ssl"),
     ]
   ),
   .executableTarget(
@@ -182,7 +183,14 @@ var targets: [Target] = [
       .product(name: "GRDB", package: "GRDB.swift"),
     ]
   ),
-  .testTarget(name: "OrgSyncCLITests"),
+  .testTarget(
+    name: "OrgSyncCLITests",
+    dependencies: [
+      .product(name: "X509", package: "swift-certificates"),
+      .product(name: "SwiftASN1", package: "swift-asn1"),
+      .product(name: "Crypto", package: "swift-crypto"),
+    ]
+  ),
   .testTarget(
     name: "InteropTests",
     dependencies: ["OrgSyncProto", "OrgSyncWire", "COrgSyncProto", "CProtobufC"]
@@ -226,6 +234,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),

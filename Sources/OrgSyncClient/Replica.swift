@@ -124,6 +124,15 @@ public final class Replica: Sendable {
     }
   }
 
+  /// The certificate authority (PEM) this device trusts for TLS to its server; nil: plain TCP.
+  public func trustedAuthority() throws -> String? {
+    try writer.read { db in try state("tls_ca", db) }
+  }
+
+  public func setTrustedAuthority(_ pem: String?) throws {
+    try writer.write { db in try setState("tls_ca", pem, db) }
+  }
+
   /// The pull cursor (empty: never pulled).
   public func cursor() throws -> [UInt8] {
     try writer.read { db in try (state("cursor", db) as Data?).map { [UInt8]($0) } ?? [] }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOSSL
 import OrgSyncAPI
 import OrgSyncCLI
 import OrgSyncClient
@@ -105,12 +106,24 @@ struct Common: ParsableArguments {
     return (replica, identity)
   }
 
-  func client(_ identity: Replica.Identity) throws -> RPCClient {
+  func client(_ identity: Replica.Identity, replica: Replica) throws -> RPCClient {
     let (host, port) = try Endpoint.parse(identity.server)
     return try RPCClient(
       configuration: .init(
         host: host, port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
-        connectTimeout: .seconds(15)))
+        tls: try Self.tls(pem: try replica.trustedAuthority()), connectTimeout: .seconds(15)))
+  }
+
+  /// TLS that trusts only the given authority (the county's own CA), or nil for plain TCP.
+  static func tls(pem: String?) throws -> TLSConfiguration? {
+    guard let pem else { return nil }
+    var tls = TLSConfiguration.makeClientConfiguration()
+    do {
+      tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)))
+    } catch {
+      throw Failure(message: "the certificate authority is not a PEM certificate", code: Exit.badValue)
+    }
+    return tls
   }
 }
 

@@ -13,6 +13,8 @@ struct Enroll: AsyncParsableCommand {
   @Option(help: "The server, HOST:PORT.") var server: String
   @Option(help: "The one-time code from the county office.") var code: String
   @Option(help: "A name for this computer, e.g. the office it is in.") var name = "orgsync"
+  @Option(help: "PEM file of the certificate authority to trust: connect over TLS (the server's --tls-certificate).")
+  var caFile: String?
 
   func run() async throws {
     let replica = try common.replica()
@@ -20,7 +22,16 @@ struct Enroll: AsyncParsableCommand {
       throw Failure(message: "this computer is enrolled already (\(common.folder.path))", code: Exit.usage)
     }
     let (host, port) = try Endpoint.parse(server)
-    let client = try RPCClient(configuration: .init(host: host, port: port, connectTimeout: .seconds(15)))
+    var pem: String?
+    if let caFile {
+      do {
+        pem = try String(contentsOfFile: caFile, encoding: .utf8)
+      } catch {
+        throw Failure(message: "cannot read \(caFile)", code: Exit.usage)
+      }
+    }
+    let client = try RPCClient(
+      configuration: .init(host: host, port: port, tls: try Common.tls(pem: pem), connectTimeout: .seconds(15)))
     defer { Task { await client.close() } }
     var request = Orgsync_V1_EnrollRequest()
     request.code = code
@@ -37,6 +48,7 @@ struct Enroll: AsyncParsableCommand {
       .init(
         server: server, deviceID: Array(response.deviceID), secret: Array(response.secret),
         unitID: Array(response.unitID), role: response.role, unitName: response.unitName))
+    try replica.setTrustedAuthority(pem)
     print("enrolled as \(response.unitName) (\(response.unitCode)), role \(roleName(response.role))")
     print("next: orgsync sync")
   }

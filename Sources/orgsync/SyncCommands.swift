@@ -15,7 +15,7 @@ struct Sync: AsyncParsableCommand {
 
   func run() async throws {
     let (replica, identity) = try common.enrolled()
-    let client = try common.client(identity)
+    let client = try common.client(identity, replica: replica)
     defer { Task { await client.close() } }
     let engine = SyncEngine(replica: replica, client: client)
     let terminal = isTerminal(STDOUT_FILENO)
@@ -192,7 +192,7 @@ struct Verify: AsyncParsableCommand {
 
   func run() async throws {
     let (replica, identity) = try common.enrolled()
-    let client = try common.client(identity)
+    let client = try common.client(identity, replica: replica)
     defer { Task { await client.close() } }
     let report = try await SyncEngine(replica: replica, client: client).verify()
     if report.mismatchedTypes.isEmpty {
@@ -228,7 +228,7 @@ struct Aggregate: AsyncParsableCommand {
     if offline {
       rollUp = try replica.rollUp(root: root, year: year, period: reportPeriod, today: CalendarDate.today())
     } else {
-      let client = try common.client(identity)
+      let client = try common.client(identity, replica: replica)
       defer { Task { await client.close() } }
       var request = Orgsync_V1_RollUpRequest()
       request.unitID = Data(root)

@@ -1,5 +1,8 @@
+import Crypto
 import Foundation
+import SwiftASN1
 import Testing
+import X509
 
 /// The real `orgsyncd` and `orgsync` executables, run as a county office and a village branch
 /// would run them.
@@ -63,11 +66,11 @@ final class Daemon: @unchecked Sendable {
     #expect(seeded.status == 0, "\(seeded.err)")
   }
 
-  func start() throws {
+  func start(_ extra: [String] = []) throws {
     let process = Process()
     process.executableURL = Tool.folder.appendingPathComponent("orgsyncd")
     // The first start picks a free port; a restart takes the same one again.
-    process.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"]
+    process.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"] + extra
     let previous = port
     port = 0
     let err = Pipe()
@@ -166,6 +169,27 @@ struct CLITests {
     #expect(offline.out == result.out)
   }
 
+  @Test("over TLS: a client that trusts the county's CA syncs; one that trusts another is refused")
+  func tls() throws {
+    let daemon = try Daemon(townships: 1, villages: 1, members: 2)
+    let pki = try PEMAuthority(folder: daemon.folder)
+    try daemon.start(["--tls-certificate", pki.certificate, "--tls-key", pki.key])
+    let home = daemon.folder.appendingPathComponent("branch")
+    let server = "127.0.0.1:\(daemon.port)"
+    let code = try daemon.code(unit: "430521-100-001", role: "branch")
+    let other = try PEMAuthority(folder: daemon.folder.appendingPathComponent("other"))
+    let refused = try Tool.run(
+      "orgsync", ["enroll", "--server", server, "--code", code, "--ca-file", other.authority],
+      home: daemon.folder.appendingPathComponent("impostor"))
+    #expect(refused.status == 69, "\(refused.err)")
+    let enrolled = try Tool.run(
+      "orgsync", ["enroll", "--server", server, "--code", code, "--ca-file", pki.authority], home: home)
+    #expect(enrolled.status == 0, "\(enrolled.err)")
+    let synced = try Tool.run("orgsync", ["sync"], home: home)
+    #expect(synced.status == 0, "\(synced.err)")
+    #expect(synced.out.contains("received"))
+  }
+
   @Test("a hierarchy imports from CSV; a bad row is refused before anything is written")
   func importCSV() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-import-\(UUID())")
@@ -235,5 +259,41 @@ struct CLITests {
     let badUnit = try Tool.run("orgsyncd", ["enroll", "--data", daemon.data, "--unit", "999", "--role", "branch"])
     #expect(badUnit.status != 0)
     #expect(badUnit.err.contains("no unit with code 999"))
+  }
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1, written as PEM files.
+struct PEMAuthority {
+  let authority: String
+  let certificate: String
+  let key: String
+
+  init(folder: URL) throws {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let now = Date()
+    let caKey = P256.Signing.PrivateKey()
+    let caName = try DistinguishedName { CommonName("OrgSync county CA") }
+    let ca = try Certificate(
+      version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey), notValidBefore: now - 3600,
+      notValidAfter: now + 3600, issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
+      extensions: try Certificate.Extensions {
+        Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+        Critical(KeyUsage(keyCertSign: true))
+      }, issuerPrivateKey: .init(caKey))
+    let serverKey = P256.Signing.PrivateKey()
+    let server = try Certificate(
+      version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey), notValidBefore: now - 3600,
+      notValidAfter: now + 3600, issuer: caName, subject: try DistinguishedName { CommonName("orgsyncd") },
+      signatureAlgorithm: .ecdsaWithSHA256,
+      extensions: try Certificate.Extensions {
+        SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])), .dnsName("localhost")])
+        try ExtendedKeyUsage([.serverAuth])
+      }, issuerPrivateKey: .init(caKey))
+    authority = folder.appendingPathComponent("ca.pem").path
+    certificate = folder.appendingPathComponent("server.pem").path
+    key = folder.appendingPathComponent("server.key").path
+    try ca.serializeAsPEM().pemString.write(toFile: authority, atomically: true, encoding: .utf8)
+    try server.serializeAsPEM().pemString.write(toFile: certificate, atomically: true, encoding: .utf8)
+    try serverKey.pemRepresentation.write(toFile: key, atomically: true, encoding: .utf8)
   }
 }

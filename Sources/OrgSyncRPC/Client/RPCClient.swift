@@ -238,9 +238,13 @@ public final class RPCClient: Sendable {
         channel.eventLoop.makeCompletedFuture {
           let sync = channel.pipeline.syncOperations
           if let sslContext {
+            // An IP literal cannot be sent as SNI; NIOSSL then checks the certificate's IP
+            // addresses against the address connected to.
+            let isIPLiteral = (try? SocketAddress(ipAddress: configuration.host, port: 0)) != nil
             try sync.addHandler(
               NIOSSLClientHandler(
-                context: sslContext, serverHostname: configuration.tlsServerName ?? configuration.host))
+                context: sslContext,
+                serverHostname: configuration.tlsServerName ?? (isIPLiteral ? nil : configuration.host)))
           }
           try sync.addHandler(
             ByteToMessageHandler(FrameDecoder(parser: FrameParser(maxPayloadSize: configuration.limits.maxFrameSize))))
