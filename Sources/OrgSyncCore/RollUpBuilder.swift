@@ -6,7 +6,7 @@ import OrgSyncProto
 /// office sees the same numbers online and offline.
 ///
 /// Feed all units first (`addUnit`), then any records in any order (`add`); `build()` answers.
-public struct RollUpBuilder {
+public struct RollUpBuilder: Sendable {
   public let root: [UInt8]
   public let year: Int32
   public let period: Orgsync_V1_ReportPeriod
@@ -14,7 +14,7 @@ public struct RollUpBuilder {
   let start: Orgsync_V1_Date
   let end: Orgsync_V1_Date
 
-  struct UnitInfo {
+  struct UnitInfo: Sendable {
     var id: [UInt8]
     var parent: Key16
     var name: String
@@ -31,10 +31,27 @@ public struct RollUpBuilder {
   var reported: [Key16: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
   let rootKey: Key16
 
-  struct Accumulator {
+  struct Accumulator: Sendable {
     var row = Orgsync_V1_UnitRollUp()
     var byStatus: [Orgsync_V1_MemberStatus: UInt32] = [:]
     var resolveDays: [Int] = []
+
+    /// Adds the record counts another part read (unit counts come from the tree, so both
+    /// parts already have them).
+    mutating func absorb(_ other: Accumulator) {
+      row.members += other.row.members
+      row.leadingCadres += other.row.leadingCadres
+      row.opinions += other.row.opinions
+      row.problemsOpen += other.row.problemsOpen
+      row.problemsResolved += other.row.problemsResolved
+      row.commitmentsDue += other.row.commitmentsDue
+      row.commitmentsFulfilledOnTime += other.row.commitmentsFulfilledOnTime
+      row.commitmentsOverdue += other.row.commitmentsOverdue
+      row.meetings += other.row.meetings
+      row.serviceCases += other.row.serviceCases
+      byStatus.merge(other.byStatus, uniquingKeysWith: +)
+      resolveDays += other.resolveDays
+    }
   }
 
   public init(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date) {
@@ -192,6 +209,24 @@ public struct RollUpBuilder {
     }
   }
 
+  /// Takes in what another builder (same root, period and units) read from other records, so
+  /// a large subtree can be read in parallel parts.
+  public mutating func merge(_ other: RollUpBuilder) {
+    index()
+    var other = other
+    other.index()
+    for (key, part) in other.rows {
+      rows[key]?.absorb(part)
+    }
+    cadres.merge(other.cadres) { a, _ in a }
+    lectured.formUnion(other.lectured)
+    liaison.merge(other.liaison, uniquingKeysWith: +)
+    let rank: (Orgsync_V1_ReportStatus) -> Int = {
+      [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
+    }
+    reported.merge(other.reported) { rank($0) >= rank($1) ? $0 : $1 }
+  }
+
   public mutating func build() -> Orgsync_V1_RollUp {
     index()
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
@@ -302,7 +337,7 @@ enum N {
 }
 
 /// 16 bytes as a cheap dictionary key (hashing two words instead of sixteen bytes).
-struct Key16: Hashable {
+struct Key16: Hashable, Sendable {
   var a: UInt64 = 0
   var b: UInt64 = 0
 

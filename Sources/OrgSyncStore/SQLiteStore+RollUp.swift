@@ -6,54 +6,82 @@ import OrgSyncProto
 
 extension SQLiteStore {
   /// The roll-up of a subtree (DOMAIN.md): `RollUpBuilder` fed straight from the database.
+  ///
+  /// The root's children are split into as many parts as there are cores; each part is read in
+  /// its own read transaction (WAL readers run in parallel) into its own builder, and the
+  /// builders are merged. All parts read one snapshot's worth of data only if nothing is written
+  /// meanwhile; a roll-up is a report, not a ledger, so a write landing between parts is fine.
   public func rollUp(actor: Actor, request: Orgsync_V1_RollUpRequest) async throws -> Orgsync_V1_RollUp {
     let rootID = request.unitID.isEmpty ? actor.unitID : Array(request.unitID)
     let today = CalendarDate.today(now: clock())
-    return try await writer.read { db in
+    let plan = try await writer.read { db in
       let tree = Tree(db: db)
       guard let root = try tree.unit(id: rootID), let mine = try tree.unit(id: actor.unitID),
         root.path.hasPrefix(mine.path)
       else {
         throw StoreError(.permissionDenied, "this unit is not in the device's subtree")
       }
-      var builder = RollUpBuilder(root: rootID, year: request.year, period: request.period, today: today)
       let (low, high) = root.subtreeRange
-      // Units first (the builder places every record under a child of the root), then the rest.
-      for row in try Row.fetchAll(
+      let units = try Row.fetchAll(
         db,
         sql: """
           SELECT r.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
           WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = 1
-          """, arguments: [low, high])
+          """, arguments: [low, high]
+      ).map { row in
+        ([UInt8](row[0] as Data), try RecordKinds.body(type: .orgUnit, bytes: [UInt8](row[1] as Data)).orgUnit)
+      }
+      // The root's own records, then one range per child subtree.
+      var ranges = [(root.path, root.path + "\u{1}")]
+      for child in try String.fetchAll(
+        db, sql: "SELECT path FROM units WHERE parent_num = ? ORDER BY path", arguments: [root.num])
       {
-        builder.addUnit(
-          id: [UInt8](row[0] as Data),
-          unit: try RecordKinds.body(type: .orgUnit, bytes: [UInt8](row[1] as Data)).orgUnit)
+        ranges.append((child, String(child.dropLast()) + "0"))
       }
-      // The bulk of a roll-up: read each body straight from SQLite's column memory (no row
-      // objects, no copies) into the builder.
-      let statement = try db.makeStatement(
-        sql: """
-          SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
-          WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (2, 3, 4, 7, 8, 10, 11, 12, 13)
-          """)
-      try statement.setArguments([low, high])
-      let sqlite = statement.sqliteStatement
-      defer { sqlite3_reset(sqlite) }
-      func column(_ index: Int32) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(
-          start: sqlite3_column_blob(sqlite, index), count: Int(sqlite3_column_bytes(sqlite, index)))
-      }
-      while true {
-        let step = sqlite3_step(sqlite)
-        guard step == SQLITE_ROW else {
-          if step != SQLITE_DONE { throw DatabaseError(resultCode: ResultCode(rawValue: step)) }
-          break
+      return (units, ranges)
+    }
+    let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, plan.1.count))
+    let builders = try await withThrowingTaskGroup(of: RollUpBuilder.self) { group in
+      for part in 0..<parts {
+        let ranges = plan.1.enumerated().filter { $0.offset % parts == part }.map(\.element)
+        group.addTask {
+          try await self.writer.read { db in
+            var builder = RollUpBuilder(root: rootID, year: request.year, period: request.period, today: today)
+            for (id, unit) in plan.0 { builder.addUnit(id: id, unit: unit) }
+            for (low, high) in ranges { try Self.feed(&builder, db: db, low: low, high: high) }
+            return builder
+          }
         }
-        let type = Orgsync_V1_RecordType(rawValue: Int(sqlite3_column_int(sqlite, 0))) ?? .unspecified
-        builder.add(type: type, id: column(1), unitID: column(2), bytes: column(3))
       }
-      return builder.build()
+      return try await group.reduce(into: [RollUpBuilder]()) { $0.append($1) }
+    }
+    var builder = builders[0]
+    for other in builders.dropFirst() { builder.merge(other) }
+    return builder.build()
+  }
+
+  /// Reads the records of units whose path lies in [low, high) into a builder, straight from
+  /// SQLite's column memory (no row objects, no copies).
+  static func feed(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
+    let statement = try db.cachedStatement(
+      sql: """
+        SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
+        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (2, 3, 4, 7, 8, 10, 11, 12, 13)
+        """)
+    try statement.setArguments([low, high])
+    let sqlite = statement.sqliteStatement
+    defer { sqlite3_reset(sqlite) }
+    func column(_ index: Int32) -> UnsafeRawBufferPointer {
+      UnsafeRawBufferPointer(start: sqlite3_column_blob(sqlite, index), count: Int(sqlite3_column_bytes(sqlite, index)))
+    }
+    while true {
+      let step = sqlite3_step(sqlite)
+      guard step == SQLITE_ROW else {
+        if step != SQLITE_DONE { throw DatabaseError(resultCode: ResultCode(rawValue: step)) }
+        return
+      }
+      let type = Orgsync_V1_RecordType(rawValue: Int(sqlite3_column_int(sqlite, 0))) ?? .unspecified
+      builder.add(type: type, id: column(1), unitID: column(2), bytes: column(3))
     }
   }
 }
