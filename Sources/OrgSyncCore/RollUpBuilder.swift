@@ -23,35 +23,51 @@ public struct RollUpBuilder: Sendable {
   }
 
   var units: [Key16: UnitInfo] = [:]
-  var branchOf: [Key16: Key16] = [:]  // unit → the root's child above it (or the root)
+  var branchOf: [Key16: Int] = [:]  // unit → slot of the root's child above it (or of the root)
+  var slotKeys: [Key16] = []  // slot → that child (or the root), by code
+  var counts: [Counts] = []  // slot → what the records added (plain counters: the hot path)
   var rows: [Key16: Accumulator] = [:]
-  var cadres: [Key16: Key16] = [:]  // cadre member id → row
+  var cadres: [Key16: Int] = [:]  // cadre member id → slot
   var lectured: Set<Key16> = []
   var liaison: [Key16: Int] = [:]
   var reported: [Key16: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
   let rootKey: Key16
 
+  /// Per-row counters the records add to; folded into the rows by `build()`.
+  struct Counts: Sendable {
+    var members: UInt32 = 0
+    var leadingCadres: UInt32 = 0
+    var byStatus = [UInt32](repeating: 0, count: 16)
+    var opinions: UInt32 = 0
+    var problemsOpen: UInt32 = 0
+    var problemsResolved: UInt32 = 0
+    var resolveDays: [Int] = []
+    var commitmentsDue: UInt32 = 0
+    var commitmentsFulfilledOnTime: UInt32 = 0
+    var commitmentsOverdue: UInt32 = 0
+    var meetings: UInt32 = 0
+    var serviceCases: UInt32 = 0
+
+    mutating func absorb(_ o: Counts) {
+      members += o.members
+      leadingCadres += o.leadingCadres
+      for i in byStatus.indices { byStatus[i] += o.byStatus[i] }
+      opinions += o.opinions
+      problemsOpen += o.problemsOpen
+      problemsResolved += o.problemsResolved
+      resolveDays += o.resolveDays
+      commitmentsDue += o.commitmentsDue
+      commitmentsFulfilledOnTime += o.commitmentsFulfilledOnTime
+      commitmentsOverdue += o.commitmentsOverdue
+      meetings += o.meetings
+      serviceCases += o.serviceCases
+    }
+  }
+
   struct Accumulator: Sendable {
     var row = Orgsync_V1_UnitRollUp()
     var byStatus: [Orgsync_V1_MemberStatus: UInt32] = [:]
     var resolveDays: [Int] = []
-
-    /// Adds the record counts another part read (unit counts come from the tree, so both
-    /// parts already have them).
-    mutating func absorb(_ other: Accumulator) {
-      row.members += other.row.members
-      row.leadingCadres += other.row.leadingCadres
-      row.opinions += other.row.opinions
-      row.problemsOpen += other.row.problemsOpen
-      row.problemsResolved += other.row.problemsResolved
-      row.commitmentsDue += other.row.commitmentsDue
-      row.commitmentsFulfilledOnTime += other.row.commitmentsFulfilledOnTime
-      row.commitmentsOverdue += other.row.commitmentsOverdue
-      row.meetings += other.row.meetings
-      row.serviceCases += other.row.serviceCases
-      byStatus.merge(other.byStatus, uniquingKeysWith: +)
-      resolveDays += other.resolveDays
-    }
   }
 
   public init(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date) {
@@ -99,7 +115,7 @@ public struct RollUpBuilder: Sendable {
 
   /// Call once all units are in: works out which child of the root each unit falls under.
   mutating func index() {
-    guard branchOf.isEmpty else { return }
+    guard branchOf.isEmpty, !units.isEmpty else { return }
     for (key, info) in units where info.parent == rootKey || key == rootKey {
       var acc = Accumulator()
       acc.row.unitID = Data(info.id)
@@ -107,6 +123,9 @@ public struct RollUpBuilder: Sendable {
       acc.row.code = info.code
       rows[key] = acc
     }
+    slotKeys = rows.keys.sorted { rows[$0]!.row.code < rows[$1]!.row.code }
+    counts = Array(repeating: Counts(), count: slotKeys.count)
+    let slotOf = Dictionary(uniqueKeysWithValues: slotKeys.enumerated().map { ($1, $0) })
     for key in units.keys {
       var current = key
       var child: Key16? = nil
@@ -118,7 +137,8 @@ public struct RollUpBuilder: Sendable {
       }
       guard current == rootKey else { continue }  // not in this subtree
       let row = child ?? rootKey
-      branchOf[key] = row
+      guard let slot = slotOf[row] else { continue }
+      branchOf[key] = slot
       if let info = units[key], info.level == .grassroots {
         rows[row]?.row.units += 1
         rows[row]?.row.reportsDue += 1
@@ -150,15 +170,15 @@ public struct RollUpBuilder: Sendable {
   ) {
     index()
     let unit = Key16(unitID)
-    guard let row = branchOf[unit] else { return }
+    guard let slot = branchOf[unit] else { return }
     let f = RollUpFields(bytes: bytes)
     switch type {
     case .member:
-      rows[row]?.row.members += 1
-      rows[row]?.byStatus[Orgsync_V1_MemberStatus(rawValue: f.int(N.memberStatus)) ?? .unspecified, default: 0] += 1
+      counts[slot].members += 1
+      counts[slot].byStatus[min(15, max(0, f.int(N.memberStatus)))] += 1
       if f.int(N.memberCadre) != 0 {
-        rows[row]?.row.leadingCadres += 1
-        cadres[Key16(id)] = row
+        counts[slot].leadingCadres += 1
+        cadres[Key16(id)] = slot
       }
     case .report:
       guard f.int(N.reportYear) == Int(year), f.int(N.reportPeriod) == period.rawValue else { return }
@@ -176,34 +196,34 @@ public struct RollUpBuilder: Sendable {
         liaison[Key16(f.bytes(N.liaisonCadre)), default: 0] += 1
       }
     case .opinion:
-      if within(f.date(N.opinionDate)) { rows[row]?.row.opinions += 1 }
+      if within(f.date(N.opinionDate)) { counts[slot].opinions += 1 }
     case .problem:
       let status = f.int(N.problemStatus)
       let identified = f.date(N.problemIdentified)
       let resolved = f.date(N.problemResolved)
       if status == Orgsync_V1_ProblemStatus.resolved.rawValue, within(resolved) {
-        rows[row]?.row.problemsResolved += 1
-        rows[row]?.resolveDays.append(CalendarDate.dayNumber(resolved) - CalendarDate.dayNumber(identified))
+        counts[slot].problemsResolved += 1
+        counts[slot].resolveDays.append(CalendarDate.dayNumber(resolved) - CalendarDate.dayNumber(identified))
       } else if set(identified), CalendarDate.compare(identified, end) <= 0,
         status != Orgsync_V1_ProblemStatus.resolved.rawValue || CalendarDate.compare(resolved, end) > 0
       {
-        rows[row]?.row.problemsOpen += 1
+        counts[slot].problemsOpen += 1
       }
     case .commitment:
       let status = Orgsync_V1_CommitmentStatus(rawValue: f.int(N.commitmentStatus)) ?? .unspecified
       let due = f.date(N.commitmentDue)
       let fulfilled = f.date(N.commitmentFulfilled)
       guard within(due), status != .cancelled else { return }
-      rows[row]?.row.commitmentsDue += 1
+      counts[slot].commitmentsDue += 1
       if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) <= 0 {
-        rows[row]?.row.commitmentsFulfilledOnTime += 1
+        counts[slot].commitmentsFulfilledOnTime += 1
       } else if status != .fulfilled, CalendarDate.compare(due, today) < 0 {
-        rows[row]?.row.commitmentsOverdue += 1
+        counts[slot].commitmentsOverdue += 1
       }
     case .meeting:
-      if within(f.date(N.meetingDate)) { rows[row]?.row.meetings += 1 }
+      if within(f.date(N.meetingDate)) { counts[slot].meetings += 1 }
     case .serviceCase:
-      if within(f.date(N.serviceDate)) { rows[row]?.row.serviceCases += 1 }
+      if within(f.date(N.serviceDate)) { counts[slot].serviceCases += 1 }
     default:
       break
     }
@@ -215,10 +235,13 @@ public struct RollUpBuilder: Sendable {
     index()
     var other = other
     other.index()
-    for (key, part) in other.rows {
-      rows[key]?.absorb(part)
+    for (otherSlot, key) in other.slotKeys.enumerated() {
+      guard let slot = slotKeys.firstIndex(of: key) else { continue }
+      counts[slot].absorb(other.counts[otherSlot])
     }
-    cadres.merge(other.cadres) { a, _ in a }
+    for (cadre, otherSlot) in other.cadres {
+      if let slot = slotKeys.firstIndex(of: other.slotKeys[otherSlot]) { cadres[cadre] = slot }
+    }
     lectured.formUnion(other.lectured)
     liaison.merge(other.liaison, uniquingKeysWith: +)
     let rank: (Orgsync_V1_ReportStatus) -> Int = {
@@ -229,9 +252,27 @@ public struct RollUpBuilder: Sendable {
 
   public mutating func build() -> Orgsync_V1_RollUp {
     index()
+    for (slot, key) in slotKeys.enumerated() {
+      let c = counts[slot]
+      rows[key]?.row.members = c.members
+      rows[key]?.row.leadingCadres = c.leadingCadres
+      rows[key]?.row.opinions = c.opinions
+      rows[key]?.row.problemsOpen = c.problemsOpen
+      rows[key]?.row.problemsResolved = c.problemsResolved
+      rows[key]?.row.commitmentsDue = c.commitmentsDue
+      rows[key]?.row.commitmentsFulfilledOnTime = c.commitmentsFulfilledOnTime
+      rows[key]?.row.commitmentsOverdue = c.commitmentsOverdue
+      rows[key]?.row.meetings = c.meetings
+      rows[key]?.row.serviceCases = c.serviceCases
+      rows[key]?.resolveDays = c.resolveDays
+      for (status, count) in c.byStatus.enumerated() where count > 0 {
+        rows[key]?.byStatus[Orgsync_V1_MemberStatus(rawValue: status) ?? .unspecified] = count
+      }
+    }
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
     for (unit, info) in units where info.level == .grassroots {
-      guard let row = branchOf[unit] else { continue }
+      guard let slot = branchOf[unit] else { continue }
+      let row = slotKeys[slot]
       let status = reported[unit] ?? .unspecified
       if status == .submitted || status == .acknowledged { rows[row]?.row.reportsSubmitted += 1 }
       if status == .acknowledged { rows[row]?.row.reportsAcknowledged += 1 }
@@ -240,7 +281,8 @@ public struct RollUpBuilder: Sendable {
         rows[row]?.row.lateUnitIds.append(Data(info.id))
       }
     }
-    for (cadre, row) in cadres {
+    for (cadre, slot) in cadres {
+      let row = slotKeys[slot]
       if !lectured.contains(cadre) { rows[row]?.row.cadresWithoutLecture += 1 }
       let points = liaison[cadre] ?? 0
       if points == 0 || points > 2 { rows[row]?.row.cadresLiaisonOff += 1 }
