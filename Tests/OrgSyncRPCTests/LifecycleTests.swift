@@ -166,7 +166,7 @@ struct LoadTests {
         for _ in 0..<50 {
           group.addTask {
             do {
-              _ = try await client.unary(Echo.sleep, entry("s", "300"))
+              _ = try await client.unary(Echo.sleep, entry("s", "3000"))  // long enough that no slot frees up meanwhile
               return .ok
             } catch let error as RPCError {
               return error.code

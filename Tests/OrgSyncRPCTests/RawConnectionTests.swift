@@ -24,7 +24,9 @@ struct RawPeer {
   /// Sends `bytes`, then reads until the server closes; returns the frames it sent.
   func exchange(_ bytes: ByteBuffer) async throws -> [Frame] {
     try await channel.executeThenClose { input, output in
-      try await output.write(bytes)
+      // The server may close first (it refused us, or timed us out on a busy machine); what it
+      // sent before closing is still there to read.
+      try? await output.write(bytes)
       var received = ByteBuffer()
       for try await chunk in input { received.writeImmutableBuffer(chunk) }
       var parser = FrameParser()
@@ -131,7 +133,7 @@ struct RawConnectionTests {
   @Test("a half-open connection is closed by the idle timeout")
   func idleTimeout() async throws {
     var limits = ConnectionLimits.defaults
-    limits.idleTimeout = .milliseconds(200)
+    limits.idleTimeout = .milliseconds(500)
     try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
       _, server, _ in
       let peer = try await RawPeer.connect(port: try await server.localAddress().port!)
