@@ -406,18 +406,7 @@ struct RollUpFields {
   static func find(_ number: Int, in bytes: UnsafeRawBufferPointer) -> Value? {
     var i = bytes.startIndex
     var found: Value? = nil
-    func varint() -> UInt64? {
-      var result: UInt64 = 0
-      var shift: UInt64 = 0
-      while i < bytes.endIndex, shift < 64 {
-        let b = bytes[i]
-        i += 1
-        result |= UInt64(b & 0x7F) << shift
-        if b & 0x80 == 0 { return result }
-        shift += 7
-      }
-      return nil
-    }
+    func varint() -> UInt64? { Varint.read(bytes, at: &i) }
     while i < bytes.endIndex, let tag = varint() {
       let field = Int(tag >> 3)
       switch tag & 7 {

@@ -14,16 +14,8 @@ public struct WireFields: Hashable, Sendable {
     var fields: [Int: [UInt8]] = [:]
     var index = 0
     func varint() throws(WireFieldsError) -> UInt64 {
-      var result: UInt64 = 0
-      var shift: UInt64 = 0
-      while true {
-        guard index < bytes.count, shift < 64 else { throw WireFieldsError.malformed }
-        let byte = bytes[index]
-        index += 1
-        result |= UInt64(byte & 0x7F) << shift
-        if byte & 0x80 == 0 { return result }
-        shift += 7
-      }
+      guard let value = Varint.read(bytes, at: &index) else { throw WireFieldsError.malformed }
+      return value
     }
     while index < bytes.count {
       let start = index

@@ -308,18 +308,7 @@ struct FieldMeta {
 
   init(bytes: [UInt8]) {
     var index = 0
-    func varint() -> UInt64? {
-      var result: UInt64 = 0
-      var shift: UInt64 = 0
-      while index < bytes.count, shift < 64 {
-        let byte = bytes[index]
-        index += 1
-        result |= UInt64(byte & 0x7F) << shift
-        if byte & 0x80 == 0 { return result }
-        shift += 7
-      }
-      return nil
-    }
+    func varint() -> UInt64? { Varint.read(bytes, at: &index) }
     while let field = varint(), let version = varint(), let hlc = varint(), let device = varint() {
       entries[Int(field)] = Entry(version: Int64(version), hlc: hlc, device: device)
     }
@@ -327,14 +316,7 @@ struct FieldMeta {
 
   var bytes: [UInt8] {
     var out: [UInt8] = []
-    func put(_ value: UInt64) {
-      var v = value
-      while v >= 0x80 {
-        out.append(UInt8(v & 0x7F) | 0x80)
-        v >>= 7
-      }
-      out.append(UInt8(v))
-    }
+    func put(_ value: UInt64) { Varint.append(value, to: &out) }
     for field in entries.keys.sorted() {
       let entry = entries[field]!
       put(UInt64(field))
