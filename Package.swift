@@ -73,6 +73,7 @@ var targets: [Target] = [
   .target(
     name: "OrgSyncClient",
     dependencies: [
+      "CCRC32C",
       "OrgSyncAPI",
       "OrgSyncCore",
       "OrgSyncRPC",

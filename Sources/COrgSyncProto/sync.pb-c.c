@@ -1404,7 +1404,7 @@ const ProtobufCMessageDescriptor orgsync__v1__mutation__descriptor =
   (ProtobufCMessageInit) orgsync__v1__mutation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__push_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor orgsync__v1__push_request__field_descriptors[3] =
 {
   {
     "mutations",
@@ -1418,14 +1418,40 @@ static const ProtobufCFieldDescriptor orgsync__v1__push_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "known_positions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__PushRequest, n_known_positions),
+    offsetof(Orgsync__V1__PushRequest, known_positions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replay",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PushRequest, replay),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__push_request__field_indices_by_name[] = {
+  1,   /* field[1] = known_positions */
   0,   /* field[0] = mutations */
+  2,   /* field[2] = replay */
 };
 static const ProtobufCIntRange orgsync__v1__push_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__push_request__descriptor =
 {
@@ -1435,7 +1461,7 @@ const ProtobufCMessageDescriptor orgsync__v1__push_request__descriptor =
   "Orgsync__V1__PushRequest",
   "orgsync.v1",
   sizeof(Orgsync__V1__PushRequest),
-  1,
+  3,
   orgsync__v1__push_request__field_descriptors,
   orgsync__v1__push_request__field_indices_by_name,
   1,  orgsync__v1__push_request__number_ranges,
@@ -1558,7 +1584,7 @@ const ProtobufCMessageDescriptor orgsync__v1__mutation_result__descriptor =
   (ProtobufCMessageInit) orgsync__v1__mutation_result__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__push_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor orgsync__v1__push_response__field_descriptors[3] =
 {
   {
     "results",
@@ -1572,14 +1598,40 @@ static const ProtobufCFieldDescriptor orgsync__v1__push_response__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "position",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PushResponse, position),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "history_changed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PushResponse, history_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__push_response__field_indices_by_name[] = {
+  2,   /* field[2] = history_changed */
+  1,   /* field[1] = position */
   0,   /* field[0] = results */
 };
 static const ProtobufCIntRange orgsync__v1__push_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__push_response__descriptor =
 {
@@ -1589,14 +1641,14 @@ const ProtobufCMessageDescriptor orgsync__v1__push_response__descriptor =
   "Orgsync__V1__PushResponse",
   "orgsync.v1",
   sizeof(Orgsync__V1__PushResponse),
-  1,
+  3,
   orgsync__v1__push_response__field_descriptors,
   orgsync__v1__push_response__field_indices_by_name,
   1,  orgsync__v1__push_response__number_ranges,
   (ProtobufCMessageInit) orgsync__v1__push_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__pull_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor orgsync__v1__pull_request__field_descriptors[3] =
 {
   {
     "cursor",
@@ -1622,15 +1674,28 @@ static const ProtobufCFieldDescriptor orgsync__v1__pull_request__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "known_positions",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__PullRequest, n_known_positions),
+    offsetof(Orgsync__V1__PullRequest, known_positions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__pull_request__field_indices_by_name[] = {
   0,   /* field[0] = cursor */
+  2,   /* field[2] = known_positions */
   1,   /* field[1] = page_size */
 };
 static const ProtobufCIntRange orgsync__v1__pull_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__pull_request__descriptor =
 {
@@ -1640,7 +1705,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_request__descriptor =
   "Orgsync__V1__PullRequest",
   "orgsync.v1",
   sizeof(Orgsync__V1__PullRequest),
-  2,
+  3,
   orgsync__v1__pull_request__field_descriptors,
   orgsync__v1__pull_request__field_indices_by_name,
   1,  orgsync__v1__pull_request__number_ranges,
@@ -1698,7 +1763,7 @@ const ProtobufCMessageDescriptor orgsync__v1__change__descriptor =
   (ProtobufCMessageInit) orgsync__v1__change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[7] =
+static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[8] =
 {
   {
     "changes",
@@ -1784,11 +1849,24 @@ static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "history_changed",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__PullPage, history_changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
   0,   /* field[0] = changes */
   6,   /* field[6] = conflicts_included */
   1,   /* field[1] = cursor */
+  7,   /* field[7] = history_changed */
   2,   /* field[2] = more */
   5,   /* field[5] = open_conflicts */
   3,   /* field[3] = remaining */
@@ -1797,7 +1875,7 @@ static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__pull_page__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
 {
@@ -1807,7 +1885,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   "Orgsync__V1__PullPage",
   "orgsync.v1",
   sizeof(Orgsync__V1__PullPage),
-  7,
+  8,
   orgsync__v1__pull_page__field_descriptors,
   orgsync__v1__pull_page__field_indices_by_name,
   1,  orgsync__v1__pull_page__number_ranges,

@@ -88,6 +88,8 @@ extension Replica {
       try setState("hlc", Int64(bitPattern: m.hlc), db)
       try rebase([UInt8](m.recordID), db)
     }
+    // Committed (and fsynced); now the second copy, before the caller says "saved".
+    try journal?.append([try m.serializedBytes()])
     return m
   }
 

@@ -15,11 +15,12 @@ extension Replica {
   /// Records the server's answer to a push, in one transaction: accepted mutations leave the
   /// outbox; rejected ones move to `rejected` (with their reason) and their records are rebased
   /// so the refused edit no longer shows. Returns the records whose result was a conflict.
-  func applyPushResults(_ results: [Orgsync_V1_MutationResult], sent: [Orgsync_V1_Mutation], now: Int64) throws
-    -> (accepted: Int, rejected: Int, conflicted: [[UInt8]])
-  {
+  func applyPushResults(
+    _ results: [Orgsync_V1_MutationResult], sent: [Orgsync_V1_Mutation], position: Data, now: Int64
+  ) throws -> (accepted: Int, rejected: Int, conflicted: [[UInt8]]) {
     let byID = Dictionary(sent.map { ($0.mutationID, $0) }, uniquingKeysWith: { a, _ in a })
     return try writer.write { db in
+      if !position.isEmpty { try setState("push_position", position, db) }
       var accepted = 0
       var rejected = 0
       var conflicted: [[UInt8]] = []
@@ -42,14 +43,150 @@ extension Replica {
         case .conflict:
           accepted += 1
           conflicted.append([UInt8](m.recordID))
+          try keepSent(m, now: now, db)
         default:
           accepted += 1
+          try keepSent(m, now: now, db)
         }
         try db.execute(
           sql: "UPDATE records SET pending = EXISTS (SELECT 1 FROM outbox WHERE record_id = ?) WHERE id = ?",
           arguments: [m.recordID, m.recordID])
       }
       return (accepted, rejected, conflicted)
+    }
+  }
+
+  /// An accepted mutation, kept to be offered again should the server lose it.
+  func keepSent(_ m: Orgsync_V1_Mutation, now: Int64, _ db: Database) throws {
+    try db.cachedStatement(
+      sql: "INSERT OR IGNORE INTO sent (mutation_id, record_id, mutation, at) VALUES (?, ?, ?, ?)"
+    ).execute(arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data, now])
+  }
+
+  /// Server positions this replica has seen (its cursor, its last push answer).
+  func knownPositions() throws -> [Data] {
+    try writer.read { db in
+      [try state("cursor", db) as Data?, try state("push_position", db) as Data?].compactMap { $0 }.filter {
+        !$0.isEmpty
+      }
+    }
+  }
+
+  // MARK: Healing after the server lost history (docs/ARCHITECTURE.md, "History and healing")
+
+  /// Whether a heal has begun and not finished (it resumes on the next sync).
+  public func isHealing() throws -> Bool {
+    try writer.read { db in try state("healing", db) ?? false }
+  }
+
+  /// Begins healing, once: keeps the server copy aside, forgets the positions of the lost
+  /// history, so that the next pull starts from the beginning. The local view is left as it is
+  /// until the pull has finished.
+  func beginHeal() throws {
+    try writer.write { db in
+      if try state("healing", db) ?? false { return }
+      try setState("healing", true, db)
+      try db.execute(sql: "DELETE FROM heal_snapshot")
+      try db.execute(
+        sql: "INSERT INTO heal_snapshot (id, type, unit_id, version, hlc, body) SELECT * FROM server_records")
+      try db.execute(sql: "DELETE FROM server_records")
+      try setState("cursor", nil, db)
+      try setState("push_position", nil, db)
+    }
+  }
+
+  /// Accepted mutations in the order they were made, after `seq`.
+  func sentBatch(after seq: Int64, limit: Int) throws -> [(seq: Int64, mutation: Orgsync_V1_Mutation)] {
+    try writer.read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT seq, mutation FROM sent WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]
+      ).map { ($0[0], try Orgsync_V1_Mutation(serializedBytes: $0[1] as Data)) }
+    }
+  }
+
+  /// Accepted mutations of some records (for verify's offer-back).
+  func sentMutations(records ids: [[UInt8]]) throws -> [Orgsync_V1_Mutation] {
+    try writer.read { db in
+      var out: [(Int64, Orgsync_V1_Mutation)] = []
+      for id in ids {
+        for row in try Row.fetchAll(
+          db, sql: "SELECT seq, mutation FROM sent WHERE record_id = ?", arguments: [Data(id)])
+        {
+          out.append((row[0], try Orgsync_V1_Mutation(serializedBytes: row[1] as Data)))
+        }
+      }
+      return out.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+  }
+
+  /// Records the answer to offered-again mutations: refusals go to the rejected list with
+  /// their values (nothing is dropped without a trace).
+  func applyReplayResults(_ results: [Orgsync_V1_MutationResult], sent: [Orgsync_V1_Mutation], now: Int64) throws
+    -> (accepted: Int, rejected: Int)
+  {
+    let byID = Dictionary(sent.map { ($0.mutationID, $0) }, uniquingKeysWith: { a, _ in a })
+    return try writer.write { db in
+      var accepted = 0
+      var rejected = 0
+      for result in results {
+        guard let m = byID[result.mutationID] else { continue }
+        guard result.outcome == .rejected else {
+          accepted += 1
+          continue
+        }
+        rejected += 1
+        try db.execute(
+          sql: """
+            INSERT OR REPLACE INTO rejected (mutation_id, record_id, type, code, field, reason, mutation, at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+          arguments: [
+            m.mutationID, m.recordID, m.type.rawValue, result.rejectCode.rawValue, result.field,
+            "offered again after the server lost it: " + result.reason, try m.serializedBytes() as Data, now,
+          ])
+        try db.execute(sql: "DELETE FROM sent WHERE mutation_id = ?", arguments: [m.mutationID])
+      }
+      return (accepted, rejected)
+    }
+  }
+
+  /// Ends a heal after the full pull: records of the old server copy that the server no
+  /// longer has go to `held`; the local view is recomputed for them. Returns how many.
+  func finishHeal(now: Int64) throws -> Int {
+    try writer.write { db in
+      guard try state("healing", db) ?? false else { return 0 }
+      let lost = try Data.fetchAll(
+        db, sql: "SELECT id FROM heal_snapshot WHERE id NOT IN (SELECT id FROM server_records)")
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO held (id, type, unit_id, version, body, at)
+          SELECT id, type, unit_id, version, body, ? FROM heal_snapshot
+          WHERE id NOT IN (SELECT id FROM server_records)
+          """, arguments: [now])
+      for id in lost { try rebase([UInt8](id), db) }
+      try db.execute(sql: "DELETE FROM heal_snapshot")
+      try setState("healing", false, db)
+      return lost.count
+    }
+  }
+
+  /// Records this device kept because the server lost them and it could not write them back.
+  public func heldCount() throws -> Int {
+    try writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM held") ?? 0 }
+  }
+
+  /// Moves records of the server copy that the server no longer has to `held` (verify).
+  func hold(_ ids: [[UInt8]], now: Int64) throws {
+    try writer.write { db in
+      for id in ids {
+        try db.execute(
+          sql: """
+            INSERT OR REPLACE INTO held (id, type, unit_id, version, body, at)
+            SELECT id, type, unit_id, version, body, ? FROM server_records WHERE id = ?
+            """, arguments: [now, Data(id)])
+        try db.execute(sql: "DELETE FROM server_records WHERE id = ?", arguments: [Data(id)])
+        try rebase(id, db)
+      }
     }
   }
 

@@ -14,12 +14,26 @@ import OrgSyncProto
 public final class Replica: Sendable {
   let writer: any DatabaseWriter
   let clock: HybridClock
+  /// The file, nil in memory.
+  public let path: String?
+  /// A copy of each queued edit outside the SQLite file (nil in memory).
+  let journal: OutboxJournal?
+
+  /// Where the edit journal of the replica at `path` lives.
+  public static func journalPath(_ path: String) -> String { path + ".outbox-journal" }
+  /// Where the identity of the replica at `path` is kept a second time.
+  public static func identityPath(_ path: String) -> String { path + ".identity" }
 
   /// Opens or creates the replica at `path` (nil: in memory, for tests).
   public init(path: String?) throws {
+    self.path = path
+    journal = path.map { OutboxJournal(path: Self.journalPath($0)) }
     var configuration = Configuration()
+    // FULL: "saved" is printed only once the edit is fsynced (it survives a power cut). The
+    // busy timeout lets `orgsync ui`, a timer's `sync` and a typed command share the file.
+    configuration.busyMode = .timeout(60)
     configuration.prepareDatabase { db in
-      try db.execute(sql: "PRAGMA synchronous = NORMAL")
+      try db.execute(sql: "PRAGMA synchronous = FULL")
       try db.execute(sql: "PRAGMA cache_size = -32768")
     }
     if let path {
@@ -63,6 +77,28 @@ public final class Replica: Sendable {
           CREATE TABLE conflicts (
             id BLOB PRIMARY KEY, record_id BLOB NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL,
             resolution_mutation_id BLOB
+          ) WITHOUT ROWID;
+          """)
+    }
+    migrator.registerMigration("v2-heal") { db in
+      // sent: mutations the server accepted, kept so that they can be offered again if the
+      // server loses them (restored from an older backup). heal_snapshot: the server copy as it
+      // was when healing began. held: records the server no longer has and this device cannot
+      // write back (another unit's notice): kept here and counted, never silently dropped.
+      try db.execute(
+        sql: """
+          CREATE TABLE sent (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, mutation_id BLOB NOT NULL UNIQUE, record_id BLOB NOT NULL,
+            mutation BLOB NOT NULL, at INTEGER NOT NULL
+          );
+          CREATE INDEX sent_record ON sent(record_id);
+          CREATE TABLE heal_snapshot (
+            id BLOB PRIMARY KEY, type INTEGER NOT NULL, unit_id BLOB NOT NULL, version INTEGER NOT NULL,
+            hlc INTEGER NOT NULL, body BLOB NOT NULL
+          ) WITHOUT ROWID;
+          CREATE TABLE held (
+            id BLOB PRIMARY KEY, type INTEGER NOT NULL, unit_id BLOB NOT NULL, version INTEGER NOT NULL,
+            body BLOB NOT NULL, at INTEGER NOT NULL
           ) WITHOUT ROWID;
           """)
     }
@@ -122,6 +158,48 @@ public final class Replica: Sendable {
       try setState("role", identity.role.rawValue, db)
       try setState("unit_name", identity.unitName, db)
     }
+    try saveIdentityCopy()
+  }
+
+  /// Keeps the identity (and trusted authority) in a small file beside the replica, mode 0600,
+  /// so that `orgsync recover` can rebuild a damaged replica without a new enrolment.
+  func saveIdentityCopy() throws {
+    guard let path, let identity = try identity() else { return }
+    var object: [String: Any] = [
+      "server": identity.server, "device_id": Self.hex(identity.deviceID), "secret": Self.hex(identity.secret),
+      "unit_id": Self.hex(identity.unitID), "role": identity.role.rawValue, "unit_name": identity.unitName,
+    ]
+    if let pem = try trustedAuthority() { object["tls_ca"] = pem }
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    let target = Self.identityPath(path)
+    let temporary = target + ".new"
+    let old = umask(0o077)
+    defer { umask(old) }
+    guard FileManager.default.createFile(atPath: temporary, contents: data) else {
+      throw ReplicaError("cannot write \(temporary)")
+    }
+    let fd = open(temporary, O_RDONLY)
+    if fd >= 0 {
+      fsync(fd)
+      close(fd)
+    }
+    guard rename(temporary, target) == 0 else { throw ReplicaError("cannot write \(target)") }
+  }
+
+  static func hex(_ bytes: [UInt8]) -> String {
+    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+  }
+
+  static func unhex(_ text: String) -> [UInt8]? {
+    var out: [UInt8] = []
+    var chars = Array(text.utf8)
+    guard chars.count % 2 == 0 else { return nil }
+    while !chars.isEmpty {
+      guard let byte = UInt8(String(decoding: chars.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+      out.append(byte)
+      chars.removeFirst(2)
+    }
+    return out
   }
 
   /// The certificate authority (PEM) this device trusts for TLS to its server; nil: plain TCP.
@@ -131,6 +209,7 @@ public final class Replica: Sendable {
 
   public func setTrustedAuthority(_ pem: String?) throws {
     try writer.write { db in try setState("tls_ca", pem, db) }
+    try saveIdentityCopy()
   }
 
   /// The pull cursor (empty: never pulled).

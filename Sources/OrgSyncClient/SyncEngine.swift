@@ -25,6 +25,12 @@ public struct SyncReport: Sendable, Hashable {
   public var pulled = 0
   public var pages = 0
   public var reset = false
+  /// The server had lost history (restored from an older backup): this device healed it.
+  public var healed = false
+  /// Accepted mutations offered again to the server during a heal.
+  public var offeredAgain = 0
+  /// Records the server lost that this device could not write back; kept here (`held`).
+  public var held = 0
 }
 
 /// What verify found and repaired.
@@ -35,6 +41,12 @@ public struct VerifyReport: Sendable, Hashable {
   public var fetched = 0
   /// Records dropped (not in the scope on the server).
   public var removed = 0
+  /// Records the server lacked that this device had written: their edits were offered again.
+  public var offeredAgain = 0
+  /// Records the server lacks that this device could not write back: kept aside, not deleted.
+  public var held = 0
+  /// The sync that began verify found the server's history changed and healed.
+  public var healed = false
 }
 
 /// Reconciles a replica with the server: push the outbox (idempotent), pull pages (each
@@ -56,8 +68,18 @@ public struct SyncEngine: Sendable {
   public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncReport {
     var report = SyncReport()
     do {
+      if try replica.isHealing() { try await heal(&report) }  // an interrupted heal resumes
       try await push(&report, progress: progress)
-      try await pull(&report, progress: progress)
+      if try await !pull(&report, progress: progress) {
+        try await heal(&report)
+        try await push(&report, progress: progress)
+        guard try await pull(&report, progress: progress) else {
+          throw RPCError(code: .internal, message: "the server's history changed twice during one sync")
+        }
+      }
+      if try replica.isHealing() {
+        report.held += try replica.finishHeal(now: Self.nowMillis)
+      }
       try await refreshConflicts(&report, progress: progress)
     } catch let error as RPCError where error.code == .deadlineExceeded {
       await client.dropConnection()  // the link may be stalled: the next sync starts afresh
@@ -72,6 +94,7 @@ public struct SyncEngine: Sendable {
     let total = try replica.status().outbox
     var done = 0
     var conflicted: [[UInt8]] = []
+    var healedHere = false
     while true {
       try Task.checkCancellation()
       let batch = try replica.outboxBatch(limit: pushBatch)
@@ -79,35 +102,51 @@ public struct SyncEngine: Sendable {
       progress(SyncProgress(phase: .pushing, done: done, total: total, bytes: 0))
       var request = Orgsync_V1_PushRequest()
       request.mutations = batch
+      request.knownPositions = try replica.knownPositions()
+      // While healing, edits queued against the lost history land on what the server holds.
+      request.replay = try replica.isHealing()
       let response = try await client.unary(SyncAPI.push, request, options: CallOptions(timeout: timeout))
+      if response.historyChanged {
+        guard !healedHere else {
+          throw RPCError(code: .internal, message: "the server's history changed twice during one sync")
+        }
+        healedHere = true
+        try await heal(&report)
+        continue
+      }
       guard response.results.count == batch.count else {
         throw RPCError(code: .internal, message: "the server answered \(response.results.count) of \(batch.count)")
       }
       let applied = try replica.applyPushResults(
-        response.results, sent: batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+        response.results, sent: batch, position: response.position, now: Self.nowMillis)
       report.pushed += applied.accepted
       report.rejected += applied.rejected
       conflicted += applied.conflicted
       done += batch.count
     }
+    if done > 0 { try replica.compactJournal() }
     // Where this device's edit lost a conflict, the record may not change on the server again:
     // fetch it now so the replica shows what the server kept.
     if !conflicted.isEmpty { try await refetch(conflicted) }
   }
 
-  func pull(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws {
+  /// Pulls every page. False: the server's history does not hold this replica's positions
+  /// (nothing was applied; heal, then pull again).
+  func pull(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws -> Bool {
     var request = Orgsync_V1_PullRequest()
     request.cursor = Data(try replica.cursor())
     request.pageSize = UInt32(pageSize)
+    request.knownPositions = try replica.knownPositions()
     let replica = self.replica
     let outcome = try await client.serverStreaming(
       SyncAPI.pull, request, options: CallOptions(timeout: timeout)
-    ) { pages -> SyncReport in
+    ) { pages -> SyncReport? in
       var local = SyncReport()
       var bytes = 0
       var total = 0
       for try await page in pages {
         try Task.checkCancellation()
+        if page.historyChanged { return nil }
         try replica.apply(page: page)
         local.pages += 1
         local.pulled += page.changes.count
@@ -120,9 +159,41 @@ public struct SyncEngine: Sendable {
       progress(SyncProgress(phase: .pulling, done: local.pulled, total: local.pulled, bytes: bytes))
       return local
     }
+    guard let outcome else { return false }
     report.pulled += outcome.pulled
     report.pages += outcome.pages
     report.reset = report.reset || outcome.reset
+    return true
+  }
+
+  static var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+  /// The server lost history this replica holds (restored from an older backup, files rolled
+  /// back): set the server copy aside, offer every mutation it ever accepted from this device
+  /// again, in order and with their original ids (those it still knows change nothing), then
+  /// let the sync push the outbox and pull everything from the beginning. `finishHeal` then
+  /// keeps aside whatever of the old copy the server still lacks. Each step can be
+  /// interrupted; the next sync resumes it.
+  func heal(_ report: inout SyncReport) async throws {
+    try replica.beginHeal()
+    report.healed = true
+    var after: Int64 = 0
+    while true {
+      try Task.checkCancellation()
+      let batch = try replica.sentBatch(after: after, limit: pushBatch)
+      guard let last = batch.last else { break }
+      var request = Orgsync_V1_PushRequest()
+      request.mutations = batch.map(\.mutation)
+      request.replay = true
+      let response = try await client.unary(SyncAPI.push, request, options: CallOptions(timeout: timeout))
+      guard !response.historyChanged, response.results.count == batch.count else {
+        throw RPCError(code: .internal, message: "the server did not take the offered mutations")
+      }
+      let outcome = try replica.applyReplayResults(response.results, sent: request.mutations, now: Self.nowMillis)
+      report.offeredAgain += outcome.accepted
+      report.rejected += outcome.rejected
+      after = last.seq
+    }
   }
 
   func refreshConflicts(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws {
@@ -161,13 +232,14 @@ public struct SyncEngine: Sendable {
   /// per mismatched type, the server's ids and versions are compared with the local ones and
   /// just the missing or stale records are fetched, and extra ones dropped.
   public func verify(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> VerifyReport {
-    var sync = SyncReport()
-    try await pull(&sync, progress: progress)
+    let sync = try await self.sync(progress: progress)
     progress(SyncProgress(phase: .verifying, done: 0, total: 0, bytes: 0))
     let server = try await client.unary(
       SyncAPI.digest, Orgsync_V1_DigestRequest(), options: CallOptions(timeout: timeout))
     let local = try replica.localDigest()
     var report = VerifyReport()
+    report.healed = sync.healed
+    report.held = sync.held
     let serverTypes = Dictionary(server.types.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
     let types = Set(serverTypes.keys).union(local.keys).sorted { $0.rawValue < $1.rawValue }
     for type in types {
@@ -188,10 +260,43 @@ public struct SyncEngine: Sendable {
       let stale = remote.filter { here[$0.key] != $0.value }.map { [UInt8]($0.key) }
       let extra = here.keys.filter { remote[$0] == nil }.map { [UInt8]($0) }
       if !stale.isEmpty { try await refetch(stale) }
-      if !extra.isEmpty { try replica.repair(upserting: [], removing: extra) }
       report.fetched += stale.count
-      report.removed += extra.count
+      if !extra.isEmpty { try await settle(extra: extra, &report) }
     }
     return report
+  }
+
+  /// Records the server copy holds but the server lacks. Before anything is dropped, this
+  /// device's own accepted edits of them are offered again; what the server then has is
+  /// fetched; what it still lacks is kept aside (`held`), so nothing typed is deleted on the
+  /// server's word alone. (A record that left the scope came with a scope exit in the pull.)
+  func settle(extra: [[UInt8]], _ report: inout VerifyReport) async throws {
+    let mine = try replica.sentMutations(records: extra)
+    for start in stride(from: 0, to: mine.count, by: pushBatch) {
+      var request = Orgsync_V1_PushRequest()
+      request.mutations = Array(mine[start..<min(mine.count, start + pushBatch)])
+      request.replay = true
+      request.knownPositions = try replica.knownPositions()
+      let response = try await client.unary(SyncAPI.push, request, options: CallOptions(timeout: timeout))
+      guard !response.historyChanged, response.results.count == request.mutations.count else {
+        throw RPCError(code: .internal, message: "the server did not take the offered mutations")
+      }
+      let outcome = try replica.applyReplayResults(response.results, sent: request.mutations, now: Self.nowMillis)
+      report.offeredAgain += outcome.accepted
+    }
+    // Ask again: what came back is fetched; deleted or out of scope ones are removed.
+    var request = Orgsync_V1_FetchRequest()
+    var back: [Orgsync_V1_Record] = []
+    for start in stride(from: 0, to: extra.count, by: 1000) {
+      request.ids = extra[start..<min(extra.count, start + 1000)].map { Data($0) }
+      back += try await client.unary(SyncAPI.fetch, request, options: CallOptions(timeout: timeout)).records
+    }
+    let returned = Set(back.map(\.id))
+    try replica.repair(
+      upserting: back.filter { !$0.deleted }, removing: back.filter(\.deleted).map { [UInt8]($0.id) })
+    let lacking = extra.filter { !returned.contains(Data($0)) }
+    if !lacking.isEmpty { try replica.hold(lacking, now: Self.nowMillis) }
+    report.removed += back.filter(\.deleted).count
+    report.held += lacking.count
   }
 }

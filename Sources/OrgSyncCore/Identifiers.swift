@@ -38,6 +38,11 @@ public enum RecordID {
     return [c[0..<8], c[8..<12], c[12..<16], c[16..<20], c[20..<32]].map { String($0) }.joined(separator: "-")
   }
 
+  /// The last 8 hex digits, as tables and log lines show an id.
+  public static func short(_ id: [UInt8]) -> String {
+    String(string(id).suffix(8))
+  }
+
   /// Parses the text form (dashes optional); nil for anything else.
   public static func parse(_ text: String) -> [UInt8]? {
     let hex = text.filter { $0 != "-" }

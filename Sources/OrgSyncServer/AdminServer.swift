@@ -1,32 +1,42 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OrgSyncStore
 import Prometheus
 import ServiceLifecycle
 
-/// The admin port: `GET /metrics` in Prometheus text format, `GET /health` for probes.
-/// Plain HTTP/1.1 on its own port (bind it to 127.0.0.1 or an admin network).
+/// The admin port: `GET /metrics` in Prometheus text format, `GET /health` for probes (200 and
+/// "ok" when the database can be written and the disk has room; 503 with the reason
+/// otherwise). Plain HTTP/1.1 on its own port (bind it to 127.0.0.1 or an admin network).
 public final class AdminServer: Service, Sendable {
   let host: String
   let port: Int
   let registry: PrometheusCollectorRegistry
   let logger: Logger
+  let health: @Sendable () async -> StoreHealth
 
-  public init(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger) {
+  public init(
+    host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
+    health: @escaping @Sendable () async -> StoreHealth = { StoreHealth(ok: true, lines: [], databaseBytes: 0) }
+  ) {
     self.host = host
     self.port = port
     self.registry = registry
     self.logger = logger
+    self.health = health
   }
 
   public func run() async throws {
     let registry = self.registry
+    let health = self.health
+    let logger = self.logger
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap {
-          channel.pipeline.addHandler(MetricsHandler(registry: registry))
+          channel.pipeline.addHandler(MetricsHandler(registry: registry, health: health, logger: logger))
         }
       }
       .bind(host: host, port: port).get()
@@ -43,17 +53,48 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
   let registry: PrometheusCollectorRegistry
+  let health: @Sendable () async -> StoreHealth
+  let logger: Logger
 
-  init(registry: PrometheusCollectorRegistry) { self.registry = registry }
+  init(registry: PrometheusCollectorRegistry, health: @escaping @Sendable () async -> StoreHealth, logger: Logger) {
+    self.registry = registry
+    self.health = health
+    self.logger = logger
+  }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard case .head(let request) = unwrapInboundIn(data) else { return }
-    let (status, body): (HTTPResponseStatus, [UInt8]) =
+    let registry = self.registry
+    let health = self.health
+    let logger = self.logger
+    let promise = context.eventLoop.makePromise(of: (HTTPResponseStatus, [UInt8]).self)
+    promise.completeWithTask {
       switch request.uri {
-      case "/metrics": (.ok, registry.emitToBuffer())
-      case "/health": (.ok, Array("ok\n".utf8))
-      default: (.notFound, Array("not found\n".utf8))
+      case "/metrics":
+        // The database's size is read when scraped.
+        let state = await health()
+        Gauge(label: "orgsync_database_bytes").record(state.databaseBytes)
+        return (.ok, registry.emitToBuffer())
+      case "/health":
+        let state = await health()
+        if !state.ok {
+          logger.error("health check failed", metadata: ["checks": "\(state.lines.joined(separator: "; "))"])
+        }
+        let text = (state.ok ? "ok\n" : "FAIL\n") + state.lines.map { $0 + "\n" }.joined()
+        return (state.ok ? .ok : .serviceUnavailable, Array(text.utf8))
+      default:
+        return (.notFound, Array("not found\n".utf8))
       }
+    }
+    let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    promise.futureResult.whenSuccess { status, body in
+      self.respond(context.value, request: request, status: status, body: body)
+    }
+  }
+
+  private func respond(
+    _ context: ChannelHandlerContext, request: HTTPRequestHead, status: HTTPResponseStatus, body: [UInt8]
+  ) {
     var headers = HTTPHeaders()
     headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
     headers.add(name: "Content-Length", value: String(body.count))

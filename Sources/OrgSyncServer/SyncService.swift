@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import OrgSyncAPI
@@ -37,12 +38,29 @@ public struct SyncService: RPCService {
   }
 
   func actor(_ context: ServerContext) async throws -> Actor {
+    try await device(context).actor
+  }
+
+  func device(_ context: ServerContext) async throws -> DeviceInfo {
     guard let actor = context.peer.principal as? Actor,
       let device = try await store.device(id: actor.deviceID), device.revokedAt == nil
     else {
-      throw RPCError(code: .unauthenticated, message: "this device is not enrolled or was revoked")
+      throw RPCError(
+        code: .unauthenticated,
+        message: "this device is not enrolled or was revoked; re-enrol it with a new code (orgsync enroll --replace)")
     }
-    return actor
+    return device
+  }
+
+  /// Notes a completed sync, at most once a minute per device (it costs a write).
+  func noteSeen(_ device: DeviceInfo) async {
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    guard now - (device.lastSeenAt ?? 0) > 60_000 else { return }
+    do {
+      try await store.noteSeen(deviceID: device.id, at: now)
+    } catch {
+      logger.warning("could not note a device's sync", metadata: ["error": "\(error)"])
+    }
   }
 
   public var methods: [ServerMethod] {
@@ -52,23 +70,50 @@ public struct SyncService: RPCService {
         guard request.mutations.count <= Self.maxBatch else {
           throw RPCError(code: .invalidArgument, message: "a push carries at most \(Self.maxBatch) mutations")
         }
+        let outcome = try await store.push(
+          request.mutations, actor: actor,
+          options: PushOptions(knownPositions: request.knownPositions.map { Array($0) }, replay: request.replay))
         var response = Orgsync_V1_PushResponse()
-        response.results = try await store.push(request.mutations, actor: actor)
+        response.results = outcome.results
+        response.position = Data(outcome.position)
+        response.historyChanged = outcome.historyChanged
         let rejected = response.results.filter { $0.outcome == .rejected }.count
         Counter(label: "orgsync_push_mutations_total").increment(by: response.results.count)
         Counter(label: "orgsync_push_rejected_total").increment(by: rejected)
         logger.info(
-          "push", metadata: ["mutations": "\(request.mutations.count)", "rejected": "\(rejected)"])
+          "push",
+          metadata: [
+            "device": "\(context.peer.logName)", "unit": "\(RecordID.short(actor.unitID))",
+            "mutations": "\(request.mutations.count)", "rejected": "\(rejected)",
+            "replay": "\(request.replay)", "history_changed": "\(outcome.historyChanged)",
+          ])
         return response
       },
       .serverStreaming(SyncAPI.pull) { request, writer, context in
-        let actor = try await actor(context)
+        let device = try await device(context)
+        let actor = device.actor
         let pageSize = Int(min(max(request.pageSize, 1), UInt32(Self.maxPage)))
         var cursor = Array(request.cursor)
+        var held = true
+        for position in request.knownPositions where held {
+          held = try await store.holds(position: Array(position))
+        }
+        guard held else {
+          var page = Orgsync_V1_PullPage()
+          page.historyChanged = true
+          logger.info("pull: history changed", metadata: ["device": "\(context.peer.logName)"])
+          try await writer.write(page)
+          return
+        }
         var remaining = try await store.pendingChanges(actor: actor, cursor: cursor)
         while true {
           try Task.checkCancellation()
           var page = try await store.pull(actor: actor, cursor: cursor, pageSize: pageSize)
+          if page.historyChanged {
+            logger.info("pull: history changed", metadata: ["device": "\(context.peer.logName)"])
+            try await writer.write(page)
+            return
+          }
           remaining = max(0, remaining - page.changes.count)
           page.remaining = UInt64(page.more ? remaining : 0)
           if !page.more {
@@ -80,6 +125,7 @@ public struct SyncService: RPCService {
           cursor = Array(page.cursor)
           if !page.more { break }
         }
+        await noteSeen(device)
       },
       .unary(SyncAPI.digest) { request, context in
         try await store.digest(actor: try await actor(context), types: request.types)

@@ -93,7 +93,17 @@ extension SQLiteStore {
     DeviceInfo(
       id: [UInt8](row["id"] as Data), unitID: [UInt8](row["unit_id"] as Data),
       role: Orgsync_V1_DeviceRole(rawValue: row["role"]) ?? .unspecified, name: row["name"],
-      storedKey: [UInt8](row["stored_key"] as Data), createdAt: row["created_at"], revokedAt: row["revoked_at"])
+      storedKey: [UInt8](row["stored_key"] as Data), createdAt: row["created_at"], revokedAt: row["revoked_at"],
+      lastSeenAt: row["last_seen_at"])
+  }
+
+  /// Notes that a device completed a call now (for `devices list`).
+  public func noteSeen(deviceID: [UInt8], at millis: Int64) async throws {
+    try await writer.write { db in
+      try db.execute(
+        sql: "UPDATE devices SET last_seen_at = ? WHERE id = ? AND coalesce(last_seen_at, 0) < ?",
+        arguments: [millis, Data(deviceID), millis])
+    }
   }
 
   public func revokeDevice(id: [UInt8]) async throws {

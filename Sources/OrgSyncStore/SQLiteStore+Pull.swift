@@ -4,34 +4,22 @@ import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
-/// The pull cursor: a version byte and the last sequence number served (big-endian).
-enum Cursor {
-  static func encode(_ seq: Int64) -> [UInt8] {
-    [1] + (0..<8).map { UInt8((UInt64(seq) >> (56 - 8 * UInt64($0))) & 0xFF) }
-  }
-
-  static func decode(_ bytes: [UInt8]) throws -> Int64 {
-    if bytes.isEmpty { return 0 }
-    guard bytes.count == 9, bytes[0] == 1 else {
-      throw StoreError(.invalidArgument, "the pull cursor is not one this server made")
-    }
-    let value = bytes[1...].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-    guard value <= UInt64(Int64.max) else { throw StoreError(.invalidArgument, "the pull cursor is out of range") }
-    return Int64(value)
-  }
-}
-
 extension SQLiteStore {
   public func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage {
-    let requested = try Cursor.decode(cursor)
+    let requested = try LogPosition.decode(cursor)
     let limit = min(max(pageSize, 1), 5000)
     return try await writer.read { db in
-      var after = requested
+      var page = Orgsync_V1_PullPage()
+      guard try Self.holds(requested, db) else {
+        page.historyChanged = true  // the replica's copy came from a log this one lacks
+        return page
+      }
+      var after = requested?.seq ?? 0
+      let history = try Self.currentHistory(db)
       let tree = Tree(db: db)
       guard let unit = try tree.unit(id: actor.unitID) else {
         throw StoreError(.notFound, "the device's unit no longer exists")
       }
-      var page = Orgsync_V1_PullPage()
       if after > 0, unit.movedSeq > after {
         page.reset = true  // the unit moved in the tree: its scope is not what the replica holds
         after = 0
@@ -77,7 +65,7 @@ extension SQLiteStore {
         }
         page.changes.append(change)
       }
-      page.cursor = Data(Cursor.encode(maxSeq))
+      page.cursor = Data(LogPosition(history: history, seq: maxSeq).bytes)
       page.more = rows.count == limit
       return page
     }
@@ -85,7 +73,7 @@ extension SQLiteStore {
 
   /// How many changes a pull from `cursor` has ahead of it (for progress).
   public func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int {
-    let after = try Cursor.decode(cursor)
+    let after = try LogPosition.decode(cursor)?.seq ?? 0
     return try await writer.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return 0 }
       let ancestors = unit.ancestorsOrSelf
@@ -143,8 +131,7 @@ extension SQLiteStore {
       }
       var digest = Orgsync_V1_ScopeDigest()
       digest.types = digests.keys.sorted { $0.rawValue < $1.rawValue }.map { digests[$0]!.message(type: $0) }
-      let head = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM changes") ?? 0
-      digest.cursor = Data(Cursor.encode(head))
+      digest.cursor = Data(try Self.position(db).bytes)
       return digest
     }
   }

@@ -4,21 +4,33 @@ import OrgSyncCore
 import OrgSyncProto
 
 extension SQLiteStore {
-  public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult] {
+  public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor, options: PushOptions) async throws
+    -> PushOutcome
+  {
     let now = nowMillis
     let today = CalendarDate.today(now: clock())
+    let known = try options.knownPositions.map(LogPosition.decode)
     // One transaction for the batch, one savepoint per mutation: a rejected mutation rolls back
-    // alone, and the batch costs one commit.
+    // alone, and the batch costs one commit (synchronous = FULL: on disk before we answer).
     return try await writer.write { db in
+      var outcome = PushOutcome()
+      guard try known.allSatisfy({ try Self.holds($0, db) }) else {
+        outcome.historyChanged = true
+        return outcome
+      }
       let cache = UnitCache()
-      return try mutations.map { try self.apply($0, actor: actor, db: db, now: now, today: today, cache: cache) }
+      outcome.results = try mutations.map {
+        try self.apply($0, actor: actor, db: db, now: now, today: today, cache: cache, replay: options.replay)
+      }
+      outcome.position = try Self.position(db).bytes
+      return outcome
     }
   }
 
   /// Applies one mutation exactly once: its id and result are stored with its effects.
   func apply(
     _ mutation: Orgsync_V1_Mutation, actor: Actor, db: Database, now: Int64, today: Orgsync_V1_Date,
-    cache: UnitCache
+    cache: UnitCache, replay: Bool = false
   ) throws -> Orgsync_V1_MutationResult {
     let mutationID = Data(mutation.mutationID)
     guard mutationID.count == 16 else {
@@ -32,7 +44,8 @@ extension SQLiteStore {
     var result = Orgsync_V1_MutationResult()
     do {
       try db.inSavepoint {
-        result = try MutationApplier(db: db, actor: actor, now: now, today: today, cache: cache).apply(mutation)
+        result = try MutationApplier(db: db, actor: actor, now: now, today: today, cache: cache, replay: replay)
+          .apply(mutation)
         return .commit
       }
     } catch let rejection as Rejection {
@@ -99,9 +112,12 @@ struct MutationApplier {
   let today: Orgsync_V1_Date
   let cache: UnitCache
   var importing = false
+  /// A mutation offered again after the server lost it (see `PushOptions.replay`).
+  var replay = false
   var tree: Tree { Tree(db: db, cache: cache) }
 
-  func apply(_ m: Orgsync_V1_Mutation) throws -> Orgsync_V1_MutationResult {
+  func apply(_ mutation: Orgsync_V1_Mutation) throws -> Orgsync_V1_MutationResult {
+    var m = mutation
     let recordID = Array(m.recordID)
     guard recordID.count == 16 else { throw Rejection(.invalidField, field: "record_id", "record_id must be 16 bytes") }
     guard RecordKinds.all.contains(m.type) else {
@@ -132,6 +148,10 @@ struct MutationApplier {
     var conflicts: [(field: Int, incomingWins: Bool, stored: [UInt8]?, storedHLC: UInt64, storedVersion: Int64)] = []
     let version: Int64
     if let existing {
+      if replay, m.baseVersion > existing.version {
+        // The device saw versions this server lost: its edit lands on what is stored now.
+        m.baseVersion = existing.version
+      }
       guard m.baseVersion >= 0, m.baseVersion <= existing.version else {
         throw Rejection(.invalidField, field: "base_version", "base_version is newer than the record")
       }

@@ -16,23 +16,41 @@ public final class SQLiteStore: ServerStore {
 
   /// Opens (creating if needed) the database at `path`; nil path: a private in-memory database.
   public init(path: String?, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+    writer = try Self.open(path: path, cacheKiB: 65536)
+    self.clock = clock
+    try Self.migrator.migrate(writer)
+  }
+
+  /// How the server's and the replica's SQLite files are opened.
+  ///
+  /// - `synchronous = FULL` with WAL: a commit returns only after the WAL is fsynced, so what
+  ///   the server acknowledges (and what a replica calls saved) survives a power cut, not just
+  ///   a killed process. A push batch is one transaction, so the fsync is paid once per batch.
+  /// - A busy timeout: the admin commands (`orgsyncd enroll`, `devices`, `backup`) open the same
+  ///   file as a serving server and wait for its write lock instead of failing with SQLITE_BUSY.
+  public static func open(path: String?, cacheKiB: Int) throws -> any DatabaseWriter {
     var configuration = Configuration()
     configuration.foreignKeysEnabled = true
+    configuration.busyMode = .timeout(busyTimeout)
     configuration.prepareDatabase { db in
-      // WAL with NORMAL sync: a commit is durable against a process kill, and against power loss
-      // up to the last checkpoint. 64 MiB of page cache keeps a push batch's index pages in
-      // memory instead of spilling them to the WAL mid-transaction.
-      try db.execute(sql: "PRAGMA synchronous = NORMAL")
-      try db.execute(sql: "PRAGMA cache_size = -65536")
+      try db.execute(sql: "PRAGMA synchronous = FULL")
+      try db.execute(sql: "PRAGMA cache_size = -\(cacheKiB)")
       try db.execute(sql: "PRAGMA temp_store = MEMORY")
     }
     if let path {
-      writer = try DatabasePool(path: path, configuration: configuration)
-    } else {
-      writer = try DatabaseQueue(configuration: configuration)
+      return try DatabasePool(path: path, configuration: configuration)
     }
-    self.clock = clock
-    try Self.migrator.migrate(writer)
+    return try DatabaseQueue(configuration: configuration)
+  }
+
+  /// Seconds a connection waits for another's lock before it gives up.
+  public static let busyTimeout: TimeInterval = 60
+
+  /// `PRAGMA synchronous` as every connection of this store sees it (2 = FULL).
+  public func synchronousSetting() async throws -> [Int] {
+    let write = try await writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    let read = try await writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    return [write, read]
   }
 
   /// Migrations: literal names, never edited once shipped; a change is a new migration.
@@ -141,6 +159,7 @@ public final class SQLiteStore: ServerStore {
           CREATE INDEX audit_record ON audit(record_id);
           """)
     }
+    registerHistoryMigration(&migrator)
     return migrator
   }
 

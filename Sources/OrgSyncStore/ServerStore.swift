@@ -10,6 +10,8 @@ public struct DeviceInfo: Sendable, Hashable {
   public var storedKey: [UInt8]
   public var createdAt: Int64
   public var revokedAt: Int64?
+  /// When it last completed a sync (milliseconds since 1970), if ever.
+  public var lastSeenAt: Int64? = nil
 
   public var actor: Actor { Actor(deviceID: id, unitID: unitID, role: role) }
 }
@@ -26,6 +28,37 @@ public struct AuditEntry: Sendable, Hashable {
   public var action: String
   /// Names of the body fields that changed.
   public var fields: [String]
+}
+
+/// How a push is to be applied.
+public struct PushOptions: Sendable, Hashable {
+  /// Positions the device has seen (its pull cursor, its last push answer); all must be held.
+  public var knownPositions: [[UInt8]] = []
+  /// Mutations accepted before, offered again after the server lost them: an edit whose base
+  /// version is newer than the record applies on top of what is stored.
+  public var replay = false
+
+  public init(knownPositions: [[UInt8]] = [], replay: Bool = false) {
+    self.knownPositions = knownPositions
+    self.replay = replay
+  }
+}
+
+/// What a push did.
+public struct PushOutcome: Sendable, Hashable {
+  public var results: [Orgsync_V1_MutationResult] = []
+  /// The log's position after the push (a `LogPosition`'s bytes).
+  public var position: [UInt8] = []
+  public var historyChanged = false
+
+  public init() {}
+}
+
+extension ServerStore {
+  /// Applies mutations with no known position (administration, tests).
+  public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult] {
+    try await push(mutations, actor: actor, options: PushOptions()).results
+  }
 }
 
 /// Errors of store operations that are not per-mutation rejections.
@@ -65,14 +98,22 @@ public protocol ServerStore: Sendable {
   func device(id: [UInt8]) async throws -> DeviceInfo?
   func devices() async throws -> [DeviceInfo]
   func revokeDevice(id: [UInt8]) async throws
+  /// Notes that a device completed a sync at `millis`.
+  func noteSeen(deviceID: [UInt8], at millis: Int64) async throws
   func unitName(id: [UInt8]) async throws -> (name: String, code: String)?
 
   // Sync.
 
   /// Applies mutations, each on its own (a rejection does not stop the rest); a mutation id
-  /// seen before returns its first result and changes nothing.
-  func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult]
-  /// The changes in the actor's scope after `cursor`, at most `pageSize`.
+  /// seen before returns its first result and changes nothing. Returns once the batch is on
+  /// stable storage. If one of `options.knownPositions` is not held (see `holds(position:)`), applies
+  /// nothing and says `historyChanged`.
+  func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor, options: PushOptions) async throws -> PushOutcome
+  /// Whether the change log still holds a position a device was given (a pull cursor, a push
+  /// answer): false after a restore from an older backup or a lost tail. Empty: true.
+  func holds(position: [UInt8]) async throws -> Bool
+  /// The changes in the actor's scope after `cursor`, at most `pageSize`; a page with
+  /// `historyChanged` (and nothing else) if the cursor is not held.
   func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage
   /// How many changes a pull from `cursor` has ahead of it (an estimate, for progress).
   func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int

@@ -19,8 +19,12 @@ struct Orgsyncd: AsyncParsableCommand {
     commandName: "orgsyncd",
     abstract: "The OrgSync server: the hierarchy and every record, on embedded SQLite.",
     discussion:
-      "Data lives in --data (default $ORGSYNC_DATA or ./orgsync-data). Exit codes: 0 done; 64 bad command line; 65 bad input data; 70 unexpected error.",
-    subcommands: [Init.self, Import.self, SeedSample.self, EnrollCode.self, Devices.self, Serve.self])
+      "Data lives in --data (default $ORGSYNC_DATA or ./orgsync-data). Exit codes: 0 done; 64 bad command line; 65 bad input data; 70 unexpected error; 75 the data folder is in use by a running server (stop it first).",
+    version: OrgSyncVersion.current,
+    subcommands: [
+      Init.self, Import.self, SeedSample.self, EnrollCode.self, Devices.self, Serve.self, Backup.self, Restore.self,
+      Histories.self,
+    ])
 }
 
 struct DataOptions: ParsableArguments {
@@ -31,6 +35,7 @@ struct DataOptions: ParsableArguments {
   }
 
   var databasePath: String { folder.appendingPathComponent("server.sqlite").path }
+  var lockPath: String { folder.appendingPathComponent("serve.lock").path }
 
   /// The store of an initialised folder.
   func store() throws -> SQLiteStore {
@@ -183,32 +188,53 @@ struct Devices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List enrolled devices.")
     @OptionGroup var options: DataOptions
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Flag devices that have not synced for this many days.") var silentDays = 14
 
     func run() async throws {
       let store = try options.store()
       let names = Dictionary(try await store.units().map { ($0.id, $0.unit.name) }, uniquingKeysWith: { a, _ in a })
-      var table = Table(columns: ["device", "name", "unit", "role", "enrolled", "revoked"])
+      var table = Table(columns: ["device", "name", "unit", "role", "enrolled", "last sync", "note", "revoked"])
       let format = ISO8601DateFormatter()
+      let now = Date().timeIntervalSince1970 * 1000
+      var silent = 0
       for d in try await store.devices() {
+        let idle = now - Double(d.lastSeenAt ?? d.createdAt)
+        let quiet = d.revokedAt == nil && idle > Double(silentDays) * 86_400_000
+        if quiet { silent += 1 }
         table.rows.append([
           RecordID.string(d.id), d.name, names[d.unitID] ?? "?", "\(d.role)",
           format.string(from: Date(timeIntervalSince1970: TimeInterval(d.createdAt) / 1000)),
+          d.lastSeenAt.map { format.string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000)) } ?? "never",
+          quiet ? "SILENT \(Int(idle / 86_400_000)) days" : "",
           d.revokedAt.map { format.string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000)) } ?? "",
         ])
       }
       print(table.render(json ? .json : .table))
+      if silent > 0, !json {
+        print("\(silent) device(s) have not synced for more than \(silentDays) days")
+      }
     }
   }
 
   struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Revoke a device: its next call is refused.")
     @OptionGroup var options: DataOptions
-    @Argument(help: "The device id.") var device: String
+    @Argument(help: "The device id, or its last 8 digits as `devices list` shows them.") var device: String
 
     func run() async throws {
-      guard let id = RecordID.parse(device) else { throw ValidationError("'\(device)' is not a device id") }
-      try await options.store().revokeDevice(id: id)
-      print("revoked \(device)")
+      let store = try options.store()
+      let all = try await store.devices()
+      // The full id, or its last digits as `devices list` shows them (unique among devices).
+      let needle = device.lowercased().filter { $0 != "-" }
+      let matches = all.filter { RecordID.string($0.id).filter { $0 != "-" }.hasSuffix(needle) }
+      guard needle.count >= 6, matches.count == 1, let match = matches.first else {
+        throw ValidationError(
+          matches.count > 1
+            ? "'\(device)' matches \(matches.count) devices; give more digits"
+            : "no device id ends in '\(device)' (at least 6 digits; see `orgsyncd devices list`)")
+      }
+      try await store.revokeDevice(id: match.id)
+      print("revoked \(RecordID.string(match.id)) (\(match.name))")
     }
   }
 }
@@ -224,7 +250,17 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout = 300
   @Option(help: "Port for /metrics and /health (0: off).") var adminPort = 0
   @Option(help: "Address of the admin port.") var adminHost = "127.0.0.1"
-  @Option(help: "Log level: debug, info, warning, error.") var logLevel = "info"
+  @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
+  @Option(help: "Seconds calls in flight may take to finish after SIGTERM.") var gracePeriod = 20
+  @Option(help: "/health fails when the data folder's disk has less free space than this (MiB).")
+  var minFreeMib = 200
+
+  func validate() throws {
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error, critical")
+    }
+    guard (1...600).contains(gracePeriod) else { throw ValidationError("--grace-period is 1 to 600 seconds") }
+  }
 
   func run() async throws {
     let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -237,7 +273,13 @@ struct Serve: AsyncParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+    let lock = try DataLock(path: options.lockPath)
+    defer { lock.release() }
     let store = try options.store()
+    // A new history at every start: a replica whose position lies in a tail this file lacks
+    // (restored, rolled back) is told so instead of skipping changes.
+    let history = try await store.beginHistory(reason: "serve")
+    logger.info("history", metadata: ["id": "\(RecordID.short(history))"])
     var tls: TLSConfiguration?
     switch (tlsCertificate, tlsKey) {
     case (let certificate?, let key?):
@@ -254,12 +296,17 @@ struct Serve: AsyncParsableCommand {
     limits.idleTimeout = .seconds(idleTimeout)
     let server = RPCServer(
       configuration: .init(
-        host: host, port: port, limits: limits, tls: tls, authenticator: DeviceAuthenticator(store: store)),
+        host: host, port: port, limits: limits, tls: tls, shutdownGracePeriod: .seconds(gracePeriod),
+        authenticator: DeviceAuthenticator(store: store)),
       services: [SyncService(store: store, logger: logger), EnrollmentService(store: store, logger: logger)],
       logger: logger)
     var services: [any Service] = [server]
     if adminPort != 0 {
-      services.append(AdminServer(host: adminHost, port: adminPort, registry: registry, logger: logger))
+      let minFree = Int64(minFreeMib) << 20
+      services.append(
+        AdminServer(
+          host: adminHost, port: adminPort, registry: registry, logger: logger,
+          health: { await store.health(minFreeBytes: minFree) }))
     }
     let group = ServiceGroup(
       configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

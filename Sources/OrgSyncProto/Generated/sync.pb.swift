@@ -492,6 +492,17 @@ public nonisolated struct Orgsync_V1_PushRequest: Sendable {
 
   public var mutations: [Orgsync_V1_Mutation] = []
 
+  /// Server positions this device has seen: its pull cursor and the position of its last push
+  /// answer (empty ones are left out). If the server's log no longer holds one of them (the
+  /// database was restored from a backup or lost its tail), the server applies nothing and
+  /// answers history_changed.
+  public var knownPositions: [Data] = []
+
+  /// These mutations were accepted before and are offered again after history_changed: an edit
+  /// whose base_version is newer than the server's record applies on top of what the server
+  /// holds instead of being refused.
+  public var replay: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -533,6 +544,13 @@ public nonisolated struct Orgsync_V1_PushResponse: Sendable {
   /// one per mutation, in request order
   public var results: [Orgsync_V1_MutationResult] = []
 
+  /// The server's position once these results are on disk (same encoding as a pull cursor).
+  public var position: Data = Data()
+
+  /// A known position is not in the server's history: nothing was applied (results is empty).
+  /// Heal (docs/ARCHITECTURE.md, "History and healing") and push again.
+  public var historyChanged: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -546,8 +564,11 @@ public nonisolated struct Orgsync_V1_PullRequest: Sendable {
   /// opaque; empty = from the beginning
   public var cursor: Data = Data()
 
-  /// changes per page; the server caps it
+  /// changes per page; the server caps it (at most 2,000; 0 means 1)
   public var pageSize: UInt32 = 0
+
+  /// as in PushRequest
+  public var knownPositions: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -605,6 +626,10 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   public var openConflicts: [Orgsync_V1_Conflict] = []
 
   public var conflictsIncluded: Bool = false
+
+  /// The cursor or a known position is not in the server's history (restored from a backup, or
+  /// its tail lost): this is the only page and carries no changes. Heal, then pull from empty.
+  public var historyChanged: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1378,7 +1403,7 @@ nonisolated extension Orgsync_V1_Mutation: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Orgsync_V1_PushRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PushRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mutations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mutations\0\u{3}known_positions\0\u{1}replay\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1387,6 +1412,8 @@ nonisolated extension Orgsync_V1_PushRequest: SwiftProtobuf.Message, SwiftProtob
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.mutations) }()
+      case 2: try { try decoder.decodeRepeatedBytesField(value: &self.knownPositions) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
       default: break
       }
     }
@@ -1396,11 +1423,19 @@ nonisolated extension Orgsync_V1_PushRequest: SwiftProtobuf.Message, SwiftProtob
     if !self.mutations.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.mutations, fieldNumber: 1)
     }
+    if !self.knownPositions.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.knownPositions, fieldNumber: 2)
+    }
+    if self.replay != false {
+      try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orgsync_V1_PushRequest, rhs: Orgsync_V1_PushRequest) -> Bool {
     if lhs.mutations != rhs.mutations {return false}
+    if lhs.knownPositions != rhs.knownPositions {return false}
+    if lhs.replay != rhs.replay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1468,7 +1503,7 @@ nonisolated extension Orgsync_V1_MutationResult: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Orgsync_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PushResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0\u{1}position\0\u{3}history_changed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1477,6 +1512,8 @@ nonisolated extension Orgsync_V1_PushResponse: SwiftProtobuf.Message, SwiftProto
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.position) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.historyChanged) }()
       default: break
       }
     }
@@ -1486,11 +1523,19 @@ nonisolated extension Orgsync_V1_PushResponse: SwiftProtobuf.Message, SwiftProto
     if !self.results.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 1)
     }
+    if !self.position.isEmpty {
+      try visitor.visitSingularBytesField(value: self.position, fieldNumber: 2)
+    }
+    if self.historyChanged != false {
+      try visitor.visitSingularBoolField(value: self.historyChanged, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orgsync_V1_PushResponse, rhs: Orgsync_V1_PushResponse) -> Bool {
     if lhs.results != rhs.results {return false}
+    if lhs.position != rhs.position {return false}
+    if lhs.historyChanged != rhs.historyChanged {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1498,7 +1543,7 @@ nonisolated extension Orgsync_V1_PushResponse: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Orgsync_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{3}page_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cursor\0\u{3}page_size\0\u{3}known_positions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1508,6 +1553,7 @@ nonisolated extension Orgsync_V1_PullRequest: SwiftProtobuf.Message, SwiftProtob
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.cursor) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeRepeatedBytesField(value: &self.knownPositions) }()
       default: break
       }
     }
@@ -1520,12 +1566,16 @@ nonisolated extension Orgsync_V1_PullRequest: SwiftProtobuf.Message, SwiftProtob
     if self.pageSize != 0 {
       try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
     }
+    if !self.knownPositions.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.knownPositions, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orgsync_V1_PullRequest, rhs: Orgsync_V1_PullRequest) -> Bool {
     if lhs.cursor != rhs.cursor {return false}
     if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.knownPositions != rhs.knownPositions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1572,7 +1622,7 @@ nonisolated extension Orgsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullPage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0\u{3}open_conflicts\0\u{3}conflicts_included\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0\u{3}open_conflicts\0\u{3}conflicts_included\0\u{3}history_changed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1587,6 +1637,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
       case 5: try { try decoder.decodeSingularBoolField(value: &self.reset) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.openConflicts) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.conflictsIncluded) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.historyChanged) }()
       default: break
       }
     }
@@ -1614,6 +1665,9 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if self.conflictsIncluded != false {
       try visitor.visitSingularBoolField(value: self.conflictsIncluded, fieldNumber: 7)
     }
+    if self.historyChanged != false {
+      try visitor.visitSingularBoolField(value: self.historyChanged, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1625,6 +1679,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.reset != rhs.reset {return false}
     if lhs.openConflicts != rhs.openConflicts {return false}
     if lhs.conflictsIncluded != rhs.conflictsIncluded {return false}
+    if lhs.historyChanged != rhs.historyChanged {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -14,6 +14,11 @@ public struct PeerIdentity: Sendable {
 
   public var isAnonymous: Bool { deviceID.isEmpty }
 
+  /// How logs name the device: the last 8 hex digits of its id (as tables show it), never a name.
+  public var logName: String {
+    isAnonymous ? "anonymous" : deviceID.suffix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+  }
+
   public static let anonymous = PeerIdentity(deviceID: [])
 }
 

@@ -163,8 +163,14 @@ public final class RPCServer: Service, Sendable {
     for connection in connections { connection.channel.close(promise: nil) }
   }
 
+  /// Returns when every connection closed, or shortly after the grace period forced them to.
   private func waitForConnectionsToClose() async throws {
+    let giveUp = ContinuousClock.now + configuration.shutdownGracePeriod + .seconds(5)
     while state.withLock({ !$0.connections.isEmpty }) {
+      if ContinuousClock.now > giveUp {
+        logger.warning("connections still listed after the grace period; stopping anyway")
+        return
+      }
       try await Task.sleep(for: .milliseconds(20))
     }
   }
@@ -175,9 +181,16 @@ public final class RPCServer: Service, Sendable {
       router: router, limits: limits, authenticator: configuration.authenticator,
       runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger,
       onClose: { [weak self] id in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } })
+    let id = ObjectIdentifier(handler)
     let draining = state.withLock { state in
-      state.connections[ObjectIdentifier(handler)] = (handler, channel)
+      state.connections[id] = (handler, channel)
       return state.shuttingDown
+    }
+    // The handler reports its close from channelInactive, but a channel that closes before the
+    // handler is in its pipeline (accepted during a drain, reset by the peer at once) never
+    // tells it; the close future always completes, so a drain can never wait on a ghost.
+    channel.closeFuture.whenComplete { [weak self] _ in
+      _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
     }
     let sync = channel.pipeline.syncOperations
     if let sslContext {

@@ -320,7 +320,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       } catch is CancellationError {
         status = RPCError(code: .cancelled, message: "the call was cancelled")
       } catch {
-        status = RPCError(code: .internal, message: "the server failed to handle the call")
+        // Never silent: the cause goes to the server's log under an id that the device prints too.
+        let errorID = String(UInt32.random(in: 0...UInt32.max), radix: 16, uppercase: true)
+        logger.error(
+          "call failed",
+          metadata: [
+            "error_id": "\(errorID)", "method": "\(headers.method)", "device": "\(peer.logName)",
+            "error": "\(String(reflecting: error))",
+          ])
+        status = RPCError(
+          code: .internal, message: "the server failed to handle the call (error id \(errorID) in the server's log)")
       }
       let trailers = callContext.trailers.metadata.withLock { $0 }
       let final = status ?? RPCError(code: .ok, message: "")

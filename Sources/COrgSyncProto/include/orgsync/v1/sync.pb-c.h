@@ -240,10 +240,24 @@ struct  Orgsync__V1__PushRequest
   ProtobufCMessage base;
   size_t n_mutations;
   Orgsync__V1__Mutation **mutations;
+  /*
+   * Server positions this device has seen: its pull cursor and the position of its last push
+   * answer (empty ones are left out). If the server's log no longer holds one of them (the
+   * database was restored from a backup or lost its tail), the server applies nothing and
+   * answers history_changed.
+   */
+  size_t n_known_positions;
+  ProtobufCBinaryData *known_positions;
+  /*
+   * These mutations were accepted before and are offered again after history_changed: an edit
+   * whose base_version is newer than the server's record applies on top of what the server
+   * holds instead of being refused.
+   */
+  protobuf_c_boolean replay;
 };
 #define ORGSYNC__V1__PUSH_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__push_request__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL, 0 }
 
 
 struct  Orgsync__V1__MutationResult
@@ -283,10 +297,19 @@ struct  Orgsync__V1__PushResponse
    */
   size_t n_results;
   Orgsync__V1__MutationResult **results;
+  /*
+   * The server's position once these results are on disk (same encoding as a pull cursor).
+   */
+  ProtobufCBinaryData position;
+  /*
+   * A known position is not in the server's history: nothing was applied (results is empty).
+   * Heal (docs/ARCHITECTURE.md, "History and healing") and push again.
+   */
+  protobuf_c_boolean history_changed;
 };
 #define ORGSYNC__V1__PUSH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__push_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, {0,NULL}, 0 }
 
 
 struct  Orgsync__V1__PullRequest
@@ -297,13 +320,18 @@ struct  Orgsync__V1__PullRequest
    */
   ProtobufCBinaryData cursor;
   /*
-   * changes per page; the server caps it
+   * changes per page; the server caps it (at most 2,000; 0 means 1)
    */
   uint32_t page_size;
+  /*
+   * as in PushRequest
+   */
+  size_t n_known_positions;
+  ProtobufCBinaryData *known_positions;
 };
 #define ORGSYNC__V1__PULL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__pull_request__descriptor) \
-    , {0,NULL}, 0 }
+    , {0,NULL}, 0, 0,NULL }
 
 
 struct  Orgsync__V1__Change
@@ -353,10 +381,15 @@ struct  Orgsync__V1__PullPage
   size_t n_open_conflicts;
   Orgsync__V1__Conflict **open_conflicts;
   protobuf_c_boolean conflicts_included;
+  /*
+   * The cursor or a known position is not in the server's history (restored from a backup, or
+   * its tail lost): this is the only page and carries no changes. Heal, then pull from empty.
+   */
+  protobuf_c_boolean history_changed;
 };
 #define ORGSYNC__V1__PULL_PAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__pull_page__descriptor) \
-    , 0,NULL, {0,NULL}, 0, 0, 0, 0,NULL, 0 }
+    , 0,NULL, {0,NULL}, 0, 0, 0, 0,NULL, 0, 0 }
 
 
 /*

@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import OrgSyncProto
+
+/// The replica file cannot be used: damaged, truncated, not a database.
+public struct ReplicaDamaged: Error, Sendable, CustomStringConvertible {
+  public var path: String
+  public var detail: String
+  public var description: String { "the data file \(path) is damaged (\(detail))" }
+
+  public init(path: String, detail: String) {
+    self.path = path
+    self.detail = detail
+  }
+
+  /// SQLite result codes that mean the file itself is bad, not the request.
+  public static func isDamage(_ error: any Error) -> Bool {
+    guard let error = error as? DatabaseError else { return false }
+    return [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_FORMAT].contains(
+      error.resultCode)
+  }
+}
+
+/// What could be saved from a damaged replica.
+public struct Salvage: Sendable {
+  public var identity: Replica.Identity?
+  public var trustedAuthority: String?
+  /// Queued edits, oldest first, without duplicates.
+  public var queued: [Orgsync_V1_Mutation] = []
+  /// Of `queued`: how many came from the edit journal, and how many only from the damaged file.
+  public var fromJournal = 0
+  public var fromFile = 0
+}
+
+extension Replica {
+  /// A problem SQLite finds in the file (`PRAGMA quick_check`), or nil when it is sound.
+  public func integrityProblem() throws -> String? {
+    let result = try writer.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+    return result == ["ok"] ? nil : result.prefix(3).joined(separator: "; ")
+  }
+
+  /// Reads what it can from the replica at `path` without changing it: the identity (from the
+  /// file, else from its copy beside it), the queued edits (from the edit journal, plus any
+  /// only the file still has).
+  public static func salvage(path: String) -> Salvage {
+    var salvage = Salvage()
+    var configuration = Configuration()
+    configuration.readonly = true
+    let damaged = try? DatabaseQueue(path: path, configuration: configuration)
+    func state<T: DatabaseValueConvertible>(_ key: String) -> T? {
+      try? damaged?.read { db in try T.fetchOne(db, sql: "SELECT value FROM state WHERE key = ?", arguments: [key]) }
+    }
+    if let server: String = state("server"), let device: Data = state("device_id"), let secret: Data = state("secret"),
+      let unit: Data = state("unit_id"), let role: Int = state("role")
+    {
+      salvage.identity = Identity(
+        server: server, deviceID: [UInt8](device), secret: [UInt8](secret), unitID: [UInt8](unit),
+        role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified, unitName: state("unit_name") ?? "")
+      salvage.trustedAuthority = state("tls_ca")
+    }
+    if salvage.identity == nil, let copy = identityCopy(path: path) {
+      salvage.identity = copy.identity
+      salvage.trustedAuthority = copy.pem
+    }
+    var seen = Set<Data>()
+    for bytes in OutboxJournal(path: journalPath(path)).entries() {
+      guard let m = try? Orgsync_V1_Mutation(serializedBytes: bytes), seen.insert(m.mutationID).inserted else {
+        continue
+      }
+      salvage.queued.append(m)
+      salvage.fromJournal += 1
+    }
+    // Rows only the file has (queued before the journal existed): read one by one, so a
+    // damaged page loses only what is on it.
+    if let damaged {
+      let seqs = (try? damaged.read { db in try Int64.fetchAll(db, sql: "SELECT seq FROM outbox ORDER BY seq") }) ?? []
+      for seq in seqs {
+        guard
+          let bytes = try? damaged.read({ db in
+            try Data.fetchOne(db, sql: "SELECT mutation FROM outbox WHERE seq = ?", arguments: [seq])
+          }), let m = try? Orgsync_V1_Mutation(serializedBytes: bytes), seen.insert(m.mutationID).inserted
+        else { continue }
+        salvage.queued.append(m)
+        salvage.fromFile += 1
+      }
+    }
+    try? damaged?.close()
+    return salvage
+  }
+
+  static func identityCopy(path: String) -> (identity: Identity, pem: String?)? {
+    guard let data = FileManager.default.contents(atPath: identityPath(path)),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      let server = object["server"] as? String, let device = (object["device_id"] as? String).flatMap(unhex),
+      let secret = (object["secret"] as? String).flatMap(unhex),
+      let unit = (object["unit_id"] as? String).flatMap(unhex),
+      let role = object["role"] as? Int
+    else { return nil }
+    return (
+      Identity(
+        server: server, deviceID: device, secret: secret, unitID: unit,
+        role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified, unitName: object["unit_name"] as? String ?? ""),
+      object["tls_ca"] as? String
+    )
+  }
+
+  /// Rebuilds the replica at `path` from what can be salvaged: the damaged file (and its WAL)
+  /// is moved aside, never deleted; a new file gets the identity and the queued edits with
+  /// their original ids (the server applies each once). The records come back with the next
+  /// sync. Throws if no identity can be found (then only a new enrolment helps; the queued
+  /// edits are still in the journal for `enroll --replace`).
+  public static func recover(path: String, now: Date = Date()) throws -> (salvage: Salvage, keptAs: String) {
+    let salvage = salvage(path: path)
+    guard let identity = salvage.identity else {
+      throw ReplicaError(
+        "this computer's identity cannot be read from \(path) or its copy; enrol again with "
+          + "`orgsync enroll --replace --server HOST:PORT --code CODE` (queued edits are kept)")
+    }
+    let aside = path + ".damaged-\(Int64(now.timeIntervalSince1970))"
+    let manager = FileManager.default
+    for suffix in ["", "-wal", "-shm"] where manager.fileExists(atPath: path + suffix) {
+      try manager.moveItem(atPath: path + suffix, toPath: aside + suffix)
+    }
+    let replica = try Replica(path: path)
+    try replica.setIdentity(identity)
+    try replica.setTrustedAuthority(salvage.trustedAuthority)
+    try replica.requeue(salvage.queued)
+    return (salvage, aside)
+  }
+
+  /// Puts queued edits back in the outbox as they were (ids, clocks, base versions).
+  func requeue(_ mutations: [Orgsync_V1_Mutation]) throws {
+    try writer.write { db in
+      for m in mutations {
+        try db.execute(
+          sql: "INSERT OR IGNORE INTO outbox (mutation_id, record_id, mutation) VALUES (?, ?, ?)",
+          arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data])
+        clock.observe(m.hlc)
+        try rebase([UInt8](m.recordID), db)
+      }
+      try setState("hlc", Int64(bitPattern: clock.now()), db)
+    }
+  }
+
+  /// Empties the edit journal when nothing is queued any more (all of it was accepted).
+  func compactJournal() throws {
+    try journal?.truncate(ifEmpty: { try status().outbox })
+  }
+
+  /// Takes a new identity in place (after revocation, a new server address or a new CA),
+  /// keeping the queued edits. If the unit changed, the server copy is dropped and pulled again.
+  public func replaceIdentity(_ identity: Identity, trustedAuthority: String?) throws {
+    let old = try self.identity()
+    try writer.write { db in
+      if let old, old.unitID != identity.unitID {
+        try db.execute(sql: "DELETE FROM server_records")
+        try db.execute(sql: "DELETE FROM records WHERE id NOT IN (SELECT record_id FROM outbox)")
+        for id in try Data.fetchAll(db, sql: "SELECT DISTINCT record_id FROM outbox") { try rebase([UInt8](id), db) }
+        try setState("cursor", nil, db)
+        try setState("push_position", nil, db)
+      }
+    }
+    try setIdentity(identity)
+    try setTrustedAuthority(trustedAuthority)
+  }
+}
