@@ -33,6 +33,20 @@ public struct Salvage: Sendable {
 }
 
 extension Replica {
+  /// `PRAGMA synchronous` on a writing and a reading connection (2 = FULL: "saved" means on disk).
+  public func synchronousSetting() throws -> [Int] {
+    [
+      try writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 },
+      try writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 },
+    ]
+  }
+
+  /// Closes the file (the replica cannot be used afterwards).
+  public func close() throws {
+    if let pool = writer as? DatabasePool { try pool.close() }
+    if let queue = writer as? DatabaseQueue { try queue.close() }
+  }
+
   /// A problem SQLite finds in the file (`PRAGMA quick_check`), or nil when it is sound.
   public func integrityProblem() throws -> String? {
     let result = try writer.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }

@@ -218,6 +218,8 @@ extension Replica {
   }
 
   func upsertServerRecord(_ record: Orgsync_V1_Record, _ db: Database) throws {
+    // A record kept aside because the server had lost it is back: nothing to keep any more.
+    try db.cachedStatement(sql: "DELETE FROM held WHERE id = ?").execute(arguments: [record.id])
     try db.cachedStatement(
       sql: """
         INSERT INTO server_records (id, type, unit_id, version, hlc, body) VALUES (?, ?, ?, ?, ?, ?)

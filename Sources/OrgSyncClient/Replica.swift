@@ -14,6 +14,8 @@ import OrgSyncProto
 public final class Replica: Sendable {
   let writer: any DatabaseWriter
   let clock: HybridClock
+  /// Where the sync engine runs the replica's blocking SQLite work (see `blocking`).
+  let queue = DispatchQueue(label: "orgsync.replica")
   /// The file, nil in memory.
   public let path: String?
   /// A copy of each queued edit outside the SQLite file (nil in memory).
@@ -40,7 +42,10 @@ public final class Replica: Sendable {
       let existed = FileManager.default.fileExists(atPath: path)
       let old = umask(0o077)  // the file holds the device secret and personal data
       defer { umask(old) }
-      writer = try DatabasePool(path: path, configuration: configuration)
+      let pool = try DatabasePool(path: path, configuration: configuration)
+      // GRDB sets NORMAL on the writer when it turns on WAL, after `prepareDatabase`.
+      try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+      writer = pool
       if !existed { chmod(path, 0o600) }
     } else {
       writer = try DatabaseQueue(configuration: configuration)
@@ -103,6 +108,18 @@ public final class Replica: Sendable {
           """)
     }
     return migrator
+  }
+
+  /// Runs blocking work on this replica's own serial queue and suspends until it is done.
+  ///
+  /// Swift's cooperative pool has one thread per core (two on a village PC). A synchronous
+  /// SQLite call that waits for an fsync or a lock would hold one of them, and with both held
+  /// every other task — a connect, a handshake, a deadline — stalls behind it. A serial
+  /// dispatch queue gets a thread of its own when it needs one, so async callers use this.
+  public func blocking<T: Sendable>(_ body: @escaping @Sendable (Replica) throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      queue.async { continuation.resume(with: Result { try body(self) }) }
+    }
   }
 
   // MARK: State
@@ -181,7 +198,7 @@ public final class Replica: Sendable {
     let fd = open(temporary, O_RDONLY)
     if fd >= 0 {
       fsync(fd)
-      close(fd)
+      Glibc.close(fd)
     }
     guard rename(temporary, target) == 0 else { throw ReplicaError("cannot write \(target)") }
   }

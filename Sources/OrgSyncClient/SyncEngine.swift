@@ -68,7 +68,7 @@ public struct SyncEngine: Sendable {
   public func sync(progress: @Sendable (SyncProgress) -> Void = { _ in }) async throws -> SyncReport {
     var report = SyncReport()
     do {
-      if try replica.isHealing() { try await heal(&report) }  // an interrupted heal resumes
+      if try await replica.blocking { try $0.isHealing() } { try await heal(&report) }  // an interrupted heal resumes
       try await push(&report, progress: progress)
       if try await !pull(&report, progress: progress) {
         try await heal(&report)
@@ -77,34 +77,34 @@ public struct SyncEngine: Sendable {
           throw RPCError(code: .internal, message: "the server's history changed twice during one sync")
         }
       }
-      if try replica.isHealing() {
-        report.held += try replica.finishHeal(now: Self.nowMillis)
+      if try await replica.blocking { try $0.isHealing() } {
+        report.held += try await replica.blocking { try $0.finishHeal(now: Self.nowMillis) }
       }
       try await refreshConflicts(&report, progress: progress)
     } catch let error as RPCError where error.code == .deadlineExceeded {
       await client.dropConnection()  // the link may be stalled: the next sync starts afresh
       throw error
     }
-    try replica.markSynced(at: Int64(Date().timeIntervalSince1970 * 1000))
+    try await replica.blocking { try $0.markSynced(at: Self.nowMillis) }
     progress(SyncProgress(phase: .done, done: report.pulled, total: report.pulled, bytes: 0))
     return report
   }
 
   func push(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws {
-    let total = try replica.status().outbox
+    let total = try await replica.blocking { try $0.status() }.outbox
     var done = 0
     var conflicted: [[UInt8]] = []
     var healedHere = false
     while true {
       try Task.checkCancellation()
-      let batch = try replica.outboxBatch(limit: pushBatch)
+      let batch = try await replica.blocking { try $0.outboxBatch(limit: pushBatch) }
       if batch.isEmpty { break }
       progress(SyncProgress(phase: .pushing, done: done, total: total, bytes: 0))
       var request = Orgsync_V1_PushRequest()
       request.mutations = batch
-      request.knownPositions = try replica.knownPositions()
+      request.knownPositions = try await replica.blocking { try $0.knownPositions() }
       // While healing, edits queued against the lost history land on what the server holds.
-      request.replay = try replica.isHealing()
+      request.replay = try await replica.blocking { try $0.isHealing() }
       let response = try await client.unary(SyncAPI.push, request, options: CallOptions(timeout: timeout))
       if response.historyChanged {
         guard !healedHere else {
@@ -117,14 +117,16 @@ public struct SyncEngine: Sendable {
       guard response.results.count == batch.count else {
         throw RPCError(code: .internal, message: "the server answered \(response.results.count) of \(batch.count)")
       }
-      let applied = try replica.applyPushResults(
-        response.results, sent: batch, position: response.position, now: Self.nowMillis)
+      let applied = try await replica.blocking {
+        try $0.applyPushResults(
+          response.results, sent: batch, position: response.position, now: Self.nowMillis)
+      }
       report.pushed += applied.accepted
       report.rejected += applied.rejected
       conflicted += applied.conflicted
       done += batch.count
     }
-    if done > 0 { try replica.compactJournal() }
+    if done > 0 { try await replica.blocking { try $0.compactJournal() } }
     // Where this device's edit lost a conflict, the record may not change on the server again:
     // fetch it now so the replica shows what the server kept.
     if !conflicted.isEmpty { try await refetch(conflicted) }
@@ -134,9 +136,9 @@ public struct SyncEngine: Sendable {
   /// (nothing was applied; heal, then pull again).
   func pull(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws -> Bool {
     var request = Orgsync_V1_PullRequest()
-    request.cursor = Data(try replica.cursor())
+    request.cursor = Data(try await replica.blocking { try $0.cursor() })
     request.pageSize = UInt32(pageSize)
-    request.knownPositions = try replica.knownPositions()
+    request.knownPositions = try await replica.blocking { try $0.knownPositions() }
     let replica = self.replica
     let outcome = try await client.serverStreaming(
       SyncAPI.pull, request, options: CallOptions(timeout: timeout)
@@ -147,7 +149,7 @@ public struct SyncEngine: Sendable {
       for try await page in pages {
         try Task.checkCancellation()
         if page.historyChanged { return nil }
-        try replica.apply(page: page)
+        try await replica.blocking { try $0.apply(page: page) }
         local.pages += 1
         local.pulled += page.changes.count
         local.reset = local.reset || page.reset
@@ -175,12 +177,13 @@ public struct SyncEngine: Sendable {
   /// keeps aside whatever of the old copy the server still lacks. Each step can be
   /// interrupted; the next sync resumes it.
   func heal(_ report: inout SyncReport) async throws {
-    try replica.beginHeal()
+    try await replica.blocking { try $0.beginHeal() }
     report.healed = true
     var after: Int64 = 0
     while true {
       try Task.checkCancellation()
-      let batch = try replica.sentBatch(after: after, limit: pushBatch)
+      let from = after
+      let batch = try await replica.blocking { [pushBatch] in try $0.sentBatch(after: from, limit: pushBatch) }
       guard let last = batch.last else { break }
       var request = Orgsync_V1_PushRequest()
       request.mutations = batch.map(\.mutation)
@@ -189,7 +192,10 @@ public struct SyncEngine: Sendable {
       guard !response.historyChanged, response.results.count == batch.count else {
         throw RPCError(code: .internal, message: "the server did not take the offered mutations")
       }
-      let outcome = try replica.applyReplayResults(response.results, sent: request.mutations, now: Self.nowMillis)
+      let offered = request.mutations
+      let outcome = try await replica.blocking {
+        try $0.applyReplayResults(response.results, sent: offered, now: Self.nowMillis)
+      }
       report.offeredAgain += outcome.accepted
       report.rejected += outcome.rejected
       after = last.seq
@@ -199,19 +205,19 @@ public struct SyncEngine: Sendable {
   func refreshConflicts(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws {
     progress(SyncProgress(phase: .conflicts, done: 0, total: 0, bytes: 0))
     // Tell the server about conflicts settled here whose resolving edit it has accepted.
-    for pending in try replica.pendingResolutions() {
+    for pending in try await replica.blocking { try $0.pendingResolutions() } {
       var request = Orgsync_V1_ResolveConflictRequest()
       request.conflictID = Data(pending.conflict)
       request.resolvedByMutationID = Data(pending.mutation)
       do {
         let response = try await client.unary(SyncAPI.resolveConflict, request, options: CallOptions(timeout: timeout))
-        try replica.store(conflicts: [response.conflict])
+        try await replica.blocking { try $0.store(conflicts: [response.conflict]) }
       } catch let error as RPCError where error.code == .failedPrecondition || error.code == .notFound {
         continue  // its mutation was rejected or is still queued; it stays open here
       }
     }
     // The open conflicts came with the pull's last page.
-    report.conflicts = try replica.conflicts().count
+    report.conflicts = try await replica.blocking { try $0.conflicts() }.count
   }
 
   func refetch(_ ids: [[UInt8]]) async throws {
@@ -221,10 +227,10 @@ public struct SyncEngine: Sendable {
       request.ids = slice.map { Data($0) }
       let response = try await client.unary(SyncAPI.fetch, request, options: CallOptions(timeout: timeout))
       let found = Set(response.records.map(\.id))
-      try replica.repair(
-        upserting: response.records.filter { !$0.deleted },
-        removing: slice.filter { !found.contains(Data($0)) } + response.records.filter(\.deleted).map { [UInt8]($0.id) }
-      )
+      let live = response.records.filter { !$0.deleted }
+      let gone =
+        slice.filter { !found.contains(Data($0)) } + response.records.filter(\.deleted).map { [UInt8]($0.id) }
+      try await replica.blocking { try $0.repair(upserting: live, removing: gone) }
     }
   }
 
@@ -236,7 +242,7 @@ public struct SyncEngine: Sendable {
     progress(SyncProgress(phase: .verifying, done: 0, total: 0, bytes: 0))
     let server = try await client.unary(
       SyncAPI.digest, Orgsync_V1_DigestRequest(), options: CallOptions(timeout: timeout))
-    let local = try replica.localDigest()
+    let local = try await replica.blocking { try $0.localDigest() }
     var report = VerifyReport()
     report.healed = sync.healed
     report.held = sync.held
@@ -256,7 +262,7 @@ public struct SyncEngine: Sendable {
         }
         return versions
       }
-      let here = try replica.serverVersions(type: type)
+      let here = try await replica.blocking { try $0.serverVersions(type: type) }
       let stale = remote.filter { here[$0.key] != $0.value }.map { [UInt8]($0.key) }
       let extra = here.keys.filter { remote[$0] == nil }.map { [UInt8]($0) }
       if !stale.isEmpty { try await refetch(stale) }
@@ -271,17 +277,20 @@ public struct SyncEngine: Sendable {
   /// fetched; what it still lacks is kept aside (`held`), so nothing typed is deleted on the
   /// server's word alone. (A record that left the scope came with a scope exit in the pull.)
   func settle(extra: [[UInt8]], _ report: inout VerifyReport) async throws {
-    let mine = try replica.sentMutations(records: extra)
+    let mine = try await replica.blocking { try $0.sentMutations(records: extra) }
     for start in stride(from: 0, to: mine.count, by: pushBatch) {
       var request = Orgsync_V1_PushRequest()
       request.mutations = Array(mine[start..<min(mine.count, start + pushBatch)])
       request.replay = true
-      request.knownPositions = try replica.knownPositions()
+      request.knownPositions = try await replica.blocking { try $0.knownPositions() }
       let response = try await client.unary(SyncAPI.push, request, options: CallOptions(timeout: timeout))
       guard !response.historyChanged, response.results.count == request.mutations.count else {
         throw RPCError(code: .internal, message: "the server did not take the offered mutations")
       }
-      let outcome = try replica.applyReplayResults(response.results, sent: request.mutations, now: Self.nowMillis)
+      let offered = request.mutations
+      let outcome = try await replica.blocking {
+        try $0.applyReplayResults(response.results, sent: offered, now: Self.nowMillis)
+      }
       report.offeredAgain += outcome.accepted
     }
     // Ask again: what came back is fetched; deleted or out of scope ones are removed.
@@ -292,10 +301,11 @@ public struct SyncEngine: Sendable {
       back += try await client.unary(SyncAPI.fetch, request, options: CallOptions(timeout: timeout)).records
     }
     let returned = Set(back.map(\.id))
-    try replica.repair(
-      upserting: back.filter { !$0.deleted }, removing: back.filter(\.deleted).map { [UInt8]($0.id) })
+    let live = back.filter { !$0.deleted }
+    let deleted = back.filter(\.deleted).map { [UInt8]($0.id) }
+    try await replica.blocking { try $0.repair(upserting: live, removing: deleted) }
     let lacking = extra.filter { !returned.contains(Data($0)) }
-    if !lacking.isEmpty { try replica.hold(lacking, now: Self.nowMillis) }
+    if !lacking.isEmpty { try await replica.blocking { try $0.hold(lacking, now: Self.nowMillis) } }
     report.removed += back.filter(\.deleted).count
     report.held += lacking.count
   }

@@ -60,8 +60,10 @@ public struct HistoryInfo: Sendable, Hashable {
 /// out by a database whose tail this one lacks (a restore from a backup, files rolled back to
 /// an older checkpoint): the device must heal instead of trusting its copy.
 ///
-/// Every new history also moves the sequence counter to a value derived from the clock
-/// (minutes since 1970 × 2³⁷), so numbers handed out by a lost tail are never issued again.
+/// Every new history also moves the sequence counter up to a value derived from the clock
+/// (milliseconds since 1970 × 2²¹, which fits a signed 64-bit number until 2109), so numbers
+/// handed out by a lost tail are never issued again: a history would have to write over two
+/// million changes per millisecond of its life to reach the next one's first number.
 extension SQLiteStore {
   static func registerHistoryMigration(_ migrator: inout DatabaseMigrator) {
     migrator.registerMigration("v2-histories") { db in
@@ -95,7 +97,7 @@ extension SQLiteStore {
       sql: "INSERT INTO histories (id, reason, started_at, previous_head) VALUES (?, ?, ?, ?)",
       arguments: [Data(id), reason, now, head])
     if moveCounter {
-      let floor = max(head, (now / 60_000) << 37)
+      let floor = max(head, now << 21)
       try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'changes'")
       try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", arguments: [floor])
     }

@@ -39,6 +39,17 @@ extension SQLiteStore {
     return position
   }
 
+  /// Moves everything in the WAL into the database file and empties the WAL.
+  public func checkpoint() async throws {
+    try await writer.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+  }
+
+  /// Closes the file (the store cannot be used afterwards).
+  public func close() throws {
+    if let pool = writer as? DatabasePool { try pool.close() }
+    if let queue = writer as? DatabaseQueue { try queue.close() }
+  }
+
   /// Checks that `path` is a readable OrgSync server database (before a restore). Returns its
   /// log position.
   public static func checkBackup(path: String) throws -> LogPosition {
@@ -138,7 +149,7 @@ extension SQLiteStore {
   static func fsync(path: String) throws {
     let fd = Glibc.open(path, O_RDONLY)
     guard fd >= 0 else { throw StoreError(.failedPrecondition, "cannot open \(path) to flush it") }
-    defer { close(fd) }
+    defer { Glibc.close(fd) }
     guard Glibc.fsync(fd) == 0 else { throw StoreError(.failedPrecondition, "cannot flush \(path) to disk") }
   }
 }

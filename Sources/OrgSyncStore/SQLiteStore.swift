@@ -38,7 +38,11 @@ public final class SQLiteStore: ServerStore {
       try db.execute(sql: "PRAGMA temp_store = MEMORY")
     }
     if let path {
-      return try DatabasePool(path: path, configuration: configuration)
+      let pool = try DatabasePool(path: path, configuration: configuration)
+      // GRDB turns on WAL after `prepareDatabase` and sets NORMAL on the writer as it does;
+      // set FULL again on the (one, long-lived) writer connection. A test checks it.
+      try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+      return pool
     }
     return try DatabaseQueue(configuration: configuration)
   }

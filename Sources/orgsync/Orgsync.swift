@@ -15,6 +15,7 @@ enum Exit {
   static let unavailable: Int32 = 69  // the server cannot be reached
   static let software: Int32 = 70  // something unexpected
   static let notEnrolled: Int32 = 77  // enrol first, or the server refused this device
+  static let damaged: Int32 = 74  // the data file is damaged: run `orgsync recover`
 }
 
 /// A failure with words for the user and an exit code.
@@ -32,11 +33,13 @@ struct Orgsync: AsyncParsableCommand {
     discussion: """
       Data lives in $ORGSYNC_HOME (default ~/.orgsync). Record types: \(RecordPresentation.typeNames.keys.sorted().joined(separator: ", ")).
       Exit codes: 0 done; 64 bad command line; 65 a value that cannot be stored; 69 server unreachable (edits stay queued); \
-      70 unexpected error; 77 not enrolled or refused by the server.
+      70 unexpected error; 74 this computer's data file is damaged (run `orgsync recover`: queued edits are kept); \
+      77 not enrolled or refused by the server (`orgsync enroll --replace` keeps queued edits).
       """,
+    version: OrgSyncVersion.current,
     subcommands: [
       Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
-      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self,
+      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self,
     ])
 
   static func main() async {
@@ -60,17 +63,36 @@ struct Orgsync: AsyncParsableCommand {
       let (code, hint) = Self.describe(error)
       FileHandle.standardError.write(Data("orgsync: \(error.message)\(hint)\n".utf8))
       Foundation.exit(code)
+    } catch let damage as ReplicaDamaged {
+      Self.damaged(damage.description)
+    } catch let error where ReplicaDamaged.isDamage(error) {
+      Self.damaged("this computer's data file is damaged (\(error))")
     } catch {
       exit(withError: error)
     }
+  }
+
+  static func damaged(_ what: String) -> Never {
+    FileHandle.standardError.write(
+      Data(
+        ("orgsync: \(what).\n"
+          + "Run `orgsync recover`: it keeps this computer's enrolment and every queued edit, sets the damaged "
+          + "file aside and fetches the rest from the server on the next sync.\n").utf8))
+    Foundation.exit(Exit.damaged)
   }
 
   static func describe(_ error: RPCError) -> (Int32, String) {
     switch error.code {
     case .unavailable, .deadlineExceeded:
       (Exit.unavailable, " — check the network and run `orgsync sync` again; nothing entered is lost")
-    case .unauthenticated, .permissionDenied:
-      (Exit.notEnrolled, " — this device may have been revoked; ask the county office for a new enrolment code")
+    case .unauthenticated:
+      (
+        Exit.notEnrolled,
+        " — ask the county office for a new enrolment code and run `orgsync enroll --replace --code CODE`"
+          + " (queued edits are kept)"
+      )
+    case .permissionDenied:
+      (Exit.notEnrolled, " — this device may not do that")
     default:
       (Exit.software, "")
     }
@@ -92,8 +114,14 @@ struct Common: ParsableArguments {
   func replica() throws -> Replica {
     try FileManager.default.createDirectory(
       at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    return try Replica(path: folder.appendingPathComponent("replica.sqlite").path)
+    do {
+      return try Replica(path: replicaPath)
+    } catch let error where ReplicaDamaged.isDamage(error) {
+      throw ReplicaDamaged(path: replicaPath, detail: "\(error)")
+    }
   }
+
+  var replicaPath: String { folder.appendingPathComponent("replica.sqlite").path }
 
   /// The replica of an enrolled device and its identity.
   func enrolled() throws -> (Replica, Replica.Identity) {

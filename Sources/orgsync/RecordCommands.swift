@@ -15,11 +15,32 @@ struct Enroll: AsyncParsableCommand {
   @Option(help: "A name for this computer, e.g. the office it is in.") var name = "orgsync"
   @Option(help: "PEM file of the certificate authority to trust: connect over TLS (the server's --tls-certificate).")
   var caFile: String?
+  @Flag(
+    help:
+      "Enrol again in place, keeping every queued edit: after this device was revoked, or the server moved to a new address or CA."
+  )
+  var replace = false
 
   func run() async throws {
-    let replica = try common.replica()
-    if try replica.identity() != nil {
-      throw Failure(message: "this computer is enrolled already (\(common.folder.path))", code: Exit.usage)
+    let replica: Replica
+    if replace {
+      // A damaged file is rebuilt first, so that its queued edits are kept.
+      do {
+        replica = try common.replica()
+      } catch is ReplicaDamaged {
+        let (salvage, aside) = try Replica.recover(path: common.replicaPath)
+        print("set the damaged data file aside as \(aside); kept \(salvage.queued.count) queued edits")
+        replica = try common.replica()
+      }
+    } else {
+      replica = try common.replica()
+    }
+    let previous = try replica.identity()
+    if previous != nil, !replace {
+      throw Failure(
+        message:
+          "this computer is enrolled already (\(common.folder.path)); to enrol it again and keep its queued edits, add --replace",
+        code: Exit.usage)
     }
     let (host, port) = try Endpoint.parse(server)
     var pem: String?
@@ -44,12 +65,19 @@ struct Enroll: AsyncParsableCommand {
         message: "the server does not accept this code (unknown, used or expired); ask for a new one",
         code: Exit.notEnrolled)
     }
-    try replica.setIdentity(
-      .init(
-        server: server, deviceID: Array(response.deviceID), secret: Array(response.secret),
-        unitID: Array(response.unitID), role: response.role, unitName: response.unitName))
-    try replica.setTrustedAuthority(pem)
+    let identity = Replica.Identity(
+      server: server, deviceID: Array(response.deviceID), secret: Array(response.secret),
+      unitID: Array(response.unitID), role: response.role, unitName: response.unitName)
+    if previous != nil {
+      try replica.replaceIdentity(identity, trustedAuthority: pem)
+    } else {
+      try replica.setIdentity(identity)
+      try replica.setTrustedAuthority(pem)
+    }
     print("enrolled as \(response.unitName) (\(response.unitCode)), role \(roleName(response.role))")
+    if previous != nil {
+      print("kept \(try replica.status().outbox) queued edits; they are sent with the next sync")
+    }
     print("next: orgsync sync")
   }
 }

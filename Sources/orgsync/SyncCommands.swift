@@ -37,6 +37,44 @@ struct Sync: AsyncParsableCommand {
     if report.conflicts > 0 { line += ", \(report.conflicts) open conflicts (see `orgsync conflicts list`)" }
     if report.reset { line += "; this unit moved in the tree, its data was fetched afresh" }
     print(line)
+    if report.healed {
+      print(
+        "the server had been restored from an older copy: this computer offered back \(report.offeredAgain) "
+          + "accepted edits and fetched everything again")
+    }
+    if report.held > 0 {
+      print(
+        "\(report.held) records the server no longer has are kept on this computer (their authors' devices"
+          + " send them back when they sync)")
+    }
+  }
+}
+
+struct Recover: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Rebuild a damaged data file, keeping this computer's enrolment and every queued edit.",
+    discussion:
+      "The damaged file is set aside (never deleted). Queued edits come from the edit journal kept beside the data file and from whatever of the damaged file can still be read. The records themselves come back from the server with the next `orgsync sync`."
+  )
+  @OptionGroup var common: Common
+  @Flag(help: "Rebuild even if the file looks sound.") var force = false
+
+  func run() async throws {
+    let path = common.replicaPath
+    if !force, FileManager.default.fileExists(atPath: path) {
+      if let replica = try? Replica(path: path), (try? replica.integrityProblem()) == .some(nil),
+        (try? replica.identity()) != nil
+      {
+        print("the data file is sound; nothing to recover (use --force to rebuild it anyway)")
+        return
+      }
+    }
+    let (salvage, aside) = try Replica.recover(path: path)
+    print("set the damaged data file aside as \(aside)")
+    print(
+      "kept the enrolment (\(salvage.identity?.unitName ?? "")) and \(salvage.queued.count) queued edits"
+        + (salvage.fromFile > 0 ? " (\(salvage.fromFile) read from the damaged file)" : ""))
+    print("next: orgsync sync   (fetches this unit's records from the server again)")
   }
 }
 
@@ -65,11 +103,12 @@ struct Status: AsyncParsableCommand {
       ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000))
     }
     let table = Table(
-      columns: ["unit", "role", "server", "last sync", "records", "queued", "refused", "open conflicts"],
+      columns: ["unit", "role", "server", "last sync", "records", "queued", "refused", "open conflicts", "kept aside"],
       rows: [
         [
           identity.unitName, roleName(identity.role), identity.server, last ?? "never", String(status.records),
           String(status.outbox), String(status.rejected), String(status.openConflicts),
+          String(try replica.heldCount()),
         ]
       ])
     if output.format == .table {
@@ -192,14 +231,24 @@ struct Verify: AsyncParsableCommand {
 
   func run() async throws {
     let (replica, identity) = try common.enrolled()
+    // The file first: no claim about the data is made from a damaged file.
+    if let problem = try replica.integrityProblem() {
+      throw ReplicaDamaged(path: common.replicaPath, detail: problem)
+    }
     let client = try common.client(identity, replica: replica)
     defer { Task { await client.close() } }
     let report = try await SyncEngine(replica: replica, client: client).verify()
-    if report.mismatchedTypes.isEmpty {
+    if report.healed {
+      print("the server had been restored from an older copy: this computer offered back its accepted edits")
+    }
+    if report.mismatchedTypes.isEmpty, report.held == 0 {
       print("verified: this computer holds exactly what the server holds for \(identity.unitName)")
     } else {
       let types = report.mismatchedTypes.map(RecordPresentation.word(for:)).joined(separator: ", ")
-      print("repaired \(types): fetched \(report.fetched), removed \(report.removed)")
+      var line = "repaired \(types): fetched \(report.fetched), removed \(report.removed)"
+      if report.offeredAgain > 0 { line += ", offered back \(report.offeredAgain) of this computer's edits" }
+      if report.held > 0 { line += ", kept \(report.held) the server lacks on this computer" }
+      print(line)
     }
   }
 }

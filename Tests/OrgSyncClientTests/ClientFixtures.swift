@@ -13,7 +13,8 @@ import Testing
 /// 邵東縣委 → 廉橋鎮 (太平村, 新民村, 大塘村), 流光嶺鎮 (雙鳳村).
 final class TestServer: @unchecked Sendable {
   let folder: URL
-  let store: SQLiteStore
+  private(set) var store: SQLiteStore
+  var databasePath: String { folder.appendingPathComponent("server.sqlite").path }
   private(set) var server: RPCServer?
   private var serving: Task<Void, any Error>?
   private(set) var port = 0
@@ -51,8 +52,10 @@ final class TestServer: @unchecked Sendable {
     try await start()
   }
 
-  /// Starts the server (again, on the same port after a restart).
+  /// Starts the server (again, on the same port after a restart). Like `orgsyncd serve`, each
+  /// start begins a new history.
   func start() async throws {
+    try await store.beginHistory(reason: "serve")
     let server = RPCServer(
       configuration: .init(
         port: port, shutdownGracePeriod: .seconds(2), authenticator: DeviceAuthenticator(store: store)),
@@ -68,6 +71,26 @@ final class TestServer: @unchecked Sendable {
     server = nil
   }
 
+  /// Replaces the stopped server's database with `backup`, as `orgsyncd restore` does.
+  func restore(from backup: String) async throws {
+    precondition(server == nil, "stop the server first")
+    try store.close()
+    _ = try await SQLiteStore.restore(backup: backup, over: databasePath)
+    store = try SQLiteStore(path: databasePath)
+  }
+
+  /// Swaps in the database file as it is on disk now (after files were replaced by hand).
+  func reopen() throws {
+    precondition(server == nil, "stop the server first")
+    store = try SQLiteStore(path: databasePath)
+  }
+
+  /// Closes the database (before its files are replaced by hand).
+  func closeStore() throws {
+    precondition(server == nil, "stop the server first")
+    try store.close()
+  }
+
   deinit {
     try? FileManager.default.removeItem(at: folder)
   }
@@ -75,7 +98,7 @@ final class TestServer: @unchecked Sendable {
   /// Enrols a device and returns its replica and sync engine, talking to `port` (a proxy's,
   /// or the server's by default).
   func device(
-    unit: [UInt8], role: Orgsync_V1_DeviceRole, via port: Int? = nil, timeout: Duration = .seconds(10),
+    unit: [UInt8], role: Orgsync_V1_DeviceRole, via port: Int? = nil, timeout: Duration = .seconds(60),
     replicaPath: String? = nil
   ) async throws -> Device {
     let code = try await store.makeEnrollmentCode(unitID: unit, role: role, validSeconds: 600)
@@ -94,6 +117,16 @@ final class TestServer: @unchecked Sendable {
     engine.timeout = timeout
     return Device(
       replica: replica, engine: engine, actor: Actor(deviceID: Array(enrolled.deviceID), unitID: unit, role: role))
+  }
+
+  /// A sync engine for a replica that holds an identity already (after a recovery).
+  func engine(for replica: Replica) throws -> SyncEngine {
+    let identity = try #require(try replica.identity())
+    let client = try RPCClient(
+      configuration: .init(
+        host: "127.0.0.1", port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
+        connectTimeout: .seconds(60)))
+    return SyncEngine(replica: replica, client: client)
   }
 
   /// The server's view of an actor's scope: id → record.
@@ -139,6 +172,17 @@ func opinionBody(_ content: String) -> Orgsync_V1_RecordBody {
   o.category = .livelihood
   var body = Orgsync_V1_RecordBody()
   body.opinion = o
+  return body
+}
+
+func noticeBody(_ title: String, to audience: [UInt8]) -> Orgsync_V1_RecordBody {
+  var n = Orgsync_V1_Notice()
+  n.audienceRootID = Data(audience)
+  n.title = title
+  n.body = "請各支部按時報送。"
+  n.issuedOn = CalendarDate.make(2026, 11, 20)
+  var body = Orgsync_V1_RecordBody()
+  body.notice = n
   return body
 }
 

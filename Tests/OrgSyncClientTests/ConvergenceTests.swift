@@ -65,7 +65,7 @@ struct ConvergenceTests {
     for _ in 0..<3 {
       for device in devices {
         var tries = 0
-        while (try? await device.engine.sync()) == nil, tries < 20 {
+        while (try? await device.engine.sync()) == nil, tries < 200 {  // 400 ms each: a busy machine needs retries
           tries += 1
           try await Task.sleep(for: .milliseconds(30))
         }

@@ -50,7 +50,7 @@ struct SyncEngineTests {
 
     let proxy = FaultyProxy(upstreamPort: server.port, seed: 7, faults: .init(cut: 1, within: 40_000))
     let proxyPort = try await proxy.start()
-    var reader = try await server.device(unit: server.taiping, role: .branch, via: proxyPort, timeout: .seconds(5))
+    var reader = try await server.device(unit: server.taiping, role: .branch, via: proxyPort, timeout: .seconds(60))
     reader.engine.pageSize = 20
     var attempts = 0
     var cursors: [[UInt8]] = []
@@ -264,7 +264,7 @@ struct FaultyProxyTests {
     let server = try await TestServer()
     let proxy = FaultyProxy(upstreamPort: server.port, seed: 1)
     let port = try await proxy.start()
-    let device = try await server.device(unit: server.taiping, role: .branch, via: port, timeout: .seconds(3))
+    let device = try await server.device(unit: server.taiping, role: .branch, via: port, timeout: .seconds(60))
     try device.replica.create(memberBody("杜牧"), unitID: server.taiping)
     let report = try await device.engine.sync()
     #expect(report.pushed == 1)

@@ -1,0 +1,234 @@
+import Foundation
+import GRDB
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncStore
+import Testing
+
+@testable import OrgSyncClient
+
+/// An accepted edit survives anything short of losing every copy of it: a restore from an
+/// older backup, a database whose WAL was lost, a damaged replica.
+@Suite("History, restore and recovery")
+struct HistoryTests {
+  @Test("acknowledgements wait for the disk: synchronous = FULL on the server and the replica")
+  func durableSettings() async throws {
+    let server = try await TestServer()
+    #expect(try await server.store.synchronousSetting() == [2, 2])
+    let file = server.folder.appendingPathComponent("branch.sqlite").path
+    let branch = try await server.device(unit: server.taiping, role: .branch, replicaPath: file)
+    #expect(try branch.replica.synchronousSetting() == [2, 2])
+  }
+
+  @Test("backup, the branch adds two records, restore, the county sends a notice: nothing is lost")
+  func restoreFromBackup() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    let county = try await server.device(unit: server.county, role: .committee)
+    let early = try branch.replica.create(memberBody("王建國"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    _ = try await county.engine.sync()
+
+    let backup = server.folder.appendingPathComponent("backup.sqlite").path
+    _ = try await server.store.backup(to: backup)
+
+    // After the backup: two records from the branch, and an edit of the early one.
+    let member = try branch.replica.create(memberBody("李秀英"), unitID: server.taiping)
+    let opinion = try branch.replica.create(opinionBody("村口路燈不亮"), unitID: server.taiping)
+    try branch.replica.update(Array(early.recordID), fields: ["note"], from: memberBody("王建國", note: "流動黨員"))
+    #expect(try await branch.engine.sync().pushed == 3)
+    _ = try await county.engine.sync()  // the county's copy also went past the backup
+    #expect(try county.replica.record(id: Array(member.recordID)) != nil)
+
+    await server.stop()
+    try await server.restore(from: backup)
+    #expect(
+      try await server.store.record(id: Array(member.recordID), actor: branch.actor) == nil, "the restore lost it")
+    try await server.start()
+
+    // The county issues a notice to the branch; its own sync notices the restore and heals.
+    let notice = try county.replica.create(noticeBody("關於報送第四季度材料的通知", to: server.taiping), unitID: server.county)
+    let countySync = try await county.engine.sync()
+    #expect(countySync.healed)
+    #expect(try countySync.held == 0 || county.replica.heldCount() == countySync.held)
+
+    let branchSync = try await branch.engine.sync()
+    #expect(branchSync.healed)
+    #expect(branchSync.offeredAgain >= 3)
+
+    // The server holds both records and the edit again; the branch holds the notice.
+    let onServer = try await server.scope(of: branch.actor)
+    #expect(onServer[member.recordID]?.body.member.name == "李秀英")
+    #expect(onServer[opinion.recordID]?.body.opinion.content == "村口路燈不亮")
+    #expect(onServer[early.recordID]?.body.member.note == "流動黨員")
+    #expect(try branch.replica.record(id: Array(notice.recordID))?.body.notice.title == "關於報送第四季度材料的通知")
+    #expect(try snapshot(branch.replica) == snapshot(onServer))
+
+    // The county now catches up with what the branch offered back, and verify is clean on both.
+    _ = try await county.engine.sync()
+    #expect(try county.replica.record(id: Array(member.recordID))?.body.member.name == "李秀英")
+    for device in [branch, county] {
+      let verify = try await device.engine.verify()
+      #expect(verify.mismatchedTypes.isEmpty)
+      #expect(verify.held == 0)
+      #expect(try device.replica.heldCount() == 0)
+      #expect(try device.replica.status().outbox == 0)
+    }
+    #expect(try snapshot(county.replica) == snapshot(try await server.scope(of: county.actor)))
+  }
+
+  @Test("a power cut that loses the server's WAL: the tail comes back from the branch")
+  func lostTail() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    try branch.replica.create(memberBody("趙德明"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    try await server.store.checkpoint()
+    let checkpointed = try Data(contentsOf: URL(fileURLWithPath: server.databasePath))
+
+    let late = try branch.replica.create(opinionBody("希望修一座橋"), unitID: server.taiping)
+    #expect(try await branch.engine.sync().pushed == 1)
+
+    // The files as they were at the last checkpoint: the main file then, no WAL.
+    await server.stop()
+    try server.closeStore()
+    for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: server.databasePath + suffix) }
+    try checkpointed.write(to: URL(fileURLWithPath: server.databasePath))
+    try server.reopen()
+    #expect(try await server.store.record(id: Array(late.recordID), actor: branch.actor) == nil)
+    try await server.start()
+
+    // Another device writes first, reusing sequence numbers a naive server would issue again.
+    let neighbour = try await server.device(unit: server.taiping, role: .branch)
+    let other = try neighbour.replica.create(opinionBody("垃圾清運不及時"), unitID: server.taiping)
+    _ = try await neighbour.engine.sync()
+
+    let report = try await branch.engine.sync()
+    #expect(report.healed, "the branch notices its position is past the server's log")
+    let onServer = try await server.scope(of: branch.actor)
+    #expect(onServer[late.recordID]?.body.opinion.content == "希望修一座橋")
+    #expect(try branch.replica.record(id: Array(other.recordID)) != nil, "and skips nothing written since")
+    #expect(try snapshot(branch.replica) == snapshot(onServer))
+  }
+
+  @Test("sequence numbers of a lost tail are never issued again")
+  func noReissue() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    try branch.replica.create(memberBody("孫立"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    let backup = server.folder.appendingPathComponent("b.sqlite").path
+    _ = try await server.store.backup(to: backup)
+    try branch.replica.create(memberBody("周敏"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    let lostCursor = try LogPosition.decode(try branch.replica.cursor())!
+    await server.stop()
+    try await server.restore(from: backup)
+    let writer = try await server.device(unit: server.xinmin, role: .branch)
+    try writer.replica.create(memberBody("吳剛"), unitID: server.xinmin)
+    try await server.start()
+    _ = try await writer.engine.sync()
+    let newCursor = try LogPosition.decode(try writer.replica.cursor())!
+    #expect(newCursor.seq > lostCursor.seq)
+    #expect(newCursor.history != lostCursor.history)
+    #expect(try await server.store.holds(position: lostCursor.bytes) == false)
+  }
+
+  @Test("verify after a restore heals first; the record is back on the server and here")
+  func verifyAfterRestore() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    let backup = server.folder.appendingPathComponent("b.sqlite").path
+    _ = try await server.store.backup(to: backup)
+    let member = try branch.replica.create(memberBody("錢進"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    await server.stop()
+    try await server.restore(from: backup)
+    try await server.start()
+    let report = try await branch.engine.verify()
+    #expect(report.healed)
+    #expect(report.mismatchedTypes.isEmpty)
+    #expect(try await server.store.record(id: Array(member.recordID), actor: branch.actor) != nil)
+    #expect(try branch.replica.record(id: Array(member.recordID))?.body.member.name == "錢進")
+  }
+
+  @Test("verify keeps aside, never deletes, a record the server lacks")
+  func verifyKeepsAside() async throws {
+    let server = try await TestServer()
+    let county = try await server.device(unit: server.county, role: .committee)
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    let notice = try county.replica.create(noticeBody("通知", to: server.taiping), unitID: server.county)
+    _ = try await county.engine.sync()
+    _ = try await branch.engine.sync()
+    #expect(try branch.replica.record(id: Array(notice.recordID)) != nil)
+    // The server loses the row behind everyone's back (a hand edit of the file).
+    await server.stop()
+    try server.closeStore()
+    let queue = try DatabaseQueue(path: server.databasePath)
+    try await queue.write { db in
+      for table in ["records", "scope_index", "down_index"] {
+        try db.execute(
+          sql: "DELETE FROM \(table) WHERE \(table == "records" ? "id" : "record_id") = ?", arguments: [notice.recordID]
+        )
+      }
+    }
+    try queue.close()
+    try server.reopen()
+    try await server.start()
+    let report = try await branch.engine.verify()
+    #expect(report.held == 1)
+    #expect(report.removed == 0)
+    #expect(try branch.replica.heldCount() == 1)
+  }
+
+  enum Damage: CaseIterable { case zeroedHeader, truncated }
+
+  @Test("a damaged replica is rebuilt with its enrolment and every queued edit", arguments: Damage.allCases)
+  func recoverDamaged(_ damage: Damage) async throws {
+    let server = try await TestServer()
+    let path = server.folder.appendingPathComponent("branch.sqlite").path
+    var queued: [Data] = []
+    do {
+      let branch = try await server.device(unit: server.taiping, role: .branch, replicaPath: path)
+      for i in 0..<200 { try branch.replica.create(opinionBody("群眾意見\(i)"), unitID: server.taiping) }
+      _ = try await branch.engine.sync()
+      for name in ["馮雪", "陳亮"] {
+        queued.append(try branch.replica.create(memberBody(name), unitID: server.taiping).recordID)
+      }
+      try branch.replica.close()
+    }
+    // Closed: the WAL was checkpointed into the file. Damage the file alone.
+    for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    switch damage {
+    case .zeroedHeader:
+      try handle.write(contentsOf: Data(count: 100))
+    case .truncated:
+      try handle.truncate(atOffset: try handle.seekToEnd() / 2)
+    }
+    try handle.close()
+    // Opening or reading the damaged file fails as damage (the CLI turns it into exit 74).
+    #expect {
+      let replica = try Replica(path: path)
+      _ = try replica.records()
+      if let problem = try replica.integrityProblem() { throw ReplicaDamaged(path: path, detail: problem) }
+    } throws: { error in
+      error is ReplicaDamaged || ReplicaDamaged.isDamage(error)
+    }
+
+    let (salvage, aside) = try Replica.recover(path: path)
+    #expect(salvage.identity != nil)
+    #expect(Set(salvage.queued.map(\.recordID)).isSuperset(of: queued))
+    #expect(FileManager.default.fileExists(atPath: aside), "the damaged file is set aside, not deleted")
+    let replica = try Replica(path: path)
+    #expect(try replica.status().outbox >= 2)
+    let engine = try server.engine(for: replica)
+    _ = try await engine.sync()
+    let actor = Actor(
+      deviceID: try #require(try replica.identity()).deviceID, unitID: server.taiping, role: .branch)
+    let onServer = try await server.scope(of: actor)
+    for id in queued { #expect(onServer[id] != nil, "the queued edit reached the server") }
+    #expect(onServer.values.filter { $0.type == .opinion }.count == 200)
+    #expect(try snapshot(replica) == snapshot(onServer))
+  }
+}
