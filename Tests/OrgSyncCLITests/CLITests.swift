@@ -22,8 +22,16 @@ struct Tool {
     var err: String
   }
 
+  /// Runs a tool to its end without holding a thread of Swift's cooperative pool (two on two
+  /// cores): the waiting happens on a dispatch queue of its own.
   @discardableResult
-  static func run(_ tool: String, _ arguments: [String], home: URL? = nil, input: String? = nil) throws -> Result {
+  static func run(_ tool: String, _ arguments: [String], home: URL? = nil, input: String? = nil) async throws
+    -> Result
+  {
+    try await offPool { try runBlocking(tool, arguments, home: home) }
+  }
+
+  static func runBlocking(_ tool: String, _ arguments: [String], home: URL? = nil) throws -> Result {
     let process = Process()
     process.executableURL = folder.appendingPathComponent(tool)
     process.arguments = arguments
@@ -45,6 +53,13 @@ struct Tool {
   }
 }
 
+/// Runs blocking work (waiting for a process, reading its pipes) off the cooperative pool.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { continuation in
+    DispatchQueue(label: "orgsync.test.blocking").async { continuation.resume(with: Result { try body() }) }
+  }
+}
+
 /// A running `orgsyncd serve` on 127.0.0.1 with a small generated county.
 final class Daemon: @unchecked Sendable {
   let folder: URL
@@ -52,12 +67,12 @@ final class Daemon: @unchecked Sendable {
   var process: Process?
   var port = 0
 
-  init(townships: Int = 2, villages: Int = 3, members: Int = 5) throws {
+  init(townships: Int = 2, villages: Int = 3, members: Int = 5) async throws {
     folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-cli-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     data = folder.appendingPathComponent("server").path
-    #expect(try Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
-    let seeded = try Tool.run(
+    #expect(try await Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
+    let seeded = try await Tool.run(
       "orgsyncd",
       [
         "seed-sample", "--data", data, "--townships", "\(townships)", "--villages", "\(villages)", "--members",
@@ -66,93 +81,121 @@ final class Daemon: @unchecked Sendable {
     #expect(seeded.status == 0, "\(seeded.err)")
   }
 
-  func start(_ extra: [String] = []) throws {
+  /// What the server wrote to its standard error (drained all the time, so that a full pipe
+  /// never blocks it).
+  let log = LogBuffer()
+
+  func start(_ extra: [String] = []) async throws {
     let process = Process()
     process.executableURL = Tool.folder.appendingPathComponent("orgsyncd")
     // The first start picks a free port; a restart takes the same one again.
     process.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"] + extra
     let previous = port
-    port = 0
     let err = Pipe()
     process.standardError = err
     process.standardOutput = FileHandle.nullDevice
+    let log = self.log
+    log.reset()
+    err.fileHandleForReading.readabilityHandler = { handle in
+      let chunk = handle.availableData
+      if chunk.isEmpty { handle.readabilityHandler = nil } else { log.append(chunk) }
+    }
     try process.run()
     self.process = process
     // The log line "listening address=[IPv4]127.0.0.1/127.0.0.1:PORT" names the port.
-    var text = ""
-    while port == 0 {
-      let chunk = err.fileHandleForReading.availableData
-      if chunk.isEmpty { break }
-      text += String(decoding: chunk, as: UTF8.self)
-      if let line = text.split(separator: "\n").first(where: { $0.contains("listening") }),
-        let colon = line.lastIndex(of: ":")
-      {
-        port = Int(line[line.index(after: colon)...].prefix { $0.isNumber }) ?? 0
+    let found = try await offPool { () -> Int in
+      let deadline = Date() + 300
+      while Date() < deadline {
+        if let line = log.text.split(separator: "\n").first(where: { $0.contains("listening") }),
+          let colon = line.lastIndex(of: ":")
+        {
+          return Int(line[line.index(after: colon)...].prefix { $0.isNumber }) ?? 0
+        }
+        if !process.isRunning { return 0 }
+        usleep(10_000)
       }
+      return 0
     }
+    port = found
     if previous != 0 { #expect(port == previous) }
   }
 
-  func code(unit: String, role: String) throws -> String {
-    let result = try Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", unit, "--role", role])
+  func code(unit: String, role: String) async throws -> String {
+    let result = try await Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", unit, "--role", role])
     #expect(result.status == 0, "\(result.err)")
     return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
-  func stop() {
-    process?.interrupt()
-    process?.waitUntilExit()
+  func stop() async {
+    guard let process else { return }
+    process.interrupt()
+    _ = try? await offPool { process.waitUntilExit() }
+    self.process = nil
   }
 
   deinit {
-    stop()
+    if let process, process.isRunning {
+      process.interrupt()
+      process.waitUntilExit()
+    }
     try? FileManager.default.removeItem(at: folder)
   }
+}
+
+/// Text collected from a pipe on another thread.
+final class LogBuffer: @unchecked Sendable {
+  private let lock = NSLock()
+  private var data = Data()
+
+  func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
+  func reset() { lock.withLock { data = Data() } }
+  var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }
 
 @Suite("Command line, end to end")
 struct CLITests {
   @Test("a branch enrols, adds offline, syncs; the county's roll-up counts it")
-  func endToEnd() throws {
-    let daemon = try Daemon()
-    try daemon.start()
+  func endToEnd() async throws {
+    let daemon = try await Daemon()
+    try await daemon.start()
     #expect(daemon.port > 0)
     let branch = daemon.folder.appendingPathComponent("branch")
     let county = daemon.folder.appendingPathComponent("county")
     let server = "127.0.0.1:\(daemon.port)"
-    let enrolled = try Tool.run(
-      "orgsync", ["enroll", "--server", server, "--code", try daemon.code(unit: "430521-100-001", role: "branch")],
+    let enrolled = try await Tool.run(
+      "orgsync",
+      ["enroll", "--server", server, "--code", try await daemon.code(unit: "430521-100-001", role: "branch")],
       home: branch)
     #expect(enrolled.status == 0, "\(enrolled.err)")
     #expect(enrolled.out.contains("太平村黨支部"))
     #expect(
-      try Tool.run(
-        "orgsync", ["enroll", "--server", server, "--code", try daemon.code(unit: "430521", role: "committee")],
+      try await Tool.run(
+        "orgsync", ["enroll", "--server", server, "--code", try await daemon.code(unit: "430521", role: "committee")],
         home: county
       ).status == 0)
 
     // Offline: the server is down while the branch enters data.
-    daemon.stop()
-    let added = try Tool.run(
+    await daemon.stop()
+    let added = try await Tool.run(
       "orgsync",
       ["add", "member", "--name", "張三豐", "--status", "full", "--gender", "male", "--birth-date", "1960-02-29"],
       home: branch)
     #expect(added.status == 0, "\(added.err)")
-    let down = try Tool.run("orgsync", ["sync"], home: branch)
+    let down = try await Tool.run("orgsync", ["sync"], home: branch)
     #expect(down.status == 69)
     #expect(down.err.contains("nothing entered is lost"))
-    #expect(try Tool.run("orgsync", ["status", "--json"], home: branch).out.contains("\"queued\" : \"1\""))
+    #expect(try await Tool.run("orgsync", ["status", "--json"], home: branch).out.contains("\"queued\" : \"1\""))
 
-    try daemon.start()
-    let synced = try Tool.run("orgsync", ["sync"], home: branch)
+    try await daemon.start()
+    let synced = try await Tool.run("orgsync", ["sync"], home: branch)
     #expect(synced.status == 0, "\(synced.err)")
     #expect(synced.out.contains("sent 1"))
-    #expect(try Tool.run("orgsync", ["sync"], home: county).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: county).status == 0)
 
     // The county's Q3 roll-up, checked against the generator's arithmetic: per township,
     // 3 villages × 5 members + 3 cadres; the first township has the new member too; reports are
     // due from each village; every village holds 2 meetings a month, 6 in a quarter.
-    let result = try Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json"], home: county)
+    let result = try await Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json"], home: county)
     #expect(result.status == 0, "\(result.err)")
     let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [[String: String]])
     // Rows: the county's own level (its 12 cadres), the two townships, the total.
@@ -165,45 +208,46 @@ struct CLITests {
     #expect(rows[3]["members"] == "49")
 
     // The same numbers offline, from the county's replica.
-    let offline = try Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json", "--offline"], home: county)
+    let offline = try await Tool.run(
+      "orgsync", ["aggregate", "--period", "2026-Q3", "--json", "--offline"], home: county)
     #expect(offline.out == result.out)
   }
 
   @Test("over TLS: a client that trusts the county's CA syncs; one that trusts another is refused")
-  func tls() throws {
-    let daemon = try Daemon(townships: 1, villages: 1, members: 2)
+  func tls() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     let pki = try PEMAuthority(folder: daemon.folder)
-    try daemon.start(["--tls-certificate", pki.certificate, "--tls-key", pki.key])
+    try await daemon.start(["--tls-certificate", pki.certificate, "--tls-key", pki.key])
     let home = daemon.folder.appendingPathComponent("branch")
     let server = "127.0.0.1:\(daemon.port)"
-    let code = try daemon.code(unit: "430521-100-001", role: "branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
     let other = try PEMAuthority(folder: daemon.folder.appendingPathComponent("other"))
-    let refused = try Tool.run(
+    let refused = try await Tool.run(
       "orgsync", ["enroll", "--server", server, "--code", code, "--ca-file", other.authority],
       home: daemon.folder.appendingPathComponent("impostor"))
     #expect(refused.status == 69, "\(refused.err)")
-    let enrolled = try Tool.run(
+    let enrolled = try await Tool.run(
       "orgsync", ["enroll", "--server", server, "--code", code, "--ca-file", pki.authority], home: home)
     #expect(enrolled.status == 0, "\(enrolled.err)")
-    let synced = try Tool.run("orgsync", ["sync"], home: home)
+    let synced = try await Tool.run("orgsync", ["sync"], home: home)
     #expect(synced.status == 0, "\(synced.err)")
     #expect(synced.out.contains("received"))
   }
 
   @Test("a hierarchy imports from CSV; a bad row is refused before anything is written")
-  func importCSV() throws {
+  func importCSV() async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-import-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let data = folder.appendingPathComponent("server").path
-    #expect(try Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
+    #expect(try await Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
     let bad = folder.appendingPathComponent("bad.csv")
     try """
     code,name,level,kind,parent_code
     430521,中共邵東縣委員會,county,committee,
     430521-100,中共廉橋鎮委員會,village,committee,430521
     """.write(to: bad, atomically: true, encoding: .utf8)
-    let refused = try Tool.run("orgsyncd", ["import", "--data", data, bad.path])
+    let refused = try await Tool.run("orgsyncd", ["import", "--data", data, bad.path])
     #expect(refused.status != 0)
     #expect(refused.err.contains("row 2 (430521-100)"), "\(refused.err)")
     #expect(refused.err.contains("--level must be one of"), "\(refused.err)")
@@ -214,25 +258,26 @@ struct CLITests {
     430521-100,中共廉橋鎮委員會,township,committee,430521
     430521-100-001,太平村黨支部,grassroots,branch,430521-100
     """.write(to: good, atomically: true, encoding: .utf8)
-    let imported = try Tool.run("orgsyncd", ["import", "--data", data, good.path])
+    let imported = try await Tool.run("orgsyncd", ["import", "--data", data, good.path])
     #expect(imported.status == 0, "\(imported.err)")
     #expect(imported.out.contains("imported 3 units, refused 0"))
-    let code = try Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", "430521-100-001", "--role", "branch"])
+    let code = try await Tool.run(
+      "orgsyncd", ["enroll", "--data", data, "--unit", "430521-100-001", "--role", "branch"])
     #expect(code.status == 0)
     #expect(code.out.trimmingCharacters(in: .whitespacesAndNewlines).count == 14)
   }
 
   @Test("bad command lines and values get clear errors and change nothing")
-  func badInput() throws {
-    let daemon = try Daemon(townships: 1, villages: 1, members: 2)
-    try daemon.start()
+  func badInput() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
     let home = daemon.folder.appendingPathComponent("branch")
     #expect(
-      try Tool.run(
+      try await Tool.run(
         "orgsync",
         [
           "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
-          try daemon.code(unit: "430521-100-001", role: "branch"),
+          try await daemon.code(unit: "430521-100-001", role: "branch"),
         ],
         home: home
       ).status == 0)
@@ -246,17 +291,18 @@ struct CLITests {
       (["edit", "zzzz", "--name", "x"], 65, "not a record id"),
     ]
     for (arguments, status, message) in cases {
-      let result = try Tool.run("orgsync", arguments, home: home)
+      let result = try await Tool.run("orgsync", arguments, home: home)
       #expect(result.status == status, "\(arguments): \(result.err)")
       #expect(result.err.contains(message), "\(arguments): \(result.err)")
     }
-    let status = try Tool.run("orgsync", ["status", "--json"], home: home)
+    let status = try await Tool.run("orgsync", ["status", "--json"], home: home)
     #expect(status.out.contains("\"queued\" : \"0\""), "nothing was queued: \(status.out)")
-    let wrongCode = try Tool.run(
+    let wrongCode = try await Tool.run(
       "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
       home: daemon.folder.appendingPathComponent("other"))
     #expect(wrongCode.status == 77)
-    let badUnit = try Tool.run("orgsyncd", ["enroll", "--data", daemon.data, "--unit", "999", "--role", "branch"])
+    let badUnit = try await Tool.run(
+      "orgsyncd", ["enroll", "--data", daemon.data, "--unit", "999", "--role", "branch"])
     #expect(badUnit.status != 0)
     #expect(badUnit.err.contains("no unit with code 999"))
   }

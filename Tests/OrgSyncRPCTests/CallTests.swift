@@ -5,6 +5,10 @@ import OrgSyncRPC
 import Testing
 
 /// The enrolled device the tests' clients present.
+/// Connect and handshake budget in tests that are not about it: generous, so that a busy
+/// machine slows them down instead of failing them.
+let testConnectTimeout: Duration = .seconds(120)
+
 let testIdentity = ClientIdentity(deviceID: Array("device-0001".utf8), secret: HelloProof.randomBytes())
 let testAuthenticator = StoredKeyAuthenticator(
   storedKeys: [testIdentity.deviceID: HelloProof.storedKey(secret: testIdentity.secret)])
@@ -20,7 +24,8 @@ func withEchoServer<R: Sendable>(
     server, address in
     let port = address.port!
     let client = try RPCClient(
-      configuration: clientConfiguration?(port) ?? .init(host: "127.0.0.1", port: port, identity: testIdentity))
+      configuration: clientConfiguration?(port)
+        ?? .init(host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
     defer { Task { await client.close() } }
     return try await body(client, server, observations)
   }
