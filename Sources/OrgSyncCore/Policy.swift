@@ -33,7 +33,7 @@ public struct RecordState: Sendable {
   }
 }
 
-/// Who may write what (DESIGN.md §5) and the state machines of reports, problems and
+/// Who may write what (docs/ARCHITECTURE.md, "Scope and rights") and the state machines of reports, problems and
 /// commitments. Pure: the tree is asked through the resolver.
 public struct Policy {
   let resolver: any ReferenceResolver

@@ -42,7 +42,7 @@ public protocol ReferenceResolver {
   func isAncestorOrSelf(_ ancestor: [UInt8], of unit: [UInt8]) throws -> Bool
 }
 
-/// Field rules for every record type (DOMAIN.md): required fields, closed sets, real dates,
+/// Field rules for every record type: required fields, closed sets, real dates,
 /// lengths, and references that exist, are of the right type and lie in the right place.
 /// Runs on the record as it will be stored (after merge), so a partial edit cannot leave a
 /// record that would not have passed as a whole.

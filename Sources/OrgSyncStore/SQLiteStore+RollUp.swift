@@ -5,7 +5,7 @@ import OrgSyncCore
 import OrgSyncProto
 
 extension SQLiteStore {
-  /// The roll-up of a subtree (DOMAIN.md): `RollUpBuilder` fed straight from the database.
+  /// The roll-up of a subtree: `RollUpBuilder` fed straight from the database.
   ///
   /// The root's children are split into as many parts as there are cores; each part is read in
   /// its own read transaction (WAL readers run in parallel) into its own builder, and the

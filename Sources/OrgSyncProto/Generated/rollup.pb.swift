@@ -8,8 +8,8 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Roll-ups: what a committee sees of its subtree for a period (DOMAIN.md, "What a county
-/// committee wants to see"). Computed by one implementation on the server (live data) and on a
+/// Roll-ups: what a committee sees of its subtree for a period (who is behind with reports,
+/// cadres without lectures or liaison points, open problems, promises). Computed by one implementation on the server (live data) and on a
 /// client (its replica, offline).
 
 #if canImport(FoundationEssentials)
