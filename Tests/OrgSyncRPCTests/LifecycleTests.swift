@@ -97,7 +97,7 @@ struct LifecycleTests {
     let port = try await first.localAddress().port!
     let client = try RPCClient(
       configuration: .init(
-        host: "127.0.0.1", port: port, identity: testIdentity,
+        host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout,
         backoff: .init(initial: .milliseconds(10), maximum: .milliseconds(50))))
     #expect(try await client.unary(Echo.unary, entry("one")).key == "one")
     first.beginGracefulShutdown()

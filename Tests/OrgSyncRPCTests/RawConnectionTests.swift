@@ -111,7 +111,8 @@ struct RawConnectionTests {
       let impostor = try RPCClient(
         configuration: .init(
           host: "127.0.0.1", port: port,
-          identity: ClientIdentity(deviceID: testIdentity.deviceID, secret: HelloProof.randomBytes())))
+          identity: ClientIdentity(deviceID: testIdentity.deviceID, secret: HelloProof.randomBytes()),
+          connectTimeout: testConnectTimeout))
       let error = await #expect(throws: RPCError.self) { try await impostor.unary(Echo.unary, entry("x")) }
       #expect(error?.code == .unauthenticated)
     }
@@ -121,7 +122,8 @@ struct RawConnectionTests {
   func anonymous() async throws {
     try await withEchoServer { _, server, _ in
       let port = try await server.localAddress().port!
-      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port))
+      let anonymous = try RPCClient(
+        configuration: .init(host: "127.0.0.1", port: port, connectTimeout: testConnectTimeout))
       let refused = await #expect(throws: RPCError.self) { try await anonymous.unary(Echo.unary, entry("x")) }
       #expect(refused?.code == .unauthenticated)
       let open = try await anonymous.unary(Echo.open, entry("enrol"))

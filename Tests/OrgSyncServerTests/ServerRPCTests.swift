@@ -33,7 +33,7 @@ func enrolledClient(_ county: County, port: Int, unit: [UInt8], role: Orgsync_V1
   RPCClient, Orgsync_V1_EnrollResponse
 ) {
   let code = try await county.store.makeEnrollmentCode(unitID: unit, role: role, validSeconds: 3600)
-  let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port))
+  let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
   var request = Orgsync_V1_EnrollRequest()
   request.code = code
   request.deviceName = "太平村黨支部辦公室電腦"
@@ -42,7 +42,8 @@ func enrolledClient(_ county: County, port: Int, unit: [UInt8], role: Orgsync_V1
   let client = try RPCClient(
     configuration: .init(
       host: "127.0.0.1", port: port,
-      identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret))))
+      identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret)),
+      connectTimeout: .seconds(120)))
   return (client, enrolled)
 }
 
@@ -84,7 +85,7 @@ struct ServerRPCTests {
   func codeReuse() async throws {
     try await withCountyServer { county, port in
       let code = try await county.store.makeEnrollmentCode(unitID: county.taiping, role: .branch, validSeconds: 60)
-      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port))
+      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var request = Orgsync_V1_EnrollRequest()
       request.code = code.lowercased()  // typed by hand: case and dashes do not matter
       request.deviceName = "辦公室電腦"
@@ -102,7 +103,7 @@ struct ServerRPCTests {
     try await withCountyServer(clock: clock) { county, port in
       let code = try await county.store.makeEnrollmentCode(unitID: county.taiping, role: .branch, validSeconds: 600)
       clock.advance(601)
-      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port))
+      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var request = Orgsync_V1_EnrollRequest()
       request.code = code
       request.deviceName = "辦公室電腦"
@@ -127,7 +128,8 @@ struct ServerRPCTests {
       let again = try RPCClient(
         configuration: .init(
           host: "127.0.0.1", port: port,
-          identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret))))
+          identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret)),
+          connectTimeout: .seconds(120)))
       let fresh = await #expect(throws: RPCError.self) {
         try await again.unary(SyncAPI.whoAmI, Orgsync_V1_WhoAmIRequest())
       }
@@ -142,7 +144,8 @@ struct ServerRPCTests {
       let impostor = try RPCClient(
         configuration: .init(
           host: "127.0.0.1", port: port,
-          identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: HelloProof.randomBytes())))
+          identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: HelloProof.randomBytes()),
+          connectTimeout: .seconds(120)))
       var push = Orgsync_V1_PushRequest()
       push.mutations = [create(member("冒名者"), unit: county.taiping)]
       let error = await #expect(throws: RPCError.self) { try await impostor.unary(SyncAPI.push, push) }
@@ -155,7 +158,7 @@ struct ServerRPCTests {
   @Test("an anonymous connection cannot push")
   func anonymousPush() async throws {
     try await withCountyServer { county, port in
-      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port))
+      let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var push = Orgsync_V1_PushRequest()
       push.mutations = [create(member("無名氏"), unit: county.taiping)]
       let error = await #expect(throws: RPCError.self) { try await anonymous.unary(SyncAPI.push, push) }
