@@ -27,6 +27,7 @@ var targets: [Target] = [
       .product(name: "NIOSSL", package: "swift-nio-ssl"),
       .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       .product(name: "Logging", package: "swift-log"),
+      .product(name: "Metrics", package: "swift-metrics"),
       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       .product(name: "Crypto", package: "swift-crypto"),
     ]
@@ -182,6 +183,7 @@ var targets: [Target] = [
       "OrgSyncProto",
       "OrgSyncTestSupport",
       .product(name: "GRDB", package: "GRDB.swift"),
+      .product(name: "Logging", package: "swift-log"),
     ]
   ),
   .testTarget(

@@ -44,6 +44,15 @@ extension SQLiteStore {
     try await writer.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
   }
 
+  /// Stops the database from growing past its present size, so that the next write that needs
+  /// a new page fails as it would on a full disk (SQLITE_FULL). For tests of that path.
+  public func limitSize() async throws {
+    try await writer.writeWithoutTransaction { db in
+      let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 1
+      try db.execute(sql: "PRAGMA max_page_count = \(pages)")
+    }
+  }
+
   /// Closes the file (the store cannot be used afterwards).
   public func close() throws {
     if let pool = writer as? DatabasePool { try pool.close() }

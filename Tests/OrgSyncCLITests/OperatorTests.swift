@@ -182,8 +182,12 @@ struct OperatorTests {
     let short = try await httpGet(port: admin, path: "/health")
     #expect(short.hasPrefix("HTTP/1.1 503"), "\(short)")
     #expect(short.contains("disk: only"))
+    _ = try await branch(daemon)
     let metrics = try await httpGet(port: admin, path: "/metrics")
     #expect(metrics.contains("orgsync_database_bytes"))
+    #expect(metrics.contains("orgsync_connections"))
+    #expect(metrics.contains("orgsync_rpc_calls_total{") && metrics.contains("Enroll") && metrics.contains("OK"))
+    #expect(metrics.contains("orgsync_rpc_call_duration_seconds"))
   }
 }
 

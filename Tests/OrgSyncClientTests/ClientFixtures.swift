@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OrgSyncAPI
 import OrgSyncClient
 import OrgSyncCore
@@ -18,6 +19,8 @@ final class TestServer: @unchecked Sendable {
   private(set) var server: RPCServer?
   private var serving: Task<Void, any Error>?
   private(set) var port = 0
+  /// Where the server logs (the default: standard error).
+  var logger = Logger(label: "orgsync.test.server")
   let county = RecordID.make()
   let lianqiao = RecordID.make()
   let liuguangling = RecordID.make()
@@ -59,7 +62,7 @@ final class TestServer: @unchecked Sendable {
     let server = RPCServer(
       configuration: .init(
         port: port, shutdownGracePeriod: .seconds(2), authenticator: DeviceAuthenticator(store: store)),
-      services: [SyncService(store: store), EnrollmentService(store: store)])
+      services: [SyncService(store: store), EnrollmentService(store: store)], logger: logger)
     serving = Task { try await server.run() }
     port = try await server.localAddress().port!
     self.server = server

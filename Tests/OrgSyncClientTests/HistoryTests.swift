@@ -1,7 +1,9 @@
 import Foundation
 import GRDB
+import Logging
 import OrgSyncCore
 import OrgSyncProto
+import OrgSyncRPC
 import OrgSyncStore
 import Testing
 
@@ -230,5 +232,54 @@ struct HistoryTests {
     for id in queued { #expect(onServer[id] != nil, "the queued edit reached the server") }
     #expect(onServer.values.filter { $0.type == .opinion }.count == 200)
     #expect(try snapshot(replica) == snapshot(onServer))
+  }
+}
+
+/// Log lines kept in memory, for tests that check what the server logged.
+final class CapturedLog: LogHandler, @unchecked Sendable {
+  private let lock = NSLock()
+  private var lines: [String] = []
+  var metadata: Logger.Metadata = [:]
+  var logLevel: Logger.Level = .info
+
+  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  func log(event: LogEvent) {
+    let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+    lock.withLock { lines.append("\(event.level) \(event.message) \(fields)") }
+  }
+
+  var text: [String] { lock.withLock { lines } }
+}
+
+@Suite("Server failures are never silent")
+struct ServerFailureTests {
+  @Test("a push on a full database: the device sees an error id and the server logs the cause under it")
+  func fullDisk() async throws {
+    let server = try await TestServer()
+    let captured = CapturedLog()
+    server.logger = Logger(label: "test") { _ in captured }
+    await server.stop()
+    try await server.start()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    _ = try await branch.engine.sync()
+    // The database may not grow: the next write fails as on a full disk.
+    try await server.store.limitSize()
+    // A report with a long body needs new pages.
+    var report = reportBody(.draft)
+    report.report.body = String(repeating: "本季度支部工作總結。", count: 8000)
+    try branch.replica.create(report, unitID: server.taiping)
+    let error = await #expect(throws: RPCError.self) { try await branch.engine.sync() }
+    #expect(error?.code == .internal)
+    let message = error?.message ?? ""
+    let id = try #require(message.range(of: "error id ").map { message[$0.upperBound...].prefix { $0.isHexDigit } })
+    #expect(!id.isEmpty, "\(message)")
+    #expect(
+      captured.text.contains { $0.contains("call failed") && $0.contains("error_id=\(id)") && $0.contains("full") },
+      "\(captured.text.filter { $0.contains("error") })")
+    #expect(try branch.replica.status().outbox == 1, "the edit stays queued")
   }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -182,15 +183,21 @@ public final class RPCServer: Service, Sendable {
       runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger,
       onClose: { [weak self] id in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } })
     let id = ObjectIdentifier(handler)
-    let draining = state.withLock { state in
+    let (draining, open) = state.withLock { state in
       state.connections[id] = (handler, channel)
-      return state.shuttingDown
+      return (state.shuttingDown, state.connections.count)
     }
+    Gauge(label: "orgsync_connections").record(open)
     // The handler reports its close from channelInactive, but a channel that closes before the
     // handler is in its pipeline (accepted during a drain, reset by the peer at once) never
     // tells it; the close future always completes, so a drain can never wait on a ghost.
     channel.closeFuture.whenComplete { [weak self] _ in
-      _ = self?.state.withLock { $0.connections.removeValue(forKey: id) }
+      guard let self else { return }
+      let open = self.state.withLock { state in
+        state.connections.removeValue(forKey: id)
+        return state.connections.count
+      }
+      Gauge(label: "orgsync_connections").record(open)
     }
     let sync = channel.pipeline.syncOperations
     if let sslContext {

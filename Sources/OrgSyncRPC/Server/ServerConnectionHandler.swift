@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import OrgSyncProto
 import OrgSyncWire
@@ -311,7 +312,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     let callContext = ServerContext(
       method: headers.method, metadata: metadata, peer: peer, deadline: deadline, trailers: TrailerBox())
     let body = method.handler
+    let methodName = headers.method
     let run: @Sendable () async -> Void = { [self] in
+      let started = ContinuousClock.now
       var status: RPCError? = nil
       do {
         try await body(callContext, stream.requests, stream)
@@ -333,6 +336,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       }
       let trailers = callContext.trailers.metadata.withLock { $0 }
       let final = status ?? RPCError(code: .ok, message: "")
+      // Only routed methods get here, so the method label has a fixed, small set of values.
+      let elapsed = ContinuousClock.now - started
+      Timer(label: "orgsync_rpc_call_duration_seconds", dimensions: [("method", methodName)])
+        .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+      Counter(label: "orgsync_rpc_calls_total", dimensions: [("method", methodName), ("code", "\(final.code)")])
+        .increment()
       loop.execute {
         var withMetadata = final
         withMetadata.metadata = trailers
