@@ -88,6 +88,45 @@ struct LifecycleTests {
     await client.close()
   }
 
+  @Test("connections opened and dropped while the server drains never keep it from stopping")
+  func connectionsDuringDrain() async throws {
+    for round in 0..<5 {
+      let observations = Observations()
+      var configuration = RPCServer.Configuration(authenticator: testAuthenticator)
+      configuration.shutdownGracePeriod = .seconds(2)
+      let server = RPCServer(configuration: configuration, services: [EchoService(observations: observations)])
+      let serving = Task { try await server.run() }
+      let port = try await server.localAddress().port!
+      // A call in flight keeps the drain open while connections come and go around it.
+      let client = try RPCClient(
+        configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
+      let slow = Task { try await client.unary(Echo.sleep, entry("s", "1000")) }
+      #expect(await eventually { observations.startedHandlers.load(ordering: .relaxed) == 1 })
+      await withTaskGroup(of: Void.self) { group in
+        for i in 0..<60 {
+          group.addTask {
+            // Connect, maybe send a preface, and drop at once: some land before the drain,
+            // some while it closes the listener, some are accepted and closed before active.
+            guard let peer = try? await RawPeer.connect(port: port) else { return }
+            try? await peer.channel.executeThenClose { _, output in
+              if i % 2 == 0 {
+                var bytes = ByteBuffer()
+                bytes.writePreface()
+                try await output.write(bytes)
+              }
+            }
+          }
+          if i == 20 + round { group.addTask { server.beginGracefulShutdown() } }
+        }
+      }
+      _ = try? await slow.value
+      // run() returns: within the grace period plus a margin the server gives itself.
+      try await serving.value
+      #expect(server.connectionCount == 0)
+      await client.close()
+    }
+  }
+
   @Test("the client reconnects once a restarted server is back")
   func reconnect() async throws {
     let observations = Observations()
