@@ -42,16 +42,19 @@ added=0
 worst=0
 for round in $(seq 1 "$ROUNDS"); do
   kill -0 "$pid" 2>/dev/null || start
-  syncs=()
   for i in $(seq 1 "$DEVICES"); do
     for k in 1 2 3; do
       ORGSYNC_HOME=$work/d$i "$BIN/orgsync" add member --name "黨員$round-$i-$k" --status full >/dev/null
       added=$((added + 1))
     done
+  done
+  # All 50 sync at once; SIGTERM lands while they connect, push or pull.
+  syncs=()
+  for i in $(seq 1 "$DEVICES"); do
     ORGSYNC_HOME=$work/d$i "$BIN/orgsync" sync >/dev/null 2>&1 &
     syncs+=($!)
   done
-  sleep "$(python3 -c 'import random; print(round(random.uniform(0, 1.5), 2))')"
+  sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.8), 2))')"
   t0=$(date +%s.%N)
   kill -TERM "$pid"
   limit=$((GRACE + 30))
