@@ -16,10 +16,14 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-echo "== building orgsyncd and orgsync (release)"
-swift build -c release --product orgsyncd >/dev/null
-swift build -c release --product orgsync >/dev/null
-bin=$(swift build -c release --show-bin-path)
+if [ -n "${ORGSYNC_BIN:-}" ]; then
+  bin=$ORGSYNC_BIN  # binaries built already (e.g. .build/debug)
+else
+  echo "== building orgsyncd and orgsync (release)"
+  swift build -c release --product orgsyncd >/dev/null
+  swift build -c release --product orgsync >/dev/null
+  bin=$(swift build -c release --show-bin-path)
+fi
 
 work=$(mktemp -d)
 server_pid=""
@@ -99,6 +103,23 @@ county aggregate --period 2026-Q3 --offline --csv | head -3
 
 step "county office: verify its copy against the server"
 county verify
+
+step "the nightly backup, taken while the server serves"
+orgsyncd backup "$work/nightly.sqlite"
+
+step "after the backup 新民村 records a meeting; then the server's disk is lost and the backup restored"
+xinmin add meeting --date 2026-10-28 --kind branch-committee --topic "研究冬季征兵宣傳" --expected-count 5 --attendee-count 5
+xinmin sync
+kill -TERM "$server_pid"
+wait "$server_pid" || true
+orgsyncd restore "$work/nightly.sqlite"
+"$bin/orgsyncd" serve --data "$work/server" --host 127.0.0.1 --port "$port" --admin-port $((port + 1)) \
+  --log-level warning &
+server_pid=$!
+for _ in $(seq 50); do curl -s "127.0.0.1:$((port + 1))/health" >/dev/null && break; sleep 0.2; done
+xinmin sync
+county sync
+county list meeting | grep 征兵 && echo "the meeting typed after the backup is on the server again"
 
 step "stopping the server"
 kill -TERM "$server_pid"

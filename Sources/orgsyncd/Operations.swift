@@ -44,9 +44,9 @@ struct Backup: AsyncParsableCommand {
 
   func run() async throws {
     let store = try options.store()
-    let position = try await store.backup(to: file)
+    _ = try await store.backup(to: file)
     let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
-    print("backed up to \(file) (\(size >> 10) KiB, change log at \(position.seq))")
+    print("backed up to \(file) (\(size >> 10) KiB)")
   }
 }
 
@@ -64,15 +64,14 @@ struct Restore: AsyncParsableCommand {
       at: options.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let lock = try DataLock(path: options.lockPath, purpose: "restore")
     defer { lock.release() }
-    let backup: LogPosition
     do {
-      backup = try SQLiteStore.checkBackup(path: file)
+      _ = try SQLiteStore.checkBackup(path: file)
     } catch let error as StoreError {
       FileHandle.standardError.write(Data("orgsyncd: \(error.message); nothing was changed\n".utf8))
       throw ExitCode(65)
     }
     let (history, keptAs) = try await SQLiteStore.restore(backup: file, over: options.databasePath)
-    print("restored \(file) (change log at \(backup.seq)); new history \(RecordID.short(history))")
+    print("restored \(file); new history \(RecordID.short(history))")
     if let keptAs { print("the replaced database is kept as \(keptAs)") }
   }
 }
