@@ -78,7 +78,7 @@ struct OperatorTests {
     #expect(histories.out.contains("restore"))
   }
 
-  @Test("50 enrolment codes made at once beside a serving server all succeed")
+  @Test("50 enrolment codes made at once beside a serving server, then 20 PCs enrolling at once, all succeed")
   func parallelAdmin() async throws {
     let daemon = try await Daemon(townships: 1, villages: 2, members: 2)
     try await daemon.start()
@@ -102,6 +102,19 @@ struct OperatorTests {
     #expect(failed.isEmpty, "\(failed.count) failed: \(failed.first?.err ?? "")")
     let codes = Set(results.map { $0.out.trimmingCharacters(in: .whitespacesAndNewlines) })
     #expect(codes.count == 50 && codes.allSatisfy { $0.count == 14 })
+    // And 20 PCs enrol over the wire at once with them.
+    let enrolled = try await withThrowingTaskGroup(of: Tool.Result.self) { group in
+      for (i, code) in codes.prefix(20).enumerated() {
+        group.addTask {
+          try await Tool.run(
+            "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code],
+            home: daemon.folder.appendingPathComponent("pc\(i)"))
+        }
+      }
+      return try await group.reduce(into: []) { $0.append($1) }
+    }
+    let refused = enrolled.filter { $0.status != 0 }
+    #expect(refused.isEmpty, "\(refused.count) failed: \(refused.first?.err ?? "")")
   }
 
   @Test("a damaged data file: a clear error and exit 74, then recover keeps every queued edit")
