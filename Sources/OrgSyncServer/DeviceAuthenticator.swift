@@ -1,3 +1,4 @@
+import Logging
 import OrgSyncCore
 import OrgSyncProto
 import OrgSyncRPC
@@ -8,15 +9,25 @@ import OrgSyncStore
 /// enrolment only (the RPC layer refuses them every other method).
 public struct DeviceAuthenticator: ConnectionAuthenticator {
   let store: any ServerStore
+  let logger: Logger
 
-  public init(store: any ServerStore) {
+  public init(store: any ServerStore, logger: Logger = Logger(label: "orgsync.auth")) {
     self.store = store
+    self.logger = logger
   }
 
   public func authenticate(hello: Orgsync_V1_Hello, serverNonce: [UInt8]) async -> AuthenticationResult {
     let deviceID = Array(hello.deviceID)
     if deviceID.isEmpty { return .accepted(.anonymous, ackProof: []) }
-    guard let device = try? await store.device(id: deviceID), device.revokedAt == nil,
+    let found: DeviceInfo?
+    do {
+      found = try await store.device(id: deviceID)
+    } catch {
+      // Not the device's fault: say so in the log, and let it try again later.
+      logger.error("could not look up a device", metadata: ["error": "\(String(reflecting: error))"])
+      return .rejected(reason: "the server could not check this device now; try again later")
+    }
+    guard let device = found, device.revokedAt == nil,
       HelloProof.verify(
         proof: Array(hello.proof), storedKey: device.storedKey, serverNonce: serverNonce,
         clientNonce: Array(hello.clientNonce), deviceID: deviceID)

@@ -196,7 +196,12 @@ public struct EnrollmentService: RPCService {
     [
       .unary(EnrollmentAPI.enroll, allowsAnonymous: true) { request, _ in
         let response = try await store.enroll(code: request.code, deviceName: request.deviceName)
-        logger.info("device enrolled", metadata: ["device": "\(RecordID.string(Array(response.deviceID)))"])
+        logger.info(
+          "device enrolled",
+          metadata: [
+            "device": "\(RecordID.short(Array(response.deviceID)))",
+            "unit": "\(RecordID.short(Array(response.unitID)))",
+          ])
         return response
       }
     ]

@@ -297,7 +297,7 @@ struct Serve: AsyncParsableCommand {
     let server = RPCServer(
       configuration: .init(
         host: host, port: port, limits: limits, tls: tls, shutdownGracePeriod: .seconds(gracePeriod),
-        authenticator: DeviceAuthenticator(store: store)),
+        authenticator: DeviceAuthenticator(store: store, logger: logger)),
       services: [SyncService(store: store, logger: logger), EnrollmentService(store: store, logger: logger)],
       logger: logger)
     var services: [any Service] = [server]

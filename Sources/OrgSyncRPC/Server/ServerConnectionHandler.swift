@@ -193,7 +193,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       let loop = context.eventLoop
       Task(executorPreference: executor) {
         let result = await authenticator.authenticate(hello: hello, serverNonce: nonce)
-        loop.execute { self.finishAuthentication(result, clientNonce: Array(hello.clientNonce)) }
+        loop.execute {
+          self.finishAuthentication(result, clientNonce: Array(hello.clientNonce), deviceID: Array(hello.deviceID))
+        }
       }
     case .authenticating(var pending):
       guard pending.count < 1024 else { return protocolError("too many frames before the hello was answered") }
@@ -204,11 +206,17 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     }
   }
 
-  private func finishAuthentication(_ result: AuthenticationResult, clientNonce: [UInt8]) {
+  private func finishAuthentication(_ result: AuthenticationResult, clientNonce: [UInt8], deviceID: [UInt8]) {
     guard case .authenticating(let pending) = state else { return }
     switch result {
     case .rejected(let reason):
-      logger.info("refused a connection: authentication failed")
+      // Who tried, from where: a device id (its last digits) and an address are not personal data.
+      logger.notice(
+        "refused a connection: authentication failed",
+        metadata: [
+          "device": "\(PeerIdentity(deviceID: deviceID).logName)",
+          "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")",
+        ])
       goAwayAndClose(reason: .unauthenticated, message: reason)
     case .accepted(let peer, let ackProof):
       self.peer = peer
