@@ -74,14 +74,20 @@ extension Replica {
   }
 
   /// Stamps, queues and applies a mutation locally, in one transaction.
-  func enqueue(_ mutation: Orgsync_V1_Mutation, requireExisting: Bool) throws -> Orgsync_V1_Mutation {
+  func enqueue(_ mutation: Orgsync_V1_Mutation, requireExisting: Bool, alsoDelete rejectedID: [UInt8]? = nil) throws
+    -> Orgsync_V1_Mutation
+  {
     var m = mutation
     m.mutationID = Data(RecordID.make())
     m.hlc = clock.now()
     try writer.write { db in
+      if let rejectedID {
+        try db.execute(sql: "DELETE FROM rejected WHERE mutation_id = ?", arguments: [Data(rejectedID)])
+      }
       let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM records WHERE id = ?", arguments: [m.recordID]) ?? false
       if requireExisting, !exists { throw ReplicaError("there is no such record here") }
       if !requireExisting, exists { throw ReplicaError("a record with this id exists already") }
+      try checkRules(m, db)
       try db.execute(
         sql: "INSERT INTO outbox (mutation_id, record_id, mutation) VALUES (?, ?, ?)",
         arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data])
@@ -91,6 +97,62 @@ extension Replica {
     // Committed (and fsynced); now the second copy, before the caller says "saved".
     try journal?.append([try m.serializedBytes()])
     return m
+  }
+
+  /// The server's rights and state-machine rules (`Policy`), run on the device before an edit
+  /// is queued, against the record as this device sees it: what the server would certainly
+  /// refuse is refused now, with the server's words, and nothing is queued. Left to the
+  /// server: what this device cannot know (a concurrent change, a revocation) — and everything
+  /// before the first pull, when the replica does not hold its tree yet.
+  func checkRules(_ m: Orgsync_V1_Mutation, _ db: Database) throws {
+    guard let role: Int = try state("role", db), let unit: Data = try state("unit_id", db),
+      let device: Data = try state("device_id", db), (try state("cursor", db) as Data?).map({ !$0.isEmpty }) == true
+    else { return }
+    let actor = Actor(
+      deviceID: [UInt8](device), unitID: [UInt8](unit), role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified)
+    let id = [UInt8](m.recordID)
+    var current: (type: Orgsync_V1_RecordType, unit: [UInt8], version: Int64, body: [UInt8])?
+    if let row = try Row.fetchOne(
+      db, sql: "SELECT type, unit_id, version, body FROM records WHERE id = ?", arguments: [m.recordID])
+    {
+      current = (
+        Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified, [UInt8](row[1] as Data), row[2],
+        [UInt8](row[3] as Data)
+      )
+    }
+    let after = Self.applyLocally(m, to: current)
+    let newBytes = after?.body ?? current?.body ?? []
+    let newBody = try RecordKinds.body(type: m.type, bytes: newBytes)
+    func scopeUnit(_ unit: [UInt8], _ body: Orgsync_V1_RecordBody) -> [UInt8] {
+      guard m.type == .orgUnit else { return unit }
+      return body.orgUnit.parentID.isEmpty ? id : Array(body.orgUnit.parentID)
+    }
+    let oldState = try current.map {
+      let body = try RecordKinds.body(type: $0.type, bytes: $0.body)
+      return RecordState(id: id, type: $0.type, unitID: scopeUnit($0.unit, body), deleted: false, body: body)
+    }
+    let owner = m.type == .orgUnit ? id : (after?.unit ?? current?.unit ?? [UInt8](m.unitID))
+    let newState = RecordState(
+      id: id, type: m.type, unitID: scopeUnit(owner, newBody), deleted: m.delete, body: newBody)
+    // The fields whose value changes, as the server counts them.
+    let before = (try? WireFields(bytes: current?.body ?? [])) ?? WireFields()
+    let afterFields = (try? WireFields(bytes: newBytes)) ?? WireFields()
+    let numbers =
+      current == nil
+      ? Array(afterFields.fields.keys)
+      : m.fields.compactMap {
+        RecordKinds.fieldNumber($0, of: m.type)
+      }
+    let changed = Set(
+      numbers.filter { before[$0] != afterFields[$0] }.compactMap { RecordKinds.fieldName($0, of: m.type) })
+    let resolver = ReplicaResolver(db: db)
+    let policy = Policy(resolver: resolver)
+    try policy.authorize(actor, old: oldState, new: newState, fields: changed)
+    let reviewer = try actor.unitID != owner && resolver.isAncestorOrSelf(actor.unitID, of: owner)
+    let migrating = actor.role == .admin && current == nil
+    if !(changed.isEmpty && !m.delete), !migrating {
+      try policy.checkTransition(old: oldState, new: newState, reviewer: reviewer)
+    }
   }
 
   // MARK: Local view = server state + pending edits
@@ -147,5 +209,82 @@ extension Replica {
       if let number = RecordKinds.fieldNumber(name, of: m.type) { fields[number] = incoming[number] }
     }
     return (state.type, unit, state.version, fields.bytes)
+  }
+}
+
+extension Replica {
+  // MARK: Refused edits stay the user's
+
+  /// A refused edit by the last digits of its record's or its own id (at least 6).
+  public func rejectedEdit(_ text: String) throws -> RejectedMutation {
+    let suffix = text.lowercased().filter { $0 != "-" }
+    guard suffix.count >= 6, suffix.allSatisfy(\.isHexDigit) else {
+      throw ReplicaError("'\(text)' is not an id; give the last 6–8 digits that `orgsync rejected` lists")
+    }
+    func ends(_ id: [UInt8]) -> Bool { RecordID.string(id).filter { $0 != "-" }.hasSuffix(suffix) }
+    let all = try rejected()
+    let byOwnID = all.filter { ends($0.mutationID) }
+    let matches = byOwnID.isEmpty ? all.filter { ends($0.recordID) } : byOwnID
+    guard matches.count == 1 else {
+      throw ReplicaError(
+        matches.isEmpty
+          ? "no refused edit ends in \(text); see `orgsync rejected`"
+          : "\(matches.count) refused edits end in \(text); give more digits")
+    }
+    return matches[0]
+  }
+
+  /// Queues a refused edit again, with `changes` (values for `fields`) laid over what was typed.
+  /// A create whose record does not exist here is created again (same record id); anything
+  /// else becomes an edit of the record as it is now. The refused entry goes once the new
+  /// edit is queued.
+  @discardableResult
+  public func retryRejected(
+    _ mutationID: [UInt8], changes: Orgsync_V1_RecordBody? = nil, fields changed: [String] = []
+  ) throws -> Orgsync_V1_Mutation {
+    guard let refused = try rejected().first(where: { $0.mutationID == mutationID }) else {
+      throw ReplicaError("there is no such refused edit")
+    }
+    let old = refused.mutation
+    var body = old.body
+    if let changes {
+      var fields = (try? WireFields(bytes: RecordKinds.bytes(of: body))) ?? WireFields()
+      let incoming = (try? WireFields(bytes: RecordKinds.bytes(of: changes))) ?? WireFields()
+      for name in changed {
+        guard let number = RecordKinds.fieldNumber(name, of: old.type) else {
+          throw ReplicaError("a \(RecordNames.name(of: old.type)) has no field \(name)")
+        }
+        fields[number] = incoming[number]
+      }
+      body = try RecordKinds.body(type: old.type, bytes: fields.bytes)
+    }
+    let current = try record(id: Array(old.recordID))
+    var m = Orgsync_V1_Mutation()
+    m.recordID = old.recordID
+    m.type = old.type
+    m.unitID = old.unitID
+    if old.delete {
+      guard let current else { throw ReplicaError("the record is gone already; discard this refused edit") }
+      m.baseVersion = current.version
+      m.delete = true
+    } else if let current {
+      m.baseVersion = current.version
+      let set = ((try? WireFields(bytes: RecordKinds.bytes(of: body))) ?? WireFields()).fields.keys
+      let named = old.fields.isEmpty ? set.compactMap { RecordKinds.fieldName($0, of: old.type) } : old.fields
+      m.fields = Array(Set(named).union(changed)).sorted()
+      m.body = body
+    } else {
+      m.body = body  // created again, under the same id
+    }
+    let queued = try enqueue(m, requireExisting: current != nil, alsoDelete: mutationID)
+    return queued
+  }
+
+  /// Drops a refused edit for good.
+  public func discardRejected(_ mutationID: [UInt8]) throws {
+    try writer.write { db in
+      try db.execute(sql: "DELETE FROM rejected WHERE mutation_id = ?", arguments: [Data(mutationID)])
+      guard db.changesCount == 1 else { throw ReplicaError("there is no such refused edit") }
+    }
   }
 }

@@ -318,7 +318,7 @@ public final class Replica: Sendable {
     }
   }
 
-  /// A mutation the server refused, with its reason.
+  /// A mutation the server refused, with its reason and the values that were typed.
   public struct RejectedMutation: Sendable, Hashable {
     public var mutationID: [UInt8]
     public var recordID: [UInt8]
@@ -326,6 +326,10 @@ public final class Replica: Sendable {
     public var code: Orgsync_V1_RejectCode
     public var field: String
     public var reason: String
+    /// The edit as it was queued: its fields and values, kept until retried or discarded.
+    public var mutation: Orgsync_V1_Mutation
+    /// Milliseconds since 1970 when the server refused it.
+    public var at: Int64
   }
 
   public func rejected() throws -> [RejectedMutation] {
@@ -335,7 +339,8 @@ public final class Replica: Sendable {
           mutationID: [UInt8](row["mutation_id"] as Data), recordID: [UInt8](row["record_id"] as Data),
           type: Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified,
           code: Orgsync_V1_RejectCode(rawValue: row["code"]) ?? .unspecified, field: row["field"],
-          reason: row["reason"])
+          reason: row["reason"], mutation: try Orgsync_V1_Mutation(serializedBytes: row["mutation"] as Data),
+          at: row["at"])
       }
     }
   }

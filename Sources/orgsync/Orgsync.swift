@@ -12,6 +12,8 @@ import OrgSyncRPC
 enum Exit {
   static let usage: Int32 = 64  // a bad command line
   static let badValue: Int32 = 65  // a value that cannot be stored
+  static let notAllowed: Int32 = 67  // this device may not make that change (nothing was saved)
+  static let refused: Int32 = 68  // a sync went through but the server refused some edits (kept)
   static let unavailable: Int32 = 69  // the server cannot be reached
   static let software: Int32 = 70  // something unexpected
   static let notEnrolled: Int32 = 77  // enrol first, or the server refused this device
@@ -33,6 +35,7 @@ struct Orgsync: AsyncParsableCommand {
     discussion: """
       Data lives in $ORGSYNC_HOME (default ~/.orgsync). Record types: \(RecordPresentation.typeNames.keys.sorted().joined(separator: ", ")).
       Exit codes: 0 done; 64 bad command line; 65 a value that cannot be stored; 69 server unreachable (edits stay queued); \
+      67 this device may not make that change (nothing saved); 68 synced, but the server refused some edits (kept: see `orgsync rejected`); \
       70 unexpected error; 74 this computer's data file is damaged (run `orgsync recover`: queued edits are kept); \
       77 not enrolled or refused by the server (`orgsync enroll --replace` keeps queued edits).
       """,
@@ -56,6 +59,11 @@ struct Orgsync: AsyncParsableCommand {
     } catch let error as ReplicaError {
       FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
       Foundation.exit(Exit.badValue)
+    } catch let rejection as Rejection {
+      // The device's own copy of the server's rules said no: nothing was queued.
+      let field = rejection.field.isEmpty ? "" : FieldInput.flag(rejection.field) + ": "
+      FileHandle.standardError.write(Data("orgsync: \(field)\(rejection.reason); nothing was saved\n".utf8))
+      Foundation.exit(rejection.code == .permission ? Exit.notAllowed : Exit.badValue)
     } catch let error as InputError {
       FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
       Foundation.exit(Exit.badValue)

@@ -33,7 +33,9 @@ struct Sync: AsyncParsableCommand {
     }
     if terminal { ProgressBar.finish() }
     var line = "synced: sent \(report.pushed), received \(report.pulled)"
-    if report.rejected > 0 { line += ", \(report.rejected) refused (see `orgsync rejected`)" }
+    if report.rejected > 0 {
+      line += ", \(report.rejected) REFUSED (see `orgsync rejected`: the typed values are kept)"
+    }
     if report.conflicts > 0 { line += ", \(report.conflicts) open conflicts (see `orgsync conflicts list`)" }
     if report.reset { line += "; this unit moved in the tree, its data was fetched afresh" }
     print(line)
@@ -46,6 +48,10 @@ struct Sync: AsyncParsableCommand {
       print(
         "\(report.held) records the server no longer has are kept on this computer (their authors' devices"
           + " send them back when they sync)")
+    }
+    if report.rejected > 0 {
+      // Everything else was done; the exit code tells a script (or a timer) to look.
+      throw ExitCode(Exit.refused)
     }
   }
 }
@@ -122,20 +128,102 @@ struct Status: AsyncParsableCommand {
 }
 
 struct Rejected: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Edits the server refused, with the reason.")
-  @OptionGroup var common: Common
-  @OptionGroup var output: OutputOptions
+  static let configuration = CommandConfiguration(
+    abstract: "Edits the server refused: the reason and what was typed. Show, retry (changed) or discard them.",
+    subcommands: [ListRejected.self, ShowRejected.self, RetryRejected.self, DiscardRejected.self],
+    defaultSubcommand: ListRejected.self)
 
-  func run() async throws {
-    let (replica, _) = try common.enrolled()
-    var table = Table(columns: ["record", "type", "field", "reason"])
-    for r in try replica.rejected() {
-      table.rows.append([
-        output.format == .table ? RecordPresentation.shortID(r.recordID) : RecordID.string(r.recordID),
-        RecordPresentation.word(for: r.type), r.field, r.reason,
-      ])
+  /// What was typed, as `field=value` pairs.
+  static func values(_ m: Orgsync_V1_Mutation) -> String {
+    if m.delete { return "(delete)" }
+    let fields = RecordPresentation.fields(of: m.body)
+    let named = m.fields.isEmpty ? fields : fields.filter { m.fields.contains($0.name) }
+    return named.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+  }
+
+  struct ListRejected: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Refused edits still to settle.")
+    @OptionGroup var common: Common
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      var table = Table(columns: ["edit", "record", "type", "field", "reason", "typed"])
+      for r in try replica.rejected() {
+        let short = output.format == .table
+        table.rows.append([
+          short ? RecordPresentation.shortID(r.mutationID) : RecordID.string(r.mutationID),
+          short ? RecordPresentation.shortID(r.recordID) : RecordID.string(r.recordID),
+          RecordPresentation.word(for: r.type), r.field, r.reason, Rejected.values(r.mutation),
+        ])
+      }
+      print(table.render(output.format))
+      if output.format == .table, !table.rows.isEmpty {
+        print("settle each: orgsync rejected retry EDIT [--field value …] | orgsync rejected discard EDIT")
+      }
     }
-    print(table.render(output.format))
+  }
+
+  struct ShowRejected: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "One refused edit in full.")
+    @OptionGroup var common: Common
+    @Argument(help: "The edit's id, or its record's, or their last 6–8 digits.") var id: String
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      let r = try replica.rejectedEdit(id)
+      print("edit:    \(RecordID.string(r.mutationID))")
+      print("record:  \(RecordID.string(r.recordID)) (\(RecordPresentation.word(for: r.type)))")
+      print("refused: \(r.field.isEmpty ? "" : FieldInput.flag(r.field) + ": ")\(r.reason)")
+      if r.mutation.delete {
+        print("typed:   delete the record")
+      } else {
+        print("typed:")
+        let fields = RecordPresentation.fields(of: r.mutation.body)
+        for field in fields where r.mutation.fields.isEmpty || r.mutation.fields.contains(field.name) {
+          print("  \(FieldInput.flag(field.name)) \(field.value)")
+        }
+      }
+      print("then: orgsync rejected retry \(RecordPresentation.shortID(r.mutationID)) [--field value …]  or  discard")
+    }
+  }
+
+  struct RetryRejected: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "retry", abstract: "Queue a refused edit again, changed by --field value pairs if given.")
+    @OptionGroup var common: Common
+    @Argument(help: "The edit's id, or its record's, or their last 6–8 digits.") var id: String
+    @Argument(parsing: .allUnrecognized, help: "--field value pairs that change what was typed.") var values: [String] =
+      []
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      let r = try replica.rejectedEdit(id)
+      var changes: Orgsync_V1_RecordBody?
+      var fields: [String] = []
+      if !values.isEmpty {
+        var input = try FieldInput(type: r.type)
+        input.lookupUnit = try unitLookup(replica)
+        (changes, fields) = try input.parse(values, onto: r.mutation.body)
+        try replica.validate(changes!, unitID: Array(r.mutation.unitID), today: CalendarDate.today())
+      }
+      let queued = try replica.retryRejected(r.mutationID, changes: changes, fields: fields)
+      print("queued again as \(RecordPresentation.shortID(Array(queued.mutationID))); run `orgsync sync`")
+    }
+  }
+
+  struct DiscardRejected: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "discard", abstract: "Drop a refused edit for good (what was typed is gone).")
+    @OptionGroup var common: Common
+    @Argument(help: "The edit's id, or its record's, or their last 6–8 digits.") var id: String
+
+    func run() async throws {
+      let (replica, _) = try common.enrolled()
+      let r = try replica.rejectedEdit(id)
+      try replica.discardRejected(r.mutationID)
+      print("discarded the refused edit of \(RecordPresentation.shortID(r.recordID))")
+    }
   }
 }
 

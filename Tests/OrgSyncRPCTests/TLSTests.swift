@@ -62,7 +62,7 @@ struct TLSTests {
       clientConfiguration: { port in
         .init(
           host: "127.0.0.1", port: port, identity: testIdentity, tls: pki.clientTLS(trusting: [pki.caCertificate]),
-          tlsServerName: "localhost")
+          tlsServerName: "localhost", connectTimeout: testConnectTimeout)
       }
     ) { client, _, _ in
       let response = try await client.unary(Echo.unary, entry("加密"))
@@ -79,7 +79,8 @@ struct TLSTests {
       clientConfiguration: { port in
         .init(
           host: "127.0.0.1", port: port, identity: testIdentity,
-          tls: pki.clientTLS(trusting: [other.caCertificate]), tlsServerName: "localhost")
+          tls: pki.clientTLS(trusting: [other.caCertificate]), tlsServerName: "localhost",
+          connectTimeout: testConnectTimeout)
       }
     ) { client, _, _ in
       let error = await #expect(throws: RPCError.self) { try await client.unary(Echo.unary, entry("x")) }
