@@ -247,3 +247,59 @@ func httpGet(port: Int, path: String) async throws -> String {
     return String(decoding: response, as: UTF8.self)
   }
 }
+
+@Suite("Refused edits, end to end")
+struct RefusedEditsCLITests {
+  @Test("refused on the device: exit 67, nothing saved; refused by the server: sync exits 68, then show and discard")
+  func refusedEdits() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 2, members: 2)
+    try await daemon.start()
+    var homes: [URL] = []
+    for name in ["office", "laptop"] {
+      let home = daemon.folder.appendingPathComponent(name)
+      let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+      let enrolled = try await Tool.run(
+        "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+      #expect(enrolled.status == 0, "\(enrolled.err)")
+      #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+      homes.append(home)
+    }
+    let (office, laptop) = (homes[0], homes[1])
+
+    // The device holds its tree now: a meeting for the county's own level is refused at once.
+    let foreign = try await Tool.run(
+      "orgsync",
+      ["add", "meeting", "--unit", "430521", "--date", "2026-10-09", "--kind", "regular", "--topic", "縣委例會"],
+      home: office)
+    #expect(foreign.status == 67, "\(foreign.err)")
+    #expect(foreign.err.contains("nothing was saved"), "\(foreign.err)")
+
+    // The office submits a report; the laptop, not yet told, rewrites it: only the server knows.
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度檢查報告",
+        "--status", "draft",
+      ], home: office)
+    #expect(added.status == 0, "\(added.err)")
+    let id = try #require(added.out.split(separator: " ").dropFirst(2).first.map(String.init))
+    #expect(try await Tool.run("orgsync", ["sync"], home: office).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+    let submitted = try await Tool.run(
+      "orgsync", ["edit", id, "--status", "submitted", "--submitted-on", "2026-10-08"], home: office)
+    #expect(submitted.status == 0, "\(submitted.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: office).status == 0)
+    #expect(try await Tool.run("orgsync", ["edit", id, "--body", "補充走訪情況"], home: laptop).status == 0)
+    let synced = try await Tool.run("orgsync", ["sync"], home: laptop)
+    #expect(synced.status == 68, "\(synced.out) \(synced.err)")
+    #expect(synced.out.contains("REFUSED"))
+    let listed = try await Tool.run("orgsync", ["rejected"], home: laptop)
+    #expect(listed.out.contains("body=補充走訪情況"), "\(listed.out)")
+    let shown = try await Tool.run("orgsync", ["rejected", "show", String(id.suffix(8))], home: laptop)
+    #expect(shown.out.contains("--body 補充走訪情況"), "\(shown.out) \(shown.err)")
+    let discarded = try await Tool.run("orgsync", ["rejected", "discard", String(id.suffix(8))], home: laptop)
+    #expect(discarded.status == 0, "\(discarded.err)")
+    let status = try await Tool.run("orgsync", ["status", "--json"], home: laptop)
+    #expect(status.out.contains("\"refused\" : \"0\""), "\(status.out)")
+  }
+}
