@@ -36,10 +36,25 @@ extension SQLiteStore {
     guard mutationID.count == 16 else {
       return Self.rejected(mutation, Rejection(.invalidField, field: "mutation_id", "mutation_id must be 16 bytes"))
     }
-    if let stored = try Data.fetchOne(
-      db.cachedStatement(sql: "SELECT result FROM mutations WHERE id = ?"), arguments: [mutationID])
+    if let stored = try Row.fetchOne(
+      db.cachedStatement(sql: "SELECT result, device_id FROM mutations WHERE id = ?"), arguments: [mutationID])
     {
-      return try Orgsync_V1_MutationResult(serializedBytes: stored)  // a replay: the first answer, nothing else
+      // The key is (author, mutation id). The author is the device, or another device of the
+      // same unit (a PC re-enrolled in place pushes its queue again); anyone else's reuse of an
+      // id is an error that says so, and changes nothing.
+      let storedDevice = [UInt8](stored[1] as Data)
+      if storedDevice != actor.deviceID {
+        let unit = try Data.fetchOne(
+          db.cachedStatement(sql: "SELECT unit_id FROM devices WHERE id = ?"), arguments: [Data(storedDevice)])
+        guard let unit, [UInt8](unit) == actor.unitID else {
+          return Self.rejected(
+            mutation,
+            Rejection(
+              .alreadyExists, field: "mutation_id",
+              "this mutation id was used by another device (…\(RecordID.short(storedDevice))); make a new one"))
+        }
+      }
+      return try Orgsync_V1_MutationResult(serializedBytes: stored[0] as Data)  // a replay: the first answer
     }
     var result = Orgsync_V1_MutationResult()
     do {

@@ -26,6 +26,30 @@ struct PushTests {
     #expect(try await county.pullAll(county.countyCommittee).changes.count == changesBefore)
   }
 
+  @Test("another unit's device reusing a mutation id is refused with a reason; the first result stands")
+  func mutationIDsPerDevice() async throws {
+    let county = try await County()
+    let code = try await county.store.makeEnrollmentCode(unitID: county.taiping, role: .branch, validSeconds: 60)
+    let enrolled = try await county.store.enroll(code: code, deviceName: "太平村")
+    let taiping = Actor(deviceID: Array(enrolled.deviceID), unitID: county.taiping, role: .branch)
+    let first = create(member("陸游"), unit: county.taiping)
+    #expect(try await county.push(first, as: taiping).outcome == .applied)
+    var other = create(member("范成大"), unit: county.xinmin)
+    other.mutationID = first.mutationID
+    let refused = try await county.push(other, as: county.xinminBranch)
+    #expect(refused.outcome == .rejected)
+    #expect(refused.field == "mutation_id")
+    #expect(refused.reason.contains("another device"))
+    #expect(try await county.store.record(id: Array(other.recordID), actor: county.xinminBranch) == nil)
+    // The same unit's new device (re-enrolled in place) gets the first answer back.
+    let again = try await county.store.enroll(
+      code: try await county.store.makeEnrollmentCode(unitID: county.taiping, role: .branch, validSeconds: 60),
+      deviceName: "太平村（新）")
+    let replaced = Actor(deviceID: Array(again.deviceID), unitID: county.taiping, role: .branch)
+    #expect(try await county.push(first, as: replaced).outcome == .applied)
+    #expect(try await county.store.changeCount(mutationID: Array(first.mutationID)) == 1)
+  }
+
   @Test("a device's second edit of a field, made before its first was accepted, is not a conflict")
   func ownEditsInSequence() async throws {
     let county = try await County()
