@@ -1892,7 +1892,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   (ProtobufCMessageInit) orgsync__v1__pull_page__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[13] =
+static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[14] =
 {
   {
     "id",
@@ -2050,10 +2050,23 @@ static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[1
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kind",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Conflict, kind),
+    &orgsync__v1__conflict_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__conflict__field_indices_by_name[] = {
   4,   /* field[4] = fields */
   0,   /* field[0] = id */
+  13,   /* field[13] = kind */
   6,   /* field[6] = loser */
   10,   /* field[10] = loser_hlc */
   8,   /* field[8] = loser_mutation_id */
@@ -2069,7 +2082,7 @@ static const unsigned orgsync__v1__conflict__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__conflict__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__conflict__descriptor =
 {
@@ -2079,7 +2092,7 @@ const ProtobufCMessageDescriptor orgsync__v1__conflict__descriptor =
   "Orgsync__V1__Conflict",
   "orgsync.v1",
   sizeof(Orgsync__V1__Conflict),
-  13,
+  14,
   orgsync__v1__conflict__field_descriptors,
   orgsync__v1__conflict__field_indices_by_name,
   1,  orgsync__v1__conflict__number_ranges,
@@ -2710,5 +2723,37 @@ const ProtobufCEnumDescriptor orgsync__v1__conflict_status__descriptor =
   orgsync__v1__conflict_status__enum_values_by_name,
   1,
   orgsync__v1__conflict_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__conflict_kind__enum_values_by_number[4] =
+{
+  { "CONFLICT_KIND_UNSPECIFIED", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED", 0 },
+  { "CONFLICT_KIND_FIELDS", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_FIELDS", 1 },
+  { "CONFLICT_KIND_DELETE_VS_EDIT", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_DELETE_VS_EDIT", 2 },
+  { "CONFLICT_KIND_EDIT_VS_DELETE", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_EDIT_VS_DELETE", 3 },
+};
+static const ProtobufCIntRange orgsync__v1__conflict_kind__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__conflict_kind__enum_values_by_name[4] =
+{
+  { "CONFLICT_KIND_DELETE_VS_EDIT", 2 },
+  { "CONFLICT_KIND_EDIT_VS_DELETE", 3 },
+  { "CONFLICT_KIND_FIELDS", 1 },
+  { "CONFLICT_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__conflict_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.ConflictKind",
+  "ConflictKind",
+  "Orgsync__V1__ConflictKind",
+  "orgsync.v1",
+  4,
+  orgsync__v1__conflict_kind__enum_values_by_number,
+  4,
+  orgsync__v1__conflict_kind__enum_values_by_name,
+  1,
+  orgsync__v1__conflict_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

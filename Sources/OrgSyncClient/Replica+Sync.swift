@@ -330,6 +330,8 @@ extension Replica {
     switch resolution {
     case .keepTheirs:
       mutation = nil
+    case .keepMine where conflict.kind == .deleteVsEdit || conflict.kind == .editVsDelete:
+      mutation = try delete([UInt8](conflict.recordID))  // the losing side was the delete
     case .keepMine:
       mutation = try update([UInt8](conflict.recordID), fields: conflict.fields, from: conflict.loser)
     case .edit(let body):

@@ -142,8 +142,20 @@ struct MutationApplier {
     if let existing, existing.type != m.type {
       throw Rejection(.alreadyExists, field: "record_id", "a record with this id exists with another type")
     }
+    // Edit vs delete: an edit made without knowing of another device's delete brings the
+    // record back (an edit always wins over a delete it did not see; the delete is kept as the
+    // losing side of a conflict, and "keep the loser" deletes again).
+    var deleter: (device: Data, mutation: Data)?
     if let existing, existing.deleted {
-      throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
+      let row = try Row.fetchOne(
+        db.cachedStatement(sql: "SELECT device_id, mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+        arguments: [Data(recordID), existing.version])
+      guard !m.delete, m.baseVersion > 0, m.baseVersion < existing.version, let row,
+        (row[0] as Data?).map({ [UInt8]($0) }) != actor.deviceID
+      else {
+        throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
+      }
+      deleter = ((row[0] as Data?) ?? Data(), (row[1] as Data?) ?? Data())
     }
     if !m.delete, RecordKinds.type(of: m.body) != m.type {
       throw Rejection(.invalidField, field: "body", "the body does not match the record type")
@@ -262,7 +274,15 @@ struct MutationApplier {
 
     var result = Orgsync_V1_MutationResult()
     result.mutationID = m.mutationID
-    let nothingChanged = changed.isEmpty && !m.delete && !moved && existing != nil
+    // Delete vs edit: a delete that had not seen another device's edits keeps the record.
+    if m.delete, let existing {
+      let unseen = meta.entries.filter { $0.value.version > m.baseVersion && $0.value.device != device }
+      if !unseen.isEmpty {
+        return try keepAgainstDelete(m, existing: existing, fields: fields, unseen: unseen)
+      }
+    }
+
+    let nothingChanged = changed.isEmpty && !m.delete && !moved && existing != nil && deleter == nil
     if nothingChanged {
       result.outcome = conflicts.isEmpty ? .applied : .conflict
       result.version = existing!.version
@@ -297,13 +317,32 @@ struct MutationApplier {
         conflicts.isEmpty ? (existing.map { $0.version > m.baseVersion } == true ? .merged : .applied) : .conflict
       result.version = version
       try audit(
-        m, action: existing == nil ? "create" : m.delete ? "delete" : moved || parentMoved ? "move" : "update",
+        m,
+        action: existing == nil
+          ? "create" : m.delete ? "delete" : deleter != nil ? "restore" : moved || parentMoved ? "move" : "update",
         fields: fieldNames)
+    }
+
+    if let deleter {
+      var conflict = Orgsync_V1_Conflict()
+      conflict.kind = .editVsDelete
+      conflict.fields = changed.compactMap { RecordKinds.fieldName($0, of: m.type) }
+      var applied = WireFields()
+      for number in changed { applied[number] = fields[number] }
+      conflict.winner = try RecordKinds.body(type: m.type, bytes: applied.bytes)
+      conflict.loser = try RecordKinds.body(type: m.type, bytes: [])
+      conflict.winnerMutationID = m.mutationID
+      conflict.loserMutationID = deleter.mutation
+      conflict.winnerHlc = m.hlc
+      conflict.loserHlc = existing?.hlc ?? 0
+      let id = try store(conflict, recordID: recordID, ownerID: ownerID, type: m.type)
+      result.outcome = .conflict
+      result.conflictIds.append(id)
+      try audit(m, action: "conflict", fields: Set(conflict.fields))
     }
 
     // 5. Conflicts: the losing values are kept where the unit and its parent can see them.
     if !conflicts.isEmpty {
-      let ownerNum = try tree.unit(id: ownerID)?.num ?? 0
       var winner = WireFields()
       var loser = WireFields()
       var names: [String] = []
@@ -323,10 +362,7 @@ struct MutationApplier {
           db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
           arguments: [Data(recordID), storedVersion]) ?? Data()
       var conflict = Orgsync_V1_Conflict()
-      conflict.id = Data(RecordID.make())
-      conflict.recordID = Data(recordID)
-      conflict.type = m.type
-      conflict.unitID = Data(ownerID)
+      conflict.kind = .fields
       conflict.fields = names
       conflict.winner = try RecordKinds.body(type: m.type, bytes: winner.bytes)
       conflict.loser = try RecordKinds.body(type: m.type, bytes: loser.bytes)
@@ -334,15 +370,58 @@ struct MutationApplier {
       conflict.loserMutationID = incomingWins ? otherMutation : m.mutationID
       conflict.winnerHlc = incomingWins ? m.hlc : storedHLC
       conflict.loserHlc = incomingWins ? storedHLC : m.hlc
-      conflict.status = .open
-      try db.cachedStatement(
-        sql: "INSERT INTO conflicts (id, record_id, unit_num, status, body) VALUES (?, ?, ?, ?, ?)"
-      ).execute(arguments: [
-        conflict.id, Data(recordID), ownerNum, conflict.status.rawValue, try conflict.serializedBytes() as Data,
-      ])
-      result.conflictIds = [conflict.id]
+      result.conflictIds.append(try store(conflict, recordID: recordID, ownerID: ownerID, type: m.type))
       try audit(m, action: "conflict", fields: Set(names))
     }
+    return result
+  }
+
+  /// Stores a conflict (open) where the owning unit and every unit above it see it; returns its id.
+  func store(_ conflict: Orgsync_V1_Conflict, recordID: [UInt8], ownerID: [UInt8], type: Orgsync_V1_RecordType)
+    throws -> Data
+  {
+    var conflict = conflict
+    conflict.id = Data(RecordID.make())
+    conflict.recordID = Data(recordID)
+    conflict.type = type
+    conflict.unitID = Data(ownerID)
+    conflict.status = .open
+    let ownerNum = try tree.unit(id: ownerID)?.num ?? 0
+    try db.cachedStatement(
+      sql: "INSERT INTO conflicts (id, record_id, unit_num, status, body) VALUES (?, ?, ?, ?, ?)"
+    ).execute(arguments: [
+      conflict.id, Data(recordID), ownerNum, conflict.status.rawValue, try conflict.serializedBytes() as Data,
+    ])
+    return conflict.id
+  }
+
+  /// A delete that had not seen other devices' edits (`unseen`: field → its last change): the
+  /// record stays as it is, and a conflict names the edits that kept it.
+  func keepAgainstDelete(
+    _ m: Orgsync_V1_Mutation, existing: StoredRecord, fields: WireFields, unseen: [Int: FieldMeta.Entry]
+  ) throws -> Orgsync_V1_MutationResult {
+    var kept = WireFields()
+    for number in unseen.keys { kept[number] = fields[number] }
+    let latest = unseen.values.max { $0.version < $1.version }!
+    var conflict = Orgsync_V1_Conflict()
+    conflict.kind = .deleteVsEdit
+    conflict.fields = unseen.keys.sorted().compactMap { RecordKinds.fieldName($0, of: m.type) }
+    conflict.winner = try RecordKinds.body(type: m.type, bytes: kept.bytes)
+    conflict.loser = try RecordKinds.body(type: m.type, bytes: [])
+    conflict.winnerMutationID =
+      try Data.fetchOne(
+        db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+        arguments: [m.recordID, latest.version]) ?? Data()
+    conflict.loserMutationID = m.mutationID
+    conflict.winnerHlc = latest.hlc
+    conflict.loserHlc = m.hlc
+    let id = try store(conflict, recordID: Array(m.recordID), ownerID: existing.unitID, type: m.type)
+    try audit(m, action: "conflict", fields: Set(conflict.fields))
+    var result = Orgsync_V1_MutationResult()
+    result.mutationID = m.mutationID
+    result.outcome = .conflict
+    result.version = existing.version
+    result.conflictIds = [id]
     return result
   }
 

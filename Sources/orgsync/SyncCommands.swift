@@ -244,7 +244,9 @@ struct Conflicts: AsyncParsableCommand {
       for c in try replica.conflicts(includeResolved: all) {
         let fields = c.fields
         let kept = fields.map { RecordPresentation.value($0, of: c.winner) }.joined(separator: "; ")
-        let lost = fields.map { RecordPresentation.value($0, of: c.loser) }.joined(separator: "; ")
+        let deleted = c.kind == .deleteVsEdit || c.kind == .editVsDelete
+        let lost =
+          deleted ? "(delete)" : fields.map { RecordPresentation.value($0, of: c.loser) }.joined(separator: "; ")
         table.rows.append([
           RecordPresentation.shortID(Array(c.id)), RecordPresentation.shortID(Array(c.recordID)),
           RecordPresentation.word(for: c.type), fields.joined(separator: ","), kept, lost,
@@ -264,11 +266,19 @@ struct Conflicts: AsyncParsableCommand {
       let (replica, _) = try common.enrolled()
       let conflict = try find(replica, id)
       print("record: \(RecordID.string(Array(conflict.recordID))) (\(RecordPresentation.word(for: conflict.type)))")
+      let deleted = conflict.kind == .deleteVsEdit || conflict.kind == .editVsDelete
+      if deleted {
+        print(
+          conflict.kind == .deleteVsEdit
+            ? "a delete met edits it had not seen: the record was kept with them"
+            : "an edit met a delete it had not seen: the record came back with it")
+      }
       for field in conflict.fields {
         print("\(FieldInput.flag(field)):")
         print("  kept: \(RecordPresentation.value(field, of: conflict.winner))")
-        print("  lost: \(RecordPresentation.value(field, of: conflict.loser))")
+        if !deleted { print("  lost: \(RecordPresentation.value(field, of: conflict.loser))") }
       }
+      if deleted { print("lost: the delete (--keep mine deletes the record again)") }
       print(
         "resolve with: orgsync conflicts resolve \(RecordPresentation.shortID(Array(conflict.id))) --keep mine|theirs")
     }

@@ -105,3 +105,70 @@ struct RefusalTests {
     #expect(throws: ReplicaError.self) { try device.replica.discardRejected(refused.mutationID) }
   }
 }
+
+/// A delete never silently drops another device's edit, and both sides are told.
+@Suite("Deletes meet edits")
+struct DeleteConflictTests {
+  @Test("delete vs edit: the record stays with the edit; the deleter sees the conflict and can delete again")
+  func deleteAfterEdit() async throws {
+    let server = try await TestServer()
+    let office = try await server.device(unit: server.taiping, role: .branch)
+    let laptop = try await server.device(unit: server.taiping, role: .branch)
+    let county = try await server.device(unit: server.county, role: .committee)
+    let member = try office.replica.create(memberBody("曾國強"), unitID: server.taiping)
+    _ = try await office.engine.sync()
+    _ = try await laptop.engine.sync()
+    // The office adds a phone number; the laptop, not yet told, deletes the member.
+    var phone = memberBody("曾國強")
+    phone.member.phone = "13807390001"
+    try office.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
+    _ = try await office.engine.sync()
+    try laptop.replica.delete(Array(member.recordID))
+    let report = try await laptop.engine.sync()
+    #expect(report.conflicts == 1)
+    let kept = try await server.store.record(id: Array(member.recordID), actor: office.actor)
+    #expect(kept?.deleted == false)
+    #expect(kept?.body.member.phone == "13807390001", "the edit the delete had not seen is kept")
+    #expect(try laptop.replica.record(id: Array(member.recordID))?.body.member.phone == "13807390001")
+    // Both offices and the county see it.
+    _ = try await office.engine.sync()
+    _ = try await county.engine.sync()
+    for device in [office, laptop, county] {
+      let conflicts = try device.replica.conflicts()
+      #expect(conflicts.count == 1)
+      #expect(conflicts.first?.kind == .deleteVsEdit)
+    }
+    // The laptop insists: keep mine deletes again, now knowing of the edit.
+    let conflict = try #require(try laptop.replica.conflicts().first)
+    try laptop.replica.resolve(conflictID: Array(conflict.id), .keepMine)
+    _ = try await laptop.engine.sync()
+    #expect(try await server.store.record(id: Array(member.recordID), actor: office.actor)?.deleted != false)
+    _ = try await office.engine.sync()
+    #expect(try office.replica.record(id: Array(member.recordID)) == nil)
+    #expect(try office.replica.conflicts().isEmpty, "resolved everywhere")
+  }
+
+  @Test("edit vs delete: an edit made without knowing of the delete brings the record back, and says so")
+  func editAfterDelete() async throws {
+    let server = try await TestServer()
+    let office = try await server.device(unit: server.taiping, role: .branch)
+    let laptop = try await server.device(unit: server.taiping, role: .branch)
+    let opinion = try office.replica.create(opinionBody("希望村裡建一個圖書室"), unitID: server.taiping)
+    _ = try await office.engine.sync()
+    _ = try await laptop.engine.sync()
+    try office.replica.delete(Array(opinion.recordID))
+    _ = try await office.engine.sync()
+    var answered = opinionBody("希望村裡建一個圖書室")
+    answered.opinion.content = "希望村裡建一個圖書室（已報鎮裡，明年春天動工）"
+    try laptop.replica.update(Array(opinion.recordID), fields: ["content"], from: answered)
+    let report = try await laptop.engine.sync()
+    #expect(report.rejected == 0, "not refused: the typed answer is not lost")
+    #expect(report.conflicts == 1)
+    let back = try await server.store.record(id: Array(opinion.recordID), actor: office.actor)
+    #expect(back?.deleted == false)
+    #expect(back?.body.opinion.content == answered.opinion.content)
+    _ = try await office.engine.sync()
+    #expect(try office.replica.record(id: Array(opinion.recordID))?.body.opinion.content == answered.opinion.content)
+    #expect(try office.replica.conflicts().first?.kind == .editVsDelete)
+  }
+}

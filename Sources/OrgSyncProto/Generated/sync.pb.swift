@@ -223,6 +223,55 @@ public nonisolated enum Orgsync_V1_ConflictStatus: SwiftProtobuf.Enum, Swift.Cas
 
 }
 
+/// What met what.
+public nonisolated enum Orgsync_V1_ConflictKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the same fields edited on both sides
+  case fields // = 1
+
+  /// a delete met edits it had not seen: the record was kept
+  case deleteVsEdit // = 2
+
+  /// an edit met a delete it had not seen: the record came back
+  case editVsDelete // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .fields
+    case 2: self = .deleteVsEdit
+    case 3: self = .editVsDelete
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .fields: return 1
+    case .deleteVsEdit: return 2
+    case .editVsDelete: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_ConflictKind] = [
+    .unspecified,
+    .fields,
+    .deleteVsEdit,
+    .editVsDelete,
+  ]
+
+}
+
 /// The editable part of a record: exactly one member is set, matching the record type.
 /// Field numbers equal the RecordType numbers.
 public nonisolated struct Orgsync_V1_RecordBody: Sendable {
@@ -636,8 +685,10 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   public init() {}
 }
 
-/// A field changed on both sides since the base version. The winner was applied; the loser is
-/// kept here so nothing is silently lost. Visible to the owning unit and its parent.
+/// A field changed on both sides since the base version, or a delete met an edit. The winner was
+/// applied; the loser is kept here so nothing is silently lost. An edit always wins over a delete
+/// it did not know of (the record stays or comes back); the delete is the loser, and "keep the
+/// loser" deletes again. Visible to the owning unit and every unit above it.
 public nonisolated struct Orgsync_V1_Conflict: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -716,6 +767,12 @@ public nonisolated struct Orgsync_V1_Conflict: @unchecked Sendable {
   public var resolvedByMutationID: Data {
     get {_storage._resolvedByMutationID}
     set {_uniqueStorage()._resolvedByMutationID = newValue}
+  }
+
+  /// UNSPECIFIED from servers before kinds: FIELDS
+  public var kind: Orgsync_V1_ConflictKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -907,6 +964,10 @@ nonisolated extension Orgsync_V1_ChangeKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Orgsync_V1_ConflictStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONFLICT_STATUS_UNSPECIFIED\0\u{1}CONFLICT_STATUS_OPEN\0\u{1}CONFLICT_STATUS_RESOLVED\0")
+}
+
+nonisolated extension Orgsync_V1_ConflictKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONFLICT_KIND_UNSPECIFIED\0\u{1}CONFLICT_KIND_FIELDS\0\u{1}CONFLICT_KIND_DELETE_VS_EDIT\0\u{1}CONFLICT_KIND_EDIT_VS_DELETE\0")
 }
 
 nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1687,7 +1748,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Conflict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}record_id\0\u{1}type\0\u{3}unit_id\0\u{1}fields\0\u{1}winner\0\u{1}loser\0\u{3}winner_mutation_id\0\u{3}loser_mutation_id\0\u{3}winner_hlc\0\u{3}loser_hlc\0\u{1}status\0\u{3}resolved_by_mutation_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}record_id\0\u{1}type\0\u{3}unit_id\0\u{1}fields\0\u{1}winner\0\u{1}loser\0\u{3}winner_mutation_id\0\u{3}loser_mutation_id\0\u{3}winner_hlc\0\u{3}loser_hlc\0\u{1}status\0\u{3}resolved_by_mutation_id\0\u{1}kind\0")
 
   fileprivate class _StorageClass {
     var _id: Data = Data()
@@ -1703,6 +1764,7 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
     var _loserHlc: UInt64 = 0
     var _status: Orgsync_V1_ConflictStatus = .unspecified
     var _resolvedByMutationID: Data = Data()
+    var _kind: Orgsync_V1_ConflictKind = .unspecified
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1726,6 +1788,7 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
       _loserHlc = source._loserHlc
       _status = source._status
       _resolvedByMutationID = source._resolvedByMutationID
+      _kind = source._kind
     }
   }
 
@@ -1757,6 +1820,7 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
         case 11: try { try decoder.decodeSingularFixed64Field(value: &_storage._loserHlc) }()
         case 12: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
         case 13: try { try decoder.decodeSingularBytesField(value: &_storage._resolvedByMutationID) }()
+        case 14: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
         default: break
         }
       }
@@ -1808,6 +1872,9 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
       if !_storage._resolvedByMutationID.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._resolvedByMutationID, fieldNumber: 13)
       }
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1830,6 +1897,7 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._loserHlc != rhs_storage._loserHlc {return false}
         if _storage._status != rhs_storage._status {return false}
         if _storage._resolvedByMutationID != rhs_storage._resolvedByMutationID {return false}
+        if _storage._kind != rhs_storage._kind {return false}
         return true
       }
       if !storagesAreEqual {return false}

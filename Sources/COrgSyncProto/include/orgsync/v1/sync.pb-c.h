@@ -107,6 +107,25 @@ typedef enum _Orgsync__V1__ConflictStatus {
   ORGSYNC__V1__CONFLICT_STATUS__CONFLICT_STATUS_RESOLVED = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__CONFLICT_STATUS)
 } Orgsync__V1__ConflictStatus;
+/*
+ * What met what.
+ */
+typedef enum _Orgsync__V1__ConflictKind {
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED = 0,
+  /*
+   * the same fields edited on both sides
+   */
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_FIELDS = 1,
+  /*
+   * a delete met edits it had not seen: the record was kept
+   */
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_DELETE_VS_EDIT = 2,
+  /*
+   * an edit met a delete it had not seen: the record came back
+   */
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_EDIT_VS_DELETE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__CONFLICT_KIND)
+} Orgsync__V1__ConflictKind;
 
 /* --- messages --- */
 
@@ -393,8 +412,10 @@ struct  Orgsync__V1__PullPage
 
 
 /*
- * A field changed on both sides since the base version. The winner was applied; the loser is
- * kept here so nothing is silently lost. Visible to the owning unit and its parent.
+ * A field changed on both sides since the base version, or a delete met an edit. The winner was
+ * applied; the loser is kept here so nothing is silently lost. An edit always wins over a delete
+ * it did not know of (the record stays or comes back); the delete is the loser, and "keep the
+ * loser" deletes again. Visible to the owning unit and every unit above it.
  */
 struct  Orgsync__V1__Conflict
 {
@@ -419,10 +440,14 @@ struct  Orgsync__V1__Conflict
   uint64_t loser_hlc;
   Orgsync__V1__ConflictStatus status;
   ProtobufCBinaryData resolved_by_mutation_id;
+  /*
+   * UNSPECIFIED from servers before kinds: FIELDS
+   */
+  Orgsync__V1__ConflictKind kind;
 };
 #define ORGSYNC__V1__CONFLICT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__conflict__descriptor) \
-    , {0,NULL}, {0,NULL}, ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED, {0,NULL}, 0,NULL, NULL, NULL, {0,NULL}, {0,NULL}, 0, 0, ORGSYNC__V1__CONFLICT_STATUS__CONFLICT_STATUS_UNSPECIFIED, {0,NULL} }
+    , {0,NULL}, {0,NULL}, ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED, {0,NULL}, 0,NULL, NULL, NULL, {0,NULL}, {0,NULL}, 0, 0, ORGSYNC__V1__CONFLICT_STATUS__CONFLICT_STATUS_UNSPECIFIED, {0,NULL}, ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED }
 
 
 /*
@@ -1053,6 +1078,7 @@ extern const ProtobufCEnumDescriptor    orgsync__v1__mutation_outcome__descripto
 extern const ProtobufCEnumDescriptor    orgsync__v1__reject_code__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__change_kind__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__conflict_status__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__conflict_kind__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__record_body__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__record__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__mutation__descriptor;
