@@ -78,7 +78,18 @@ public struct FieldInput {
         value = arguments[index + 1]
         index += 1
       }
-      value = value.trimmingCharacters(in: .whitespaces)
+      // Long text from a file (--body-file PATH) or standard input (--body -): a report of
+      // 50,000 characters does not fit on a command line.
+      var fromFile = false
+      if name.hasSuffix("_file"), !fields.contains(where: { $0.name == name }) {
+        name = String(name.dropLast(5))
+        fromFile = true
+      }
+      if fromFile || value == "-" {
+        value = try Self.readText(fromFile ? value : "-", for: Self.flag(name))
+      } else {
+        value = value.trimmingCharacters(in: .whitespaces)
+      }
       guard fields.contains(where: { $0.name == name }) else {
         let known = fields.map { Self.flag($0.name) }.joined(separator: ", ")
         throw InputError("a \(RecordNames.name(of: type)) has no field \(Self.flag(name)); its fields are: \(known)")
@@ -87,6 +98,24 @@ public struct FieldInput {
       index += 1
     }
     return (try body(values, onto: base), values.keys.sorted())
+  }
+
+  /// The text of a file, or of standard input for "-", as UTF-8 (a BOM is dropped).
+  static func readText(_ path: String, for flag: String) throws -> String {
+    let data: Data
+    if path == "-" {
+      data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+      guard let contents = FileManager.default.contents(atPath: path) else {
+        throw InputError("\(flag): cannot read the file \(path)")
+      }
+      data = contents
+    }
+    guard var text = String(data: data, encoding: .utf8) else {
+      throw InputError("\(flag): \(path == "-" ? "the input" : path) is not UTF-8 text")
+    }
+    if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   /// A body with `values` (field → text) set, starting from `base`.

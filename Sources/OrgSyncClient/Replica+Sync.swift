@@ -30,15 +30,7 @@ extension Replica {
         switch result.outcome {
         case .rejected:
           rejected += 1
-          try db.execute(
-            sql: """
-              INSERT OR REPLACE INTO rejected (mutation_id, record_id, type, code, field, reason, mutation, at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-              """,
-            arguments: [
-              m.mutationID, m.recordID, m.type.rawValue, result.rejectCode.rawValue, result.field, result.reason,
-              try m.serializedBytes() as Data, now,
-            ])
+          try keepRefused(m, result, reason: result.reason, now: now, db)
           try rebase([UInt8](m.recordID), db)
         case .conflict:
           accepted += 1
@@ -54,6 +46,21 @@ extension Replica {
       }
       return (accepted, rejected, conflicted)
     }
+  }
+
+  /// A refused mutation, kept with its typed values and the server's reason.
+  func keepRefused(
+    _ m: Orgsync_V1_Mutation, _ result: Orgsync_V1_MutationResult, reason: String, now: Int64, _ db: Database
+  ) throws {
+    try db.execute(
+      sql: """
+        INSERT OR REPLACE INTO rejected (mutation_id, record_id, type, code, field, reason, mutation, at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        m.mutationID, m.recordID, m.type.rawValue, result.rejectCode.rawValue, result.field, reason,
+        try m.serializedBytes() as Data, now,
+      ])
   }
 
   /// An accepted mutation, kept to be offered again should the server lose it.
@@ -135,15 +142,7 @@ extension Replica {
           continue
         }
         rejected += 1
-        try db.execute(
-          sql: """
-            INSERT OR REPLACE INTO rejected (mutation_id, record_id, type, code, field, reason, mutation, at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-          arguments: [
-            m.mutationID, m.recordID, m.type.rawValue, result.rejectCode.rawValue, result.field,
-            "offered again after the server lost it: " + result.reason, try m.serializedBytes() as Data, now,
-          ])
+        try keepRefused(m, result, reason: "offered again after the server lost it: " + result.reason, now: now, db)
         try db.execute(sql: "DELETE FROM sent WHERE mutation_id = ?", arguments: [m.mutationID])
       }
       return (accepted, rejected)

@@ -303,3 +303,34 @@ struct RefusedEditsCLITests {
     #expect(status.out.contains("\"refused\" : \"0\""), "\(status.out)")
   }
 }
+
+@Suite("Long text, end to end")
+struct LongTextCLITests {
+  @Test("a 50,000-character report body comes from a file and reaches the server whole")
+  func bodyFromFile() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+    #expect(
+      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+        .status == 0)
+    let text = String(repeating: "本季度走訪群眾，收集意見，辦結實事。", count: 2800)  // 50,400 characters
+    let file = daemon.folder.appendingPathComponent("body.txt")
+    try Data(("\u{FEFF}" + text).utf8).write(to: file)
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度總結",
+        "--status", "draft", "--body-file", file.path,
+      ], home: home)
+    #expect(added.status == 0, "\(added.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    let exported = try await Tool.run("orgsync", ["export", "--type", "report"], home: home)
+    #expect(exported.out.contains(text), "the body arrived whole, without the BOM")
+    let missing = try await Tool.run(
+      "orgsync", ["add", "report", "--title", "x", "--body-file", "/nonexistent/body.txt"], home: home)
+    #expect(missing.status == 65)
+    #expect(missing.err.contains("cannot read the file"), "\(missing.err)")
+  }
+}
