@@ -1892,7 +1892,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   (ProtobufCMessageInit) orgsync__v1__pull_page__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[14] =
+static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[16] =
 {
   {
     "id",
@@ -2062,6 +2062,30 @@ static const ProtobufCFieldDescriptor orgsync__v1__conflict__field_descriptors[1
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "resolved_by_unit_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Conflict, resolved_by_unit_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resolved_at",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Conflict, resolved_at),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__conflict__field_indices_by_name[] = {
   4,   /* field[4] = fields */
@@ -2071,7 +2095,9 @@ static const unsigned orgsync__v1__conflict__field_indices_by_name[] = {
   10,   /* field[10] = loser_hlc */
   8,   /* field[8] = loser_mutation_id */
   1,   /* field[1] = record_id */
+  15,   /* field[15] = resolved_at */
   12,   /* field[12] = resolved_by_mutation_id */
+  14,   /* field[14] = resolved_by_unit_id */
   11,   /* field[11] = status */
   2,   /* field[2] = type */
   3,   /* field[3] = unit_id */
@@ -2082,7 +2108,7 @@ static const unsigned orgsync__v1__conflict__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__conflict__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__conflict__descriptor =
 {
@@ -2092,7 +2118,7 @@ const ProtobufCMessageDescriptor orgsync__v1__conflict__descriptor =
   "Orgsync__V1__Conflict",
   "orgsync.v1",
   sizeof(Orgsync__V1__Conflict),
-  14,
+  16,
   orgsync__v1__conflict__field_descriptors,
   orgsync__v1__conflict__field_indices_by_name,
   1,  orgsync__v1__conflict__number_ranges,

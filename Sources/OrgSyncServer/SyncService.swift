@@ -117,7 +117,10 @@ public struct SyncService: RPCService {
           remaining = max(0, remaining - page.changes.count)
           page.remaining = UInt64(page.more ? remaining : 0)
           if !page.more {
-            page.openConflicts = try await store.conflicts(actor: actor, includeResolved: false, limit: 1000)
+            // Open ones, and those settled in the last 30 days: the side that lost is told.
+            let month = Int64(Date().timeIntervalSince1970 * 1000) - 30 * 86_400_000
+            page.openConflicts = try await store.conflicts(
+              actor: actor, includeResolved: false, limit: 1000, resolvedSince: month)
             page.conflictsIncluded = true
           }
           try await writer.write(page)

@@ -126,7 +126,9 @@ extension SQLiteStore {
 
   // MARK: Conflicts and audit
 
-  public func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict] {
+  public func conflicts(actor: Actor, includeResolved: Bool, limit: Int, resolvedSince: Int64?) async throws
+    -> [Orgsync_V1_Conflict]
+  {
     try await writer.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
       let (low, high) = unit.subtreeRange
@@ -134,16 +136,20 @@ extension SQLiteStore {
         db,
         sql: """
           SELECT c.body FROM conflicts c JOIN units u ON u.num = c.unit_num
-          WHERE u.path >= ? AND u.path < ? AND (c.status = ? OR ?)
+          WHERE u.path >= ? AND u.path < ? AND (c.status = ? OR ? OR coalesce(c.resolved_at, 0) >= ?)
           ORDER BY c.status, c.id LIMIT ?
           """,
-        arguments: [low, high, Orgsync_V1_ConflictStatus.open.rawValue, includeResolved, max(1, min(limit, 10_000))]
+        arguments: [
+          low, high, Orgsync_V1_ConflictStatus.open.rawValue, includeResolved, resolvedSince ?? Int64.max,
+          max(1, min(limit, 10_000)),
+        ]
       ).map { try Orgsync_V1_Conflict(serializedBytes: $0) }
     }
   }
 
   public func resolveConflict(actor: Actor, id: [UInt8], byMutation: [UInt8]) async throws -> Orgsync_V1_Conflict {
-    try await writer.write { db in
+    let now = nowMillis
+    return try await writer.write { db in
       let tree = Tree(db: db)
       guard
         let row = try Row.fetchOne(db, sql: "SELECT unit_num, body FROM conflicts WHERE id = ?", arguments: [Data(id)]),
@@ -160,9 +166,11 @@ extension SQLiteStore {
       var conflict = try Orgsync_V1_Conflict(serializedBytes: row["body"] as Data)
       conflict.status = .resolved
       conflict.resolvedByMutationID = Data(byMutation)
+      conflict.resolvedByUnitID = Data(actor.unitID)
+      conflict.resolvedAt = now
       try db.execute(
-        sql: "UPDATE conflicts SET status = ?, body = ? WHERE id = ?",
-        arguments: [conflict.status.rawValue, try conflict.serializedBytes() as Data, Data(id)])
+        sql: "UPDATE conflicts SET status = ?, body = ?, resolved_at = ? WHERE id = ?",
+        arguments: [conflict.status.rawValue, try conflict.serializedBytes() as Data, now, Data(id)])
       return conflict
     }
   }

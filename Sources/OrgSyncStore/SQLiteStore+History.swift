@@ -83,6 +83,9 @@ extension SQLiteStore {
       try db.execute(sql: "ALTER TABLE devices ADD COLUMN last_seen_at INTEGER")
       try db.execute(sql: "CREATE TABLE health (k INTEGER PRIMARY KEY, at INTEGER NOT NULL)")
     }
+    migrator.registerMigration("v4-conflicts-resolved-at") { db in
+      try db.execute(sql: "ALTER TABLE conflicts ADD COLUMN resolved_at INTEGER")
+    }
   }
 
   static func head(_ db: Database) throws -> Int64 {

@@ -55,6 +55,10 @@ public struct PushOutcome: Sendable, Hashable {
 }
 
 extension ServerStore {
+  public func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict] {
+    try await conflicts(actor: actor, includeResolved: includeResolved, limit: limit, resolvedSince: nil)
+  }
+
   /// Applies mutations with no known position (administration, tests).
   public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor) async throws -> [Orgsync_V1_MutationResult] {
     try await push(mutations, actor: actor, options: PushOptions()).results
@@ -121,7 +125,10 @@ public protocol ServerStore: Sendable {
   func rollUp(actor: Actor, request: Orgsync_V1_RollUpRequest) async throws -> Orgsync_V1_RollUp
   /// Counts and hashes of the actor's scope per record type.
   func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest
-  func conflicts(actor: Actor, includeResolved: Bool, limit: Int) async throws -> [Orgsync_V1_Conflict]
+  /// Conflicts in the actor's subtree: open ones, and resolved ones if `includeResolved` or
+  /// if they were settled at or after `resolvedSince` (milliseconds since 1970).
+  func conflicts(actor: Actor, includeResolved: Bool, limit: Int, resolvedSince: Int64?) async throws
+    -> [Orgsync_V1_Conflict]
   func resolveConflict(actor: Actor, id: [UInt8], byMutation: [UInt8]) async throws -> Orgsync_V1_Conflict
   func audit(recordID: [UInt8]) async throws -> [AuditEntry]
   /// A record as stored, if the actor's scope holds it.

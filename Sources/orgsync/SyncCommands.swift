@@ -240,6 +240,7 @@ struct Conflicts: AsyncParsableCommand {
 
     func run() async throws {
       let (replica, _) = try common.enrolled()
+      let unitName = try unitNamer(replica)
       var table = Table(columns: ["conflict", "record", "type", "fields", "kept", "lost", "status"])
       for c in try replica.conflicts(includeResolved: all) {
         let fields = c.fields
@@ -250,7 +251,7 @@ struct Conflicts: AsyncParsableCommand {
         table.rows.append([
           RecordPresentation.shortID(Array(c.id)), RecordPresentation.shortID(Array(c.recordID)),
           RecordPresentation.word(for: c.type), fields.joined(separator: ","), kept, lost,
-          c.status == .open ? "open" : "resolved",
+          Conflicts.status(c, unitName: unitName),
         ])
       }
       print(table.render(output.format))
@@ -308,6 +309,15 @@ struct Conflicts: AsyncParsableCommand {
       try replica.resolve(conflictID: Array(conflict.id), resolution)
       print("resolved; run `orgsync sync` to tell the server")
     }
+  }
+
+  /// "open", or who settled it and how.
+  static func status(_ c: Orgsync_V1_Conflict, unitName: ([UInt8]) -> String?) -> String {
+    guard c.status != .open else { return "open" }
+    guard !c.resolvedByUnitID.isEmpty else { return "resolved" }
+    let who = unitName(Array(c.resolvedByUnitID)) ?? RecordPresentation.shortID(Array(c.resolvedByUnitID))
+    let how = c.resolvedByMutationID == c.winnerMutationID ? "kept what won" : "changed it again"
+    return "resolved by \(who): \(how)"
   }
 
   static func find(_ replica: Replica, _ text: String) throws -> Orgsync_V1_Conflict {

@@ -171,4 +171,33 @@ struct DeleteConflictTests {
     #expect(try office.replica.record(id: Array(opinion.recordID))?.body.opinion.content == answered.opinion.content)
     #expect(try office.replica.conflicts().first?.kind == .editVsDelete)
   }
+
+  @Test("the unit above is told: the county lists a conflict the branch settled before it synced, with who settled it")
+  func losingSideTold() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    let county = try await server.device(unit: server.county, role: .committee)
+    let member = try branch.replica.create(memberBody("周文華"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    // Two of the branch's PCs write the same note; the county, above them, must hear of it.
+    let laptop = try await server.device(unit: server.taiping, role: .branch)
+    _ = try await laptop.engine.sync()
+    try laptop.replica.update(
+      Array(member.recordID), fields: ["note"], from: memberBody("周文華", note: "已轉入縣直機關"))
+    try branch.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("周文華", note: "外出務工"))
+    _ = try await branch.engine.sync()
+    _ = try await laptop.engine.sync()
+    _ = try await branch.engine.sync()
+    let open = try #require(try branch.replica.conflicts().first)
+    // The branch settles it before the county's office has synced even once since.
+    try branch.replica.resolve(conflictID: Array(open.id), .keepMine)
+    _ = try await branch.engine.sync()
+    #expect(try branch.replica.conflicts().isEmpty)
+    _ = try await county.engine.sync()
+    let seen = try county.replica.conflicts(includeResolved: true)
+    #expect(seen.count == 1, "the county lists the conflict although it was settled before it synced")
+    #expect(seen.first?.status == .resolved)
+    #expect(seen.first?.resolvedByUnitID == Data(server.taiping))
+    #expect(seen.first?.resolvedAt ?? 0 > 0)
+  }
 }

@@ -669,8 +669,8 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   /// record and apply this pull as if from the beginning.
   public var reset: Bool = false
 
-  /// On the last page of a pull (more = false): every open conflict in the scope, so that a
-  /// sync with nothing else to do is one round trip. conflicts_included tells an empty list
+  /// On the last page of a pull (more = false): every open conflict in the scope and those
+  /// settled in the last 30 days, so that a sync with nothing else to do is one round trip. conflicts_included tells an empty list
   /// from an absent one.
   public var openConflicts: [Orgsync_V1_Conflict] = []
 
@@ -773,6 +773,19 @@ public nonisolated struct Orgsync_V1_Conflict: @unchecked Sendable {
   public var kind: Orgsync_V1_ConflictKind {
     get {_storage._kind}
     set {_uniqueStorage()._kind = newValue}
+  }
+
+  /// the unit whose device settled it
+  public var resolvedByUnitID: Data {
+    get {_storage._resolvedByUnitID}
+    set {_uniqueStorage()._resolvedByUnitID = newValue}
+  }
+
+  /// Milliseconds since 1970 when it was settled. A pull's last page carries the open conflicts
+  /// and those settled in the last 30 days, so the side that lost is told either way.
+  public var resolvedAt: Int64 {
+    get {_storage._resolvedAt}
+    set {_uniqueStorage()._resolvedAt = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1748,7 +1761,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Conflict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}record_id\0\u{1}type\0\u{3}unit_id\0\u{1}fields\0\u{1}winner\0\u{1}loser\0\u{3}winner_mutation_id\0\u{3}loser_mutation_id\0\u{3}winner_hlc\0\u{3}loser_hlc\0\u{1}status\0\u{3}resolved_by_mutation_id\0\u{1}kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}record_id\0\u{1}type\0\u{3}unit_id\0\u{1}fields\0\u{1}winner\0\u{1}loser\0\u{3}winner_mutation_id\0\u{3}loser_mutation_id\0\u{3}winner_hlc\0\u{3}loser_hlc\0\u{1}status\0\u{3}resolved_by_mutation_id\0\u{1}kind\0\u{3}resolved_by_unit_id\0\u{3}resolved_at\0")
 
   fileprivate class _StorageClass {
     var _id: Data = Data()
@@ -1765,6 +1778,8 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
     var _status: Orgsync_V1_ConflictStatus = .unspecified
     var _resolvedByMutationID: Data = Data()
     var _kind: Orgsync_V1_ConflictKind = .unspecified
+    var _resolvedByUnitID: Data = Data()
+    var _resolvedAt: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1789,6 +1804,8 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
       _status = source._status
       _resolvedByMutationID = source._resolvedByMutationID
       _kind = source._kind
+      _resolvedByUnitID = source._resolvedByUnitID
+      _resolvedAt = source._resolvedAt
     }
   }
 
@@ -1821,6 +1838,8 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
         case 12: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
         case 13: try { try decoder.decodeSingularBytesField(value: &_storage._resolvedByMutationID) }()
         case 14: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 15: try { try decoder.decodeSingularBytesField(value: &_storage._resolvedByUnitID) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._resolvedAt) }()
         default: break
         }
       }
@@ -1875,6 +1894,12 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
       if _storage._kind != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 14)
       }
+      if !_storage._resolvedByUnitID.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._resolvedByUnitID, fieldNumber: 15)
+      }
+      if _storage._resolvedAt != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._resolvedAt, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1898,6 +1923,8 @@ nonisolated extension Orgsync_V1_Conflict: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._status != rhs_storage._status {return false}
         if _storage._resolvedByMutationID != rhs_storage._resolvedByMutationID {return false}
         if _storage._kind != rhs_storage._kind {return false}
+        if _storage._resolvedByUnitID != rhs_storage._resolvedByUnitID {return false}
+        if _storage._resolvedAt != rhs_storage._resolvedAt {return false}
         return true
       }
       if !storagesAreEqual {return false}

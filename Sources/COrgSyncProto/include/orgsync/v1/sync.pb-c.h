@@ -393,8 +393,8 @@ struct  Orgsync__V1__PullPage
    */
   protobuf_c_boolean reset;
   /*
-   * On the last page of a pull (more = false): every open conflict in the scope, so that a
-   * sync with nothing else to do is one round trip. conflicts_included tells an empty list
+   * On the last page of a pull (more = false): every open conflict in the scope and those
+   * settled in the last 30 days, so that a sync with nothing else to do is one round trip. conflicts_included tells an empty list
    * from an absent one.
    */
   size_t n_open_conflicts;
@@ -444,10 +444,19 @@ struct  Orgsync__V1__Conflict
    * UNSPECIFIED from servers before kinds: FIELDS
    */
   Orgsync__V1__ConflictKind kind;
+  /*
+   * the unit whose device settled it
+   */
+  ProtobufCBinaryData resolved_by_unit_id;
+  /*
+   * Milliseconds since 1970 when it was settled. A pull's last page carries the open conflicts
+   * and those settled in the last 30 days, so the side that lost is told either way.
+   */
+  int64_t resolved_at;
 };
 #define ORGSYNC__V1__CONFLICT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__conflict__descriptor) \
-    , {0,NULL}, {0,NULL}, ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED, {0,NULL}, 0,NULL, NULL, NULL, {0,NULL}, {0,NULL}, 0, 0, ORGSYNC__V1__CONFLICT_STATUS__CONFLICT_STATUS_UNSPECIFIED, {0,NULL}, ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED }
+    , {0,NULL}, {0,NULL}, ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED, {0,NULL}, 0,NULL, NULL, NULL, {0,NULL}, {0,NULL}, 0, 0, ORGSYNC__V1__CONFLICT_STATUS__CONFLICT_STATUS_UNSPECIFIED, {0,NULL}, ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED, {0,NULL}, 0 }
 
 
 /*
