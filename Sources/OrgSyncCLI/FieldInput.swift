@@ -16,13 +16,17 @@ public struct InputError: Error, Hashable, Sendable, CustomStringConvertible {
 /// - text: as given; numbers: decimal; yes/no for flags;
 /// - dates: YYYY-MM-DD, checked to be real dates;
 /// - closed sets: the value's short name, e.g. `--status full`, `--period q3`;
-/// - ids: a record id (UUID), or for unit fields a unit's code (resolved by `lookupUnit`);
+/// - ids: a record id (UUID) or its last digits as tables show them (`lookupRecord`), or a
+///   unit's code (`lookupUnit`);
 /// - lists: comma-separated.
 public struct FieldInput {
   public let type: Orgsync_V1_RecordType
   let messageName: String
   /// Resolves a unit code (e.g. 430521-103-007) to a unit id.
   public var lookupUnit: (String) -> [UInt8]? = { _ in nil }
+  /// Resolves the last digits of a record id, as tables show them, to the id (throws when they
+  /// fit several records or none).
+  public var lookupRecord: (String) throws -> [UInt8]? = { _ in nil }
 
   public init(type: Orgsync_V1_RecordType) throws {
     guard let messageType = RecordKinds.messageType(of: type) else {
@@ -178,7 +182,12 @@ public struct FieldInput {
     case "bytes":
       if let id = RecordID.parse(text) { return Data(id).base64EncodedString() }
       if let unit = lookupUnit(text) { return Data(unit).base64EncodedString() }
-      throw InputError("\(flag) takes a record id (UUID) or a unit code, not '\(text)'")
+      do {
+        if let id = try lookupRecord(text) { return Data(id).base64EncodedString() }
+      } catch {
+        throw InputError("\(flag): \(error)")
+      }
+      throw InputError("\(flag) takes a record id (or its last 6–8 digits as listed) or a unit code, not '\(text)'")
     default:
       guard let value = Self.enumValue(fieldType, text) else {
         let choices = Self.choices(ofEnum: fieldType).joined(separator: ", ")

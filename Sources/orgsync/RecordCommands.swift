@@ -91,6 +91,15 @@ func roleName(_ role: Orgsync_V1_DeviceRole) -> String {
   }
 }
 
+/// The last digits of a record id (as tables show them) → the id, from the replica.
+func recordLookup(_ replica: Replica) -> (String) throws -> [UInt8]? {
+  { text in
+    let digits = text.lowercased().filter { $0 != "-" }
+    guard digits.count >= 6, digits.allSatisfy(\.isHexDigit) else { return nil }
+    return try replica.resolveID(text)
+  }
+}
+
 /// Unit codes → ids, from the replica.
 func unitLookup(_ replica: Replica) throws -> (String) -> [UInt8]? {
   let units = try replica.units()
@@ -118,6 +127,7 @@ struct Add: AsyncParsableCommand {
     if helpFields { return print(fieldHelp(input)) }
     let (replica, identity) = try common.enrolled()
     input.lookupUnit = try unitLookup(replica)
+    input.lookupRecord = recordLookup(replica)
     var unitID = identity.unitID
     if let unit {
       guard let id = input.lookupUnit(unit) else {
@@ -196,6 +206,7 @@ struct Edit: AsyncParsableCommand {
     guard !values.isEmpty else { throw Failure(message: "say what to change, e.g. --note 新備註", code: Exit.usage) }
     var input = try FieldInput(type: current.type)
     input.lookupUnit = try unitLookup(replica)
+    input.lookupRecord = recordLookup(replica)
     let (body, fields) = try input.parse(values, onto: current.body)
     _ = try promptUntilValid(
       body, input: input, replica: replica, unitID: current.type == .orgUnit ? recordID : current.unitID)

@@ -204,6 +204,7 @@ struct Rejected: AsyncParsableCommand {
       if !values.isEmpty {
         var input = try FieldInput(type: r.type)
         input.lookupUnit = try unitLookup(replica)
+        input.lookupRecord = recordLookup(replica)
         (changes, fields) = try input.parse(values, onto: r.mutation.body)
         try replica.validate(changes!, unitID: Array(r.mutation.unitID), today: CalendarDate.today())
       }

@@ -334,3 +334,42 @@ struct LongTextCLITests {
     #expect(missing.err.contains("cannot read the file"), "\(missing.err)")
   }
 }
+
+@Suite("Short ids, end to end")
+struct ShortIDCLITests {
+  @Test("a reference field takes the short id a table shows; an ambiguous or unknown one is refused clearly")
+  func shortReferences() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+    #expect(
+      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+        .status == 0)
+    let opinion = try await Tool.run(
+      "orgsync",
+      [
+        "add", "opinion", "--source", "visit", "--category", "livelihood", "--date", "2026-09-18", "--content",
+        "村口缺路燈",
+      ], home: home)
+    #expect(opinion.status == 0, "\(opinion.err)")
+    let id = try #require(opinion.out.split(separator: " ").dropFirst(2).first.map(String.init))
+    let problem = try await Tool.run(
+      "orgsync",
+      [
+        "add", "problem", "--category", "livelihood", "--title", "路燈", "--identified-on", "2026-09-20",
+        "--status", "open", "--opinion-ids", String(id.suffix(8)),
+      ], home: home)
+    #expect(problem.status == 0, "\(problem.err)")
+    let exported = try await Tool.run("orgsync", ["export", "--type", "problem"], home: home)
+    #expect(exported.out.contains(id), "the problem names the opinion by its full id: \(exported.out)")
+    let unknown = try await Tool.run(
+      "orgsync",
+      [
+        "add", "problem", "--category", "livelihood", "--title", "x", "--identified-on", "2026-09-20",
+        "--opinion-ids", "abcdef12",
+      ], home: home)
+    #expect(unknown.status == 65)
+    #expect(unknown.err.contains("--opinion-ids"), "\(unknown.err)")
+  }
+}
