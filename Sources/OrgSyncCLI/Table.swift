@@ -2,7 +2,9 @@ import Foundation
 
 /// Output formats of every listing.
 public enum OutputFormat: String, CaseIterable, Sendable {
-  case table, json, csv
+  /// `excel`: CSV as Excel on Chinese Windows reads it — UTF-8 with a byte-order mark (without
+  /// it Excel takes the file for GBK and garbles every Chinese character) and CRLF line ends.
+  case table, json, csv, excel
 }
 
 /// Rows with named columns, printed as an aligned table, JSON or CSV.
@@ -20,6 +22,7 @@ public struct Table: Sendable {
     case .table: aligned()
     case .json: json()
     case .csv: csv()
+    case .excel: "\u{FEFF}" + csv(lineEnd: "\r\n")
     }
   }
 
@@ -47,12 +50,12 @@ public struct Table: Sendable {
     return String(decoding: data, as: UTF8.self)
   }
 
-  public func csv() -> String {
+  public func csv(lineEnd: String = "\n") -> String {
     func field(_ s: String) -> String {
       s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
         ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
-    return ([columns] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: "\n")
+    return ([columns] + rows).map { $0.map(field).joined(separator: ",") }.joined(separator: lineEnd)
   }
 
   /// Columns a string takes on a terminal: East Asian wide and fullwidth characters take two.

@@ -177,9 +177,22 @@ enum Endpoint {
 
 struct OutputOptions: ParsableArguments {
   @Flag(help: "Print JSON.") var json = false
-  @Flag(help: "Print CSV.") var csv = false
+  @Flag(help: "Print CSV (for Excel when the locale is Chinese: see --excel).") var csv = false
+  @Flag(help: "Print CSV for Excel: UTF-8 with a byte-order mark and CRLF line ends.") var excel = false
+  @Flag(help: "Print plain UTF-8 CSV even under a Chinese locale.") var plainCsv = false
 
-  var format: OutputFormat { json ? .json : csv ? .csv : .table }
+  var format: OutputFormat {
+    if json { return .json }
+    if excel || (csv && Self.chineseLocale && !plainCsv) { return .excel }
+    return csv || plainCsv ? .csv : .table
+  }
+
+  /// LC_ALL, LC_MESSAGES or LANG names Chinese (zh_CN.UTF-8 and the like).
+  static var chineseLocale: Bool {
+    let environment = ProcessInfo.processInfo.environment
+    let locale = ["LC_ALL", "LC_MESSAGES", "LANG"].lazy.compactMap { environment[$0] }.first { !$0.isEmpty } ?? ""
+    return locale.lowercased().hasPrefix("zh")
+  }
 }
 
 /// Parses a record type word.

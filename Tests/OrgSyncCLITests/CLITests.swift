@@ -25,18 +25,21 @@ struct Tool {
   /// Runs a tool to its end without holding a thread of Swift's cooperative pool (two on two
   /// cores): the waiting happens on a dispatch queue of its own.
   @discardableResult
-  static func run(_ tool: String, _ arguments: [String], home: URL? = nil, input: String? = nil) async throws
-    -> Result
-  {
-    try await offPool { try runBlocking(tool, arguments, home: home) }
+  static func run(
+    _ tool: String, _ arguments: [String], home: URL? = nil, environment extra: [String: String] = [:]
+  ) async throws -> Result {
+    try await offPool { try runBlocking(tool, arguments, home: home, environment: extra) }
   }
 
-  static func runBlocking(_ tool: String, _ arguments: [String], home: URL? = nil) throws -> Result {
+  static func runBlocking(
+    _ tool: String, _ arguments: [String], home: URL? = nil, environment extra: [String: String] = [:]
+  ) throws -> Result {
     let process = Process()
     process.executableURL = folder.appendingPathComponent(tool)
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     if let home { environment["ORGSYNC_HOME"] = home.path }
+    environment.merge(extra) { _, new in new }
     process.environment = environment
     let out = Pipe()
     let err = Pipe()

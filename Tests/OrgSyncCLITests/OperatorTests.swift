@@ -373,3 +373,28 @@ struct ShortIDCLITests {
     #expect(unknown.err.contains("--opinion-ids"), "\(unknown.err)")
   }
 }
+
+@Suite("CSV for Excel, end to end")
+struct ExcelCSVCLITests {
+  @Test("--excel, and --csv under a Chinese locale, write UTF-8 with a byte-order mark and CRLF; plain --csv does not")
+  func excel() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+    #expect(
+      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+        .status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    let bom = "\u{FEFF}"
+    let excel = try await Tool.run("orgsync", ["list", "member", "--excel"], home: home, environment: ["LANG": "C"])
+    #expect(excel.out.hasPrefix(bom) && excel.out.contains("\r\n"), "\(excel.out.prefix(80))")
+    let chinese = try await Tool.run(
+      "orgsync", ["list", "member", "--csv"], home: home, environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": ""])
+    #expect(chinese.out.hasPrefix(bom))
+    let plain = try await Tool.run(
+      "orgsync", ["list", "member", "--csv"], home: home, environment: ["LANG": "C.UTF-8"])
+    #expect(!plain.out.hasPrefix(bom) && !plain.out.contains("\r\n"))
+    #expect(plain.out.contains("name"))
+  }
+}
