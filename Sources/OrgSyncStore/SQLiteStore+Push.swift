@@ -99,7 +99,16 @@ extension SQLiteStore {
         mutation.body = body
         mutation.hlc = UInt64(now) << 16
         if let existing = try StoredRecord.fetch(db, id: item.id) {
+          // An update names the fields that differ (a rename, a new kind, a new parent), so the
+          // merge applies them; an unchanged unit names none and changes nothing.
           mutation.baseVersion = existing.version
+          let before = (try? WireFields(bytes: existing.body)) ?? WireFields()
+          let after = (try? WireFields(bytes: RecordKinds.bytes(of: body))) ?? WireFields()
+          mutation.fields = Set(before.fields.keys).union(after.fields.keys).sorted()
+            .filter { before[$0] != after[$0] }
+            .compactMap { RecordKinds.fieldName($0, of: .orgUnit) }
+            // Contact fields are the branch's own; an import of the hierarchy leaves them be.
+            .filter { !["secretary", "phone", "address"].contains($0) }
         }
         let admin = Actor(deviceID: [], unitID: [], role: .admin)
         var result = Orgsync_V1_MutationResult()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSV
 import Foundation
 import Logging
 import Metrics
@@ -63,19 +64,27 @@ struct Init: AsyncParsableCommand {
 
 struct Import: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Import the hierarchy from CSV (code,name,level,kind,parent_code) or a JSON array of the same keys.",
+    abstract:
+      "Import or update the hierarchy from CSV (code,name,level,kind,parent_code) or a JSON array of the same keys.",
     discussion:
-      "level: central, province, city, county, township, grassroots. kind: committee, working-committee, general-branch, branch, party-group. The root has an empty parent_code; parents come before children."
+      "level: central, province, city, county, township, grassroots (or 中央, 省, 市, 县, 乡镇, 村). kind: committee, working-committee, general-branch, branch, party-group (or 党委, 工委, 党总支, 党支部, 党组). The root has an empty parent_code; parents come before children. A unit whose code exists is updated: a changed name, level, kind or parent is applied (a new parent moves its subtree). CSV files may be UTF-8 (with or without a byte-order mark) or GBK/GB18030, as Excel on Chinese Windows saves them; quoted cells may hold commas."
   )
   @OptionGroup var options: DataOptions
   @Argument(help: "The file (.csv or .json).") var file: String
 
   func run() async throws {
     let store = try options.store()
-    let text = try String(contentsOfFile: file, encoding: .utf8)
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw ValidationError("cannot read \(file)")
+    }
+    let text = try Self.decode(data, name: file)
     let rows = try file.hasSuffix(".json") ? Self.parseJSON(text) : Self.parseCSV(text)
     var ids: [String: [UInt8]] = [:]
-    for existing in try await store.units() { ids[existing.unit.code] = existing.id }
+    var before: [String: Orgsync_V1_OrgUnit] = [:]
+    for existing in try await store.units() {
+      ids[existing.unit.code] = existing.id
+      before[existing.unit.code] = existing.unit
+    }
     var units: [(id: [UInt8], unit: Orgsync_V1_OrgUnit)] = []
     for (line, row) in rows.enumerated() {
       guard let code = row["code"], !code.isEmpty, let name = row["name"] else {
@@ -84,7 +93,10 @@ struct Import: AsyncParsableCommand {
       var unit: Orgsync_V1_OrgUnit
       do {
         unit = try FieldInput(type: .orgUnit).body(
-          ["code": code, "name": name, "level": row["level"] ?? "", "kind": row["kind"] ?? ""]
+          [
+            "code": code, "name": name, "level": Self.alias(row["level"] ?? "", Self.levels),
+            "kind": Self.alias(row["kind"] ?? "", Self.kinds),
+          ]
         ).orgUnit
       } catch let error as InputError {
         throw ValidationError("row \(line + 1) (\(code)): \(error.message)")
@@ -95,29 +107,93 @@ struct Import: AsyncParsableCommand {
         }
         unit.parentID = Data(parentID)
       }
+      if let old = before[code] {  // the branch's own contact fields stay as they are
+        unit.secretary = old.secretary
+        unit.phone = old.phone
+        unit.address = old.address
+      }
       let id = ids[code] ?? RecordID.make()
       ids[code] = id
       units.append((id, unit))
     }
     let results = try await store.importUnits(units)
-    let refused = zip(units, results).filter { $0.1.outcome == .rejected }
-    for (unit, result) in refused {
-      FileHandle.standardError.write(Data("refused \(unit.unit.code): \(result.field) \(result.reason)\n".utf8))
+    var added = 0
+    var updated = 0
+    var unchanged = 0
+    var refused = 0
+    for ((_, unit), result) in zip(units, results) {
+      if result.outcome == .rejected {
+        refused += 1
+        FileHandle.standardError.write(Data("refused \(unit.code): \(result.field) \(result.reason)\n".utf8))
+      } else if let old = before[unit.code] {
+        let changed = Self.changedFields(old, unit)
+        if changed.isEmpty {
+          unchanged += 1
+        } else {
+          updated += 1
+          print("updated \(unit.code): \(changed.joined(separator: ", "))")
+        }
+      } else {
+        added += 1
+      }
     }
-    print("imported \(results.count - refused.count) units, refused \(refused.count)")
-    if !refused.isEmpty { throw ExitCode(65) }
+    print("imported \(added) new units, updated \(updated), unchanged \(unchanged), refused \(refused)")
+    if refused > 0 { throw ExitCode(65) }
   }
 
+  static func changedFields(_ a: Orgsync_V1_OrgUnit, _ b: Orgsync_V1_OrgUnit) -> [String] {
+    var changed: [String] = []
+    if a.name != b.name { changed.append("name") }
+    if a.level != b.level { changed.append("level") }
+    if a.kind != b.kind { changed.append("kind") }
+    if a.parentID != b.parentID { changed.append("parent") }
+    return changed
+  }
+
+  /// Chinese names (simplified and traditional) of levels and kinds, as an office writes them.
+  static let levels: [String: String] = [
+    "中央": "central", "省": "province", "市": "city", "地市": "city", "县": "county", "縣": "county", "区": "county",
+    "乡镇": "township", "鄉鎮": "township", "镇": "township", "鎮": "township", "乡": "township", "鄉": "township",
+    "街道": "township", "村": "grassroots", "社区": "grassroots", "社區": "grassroots", "基层": "grassroots",
+    "基層": "grassroots",
+  ]
+  static let kinds: [String: String] = [
+    "党委": "committee", "黨委": "committee", "工委": "working-committee", "党工委": "working-committee",
+    "黨工委": "working-committee", "党总支": "general-branch", "黨總支": "general-branch", "党支部": "branch",
+    "黨支部": "branch", "支部": "branch", "党组": "party-group", "黨組": "party-group",
+  ]
+
+  static func alias(_ value: String, _ names: [String: String]) -> String {
+    let trimmed = value.trimmingCharacters(in: .whitespaces)
+    return names[trimmed] ?? trimmed
+  }
+
+  /// UTF-8 (a byte-order mark is dropped), else GB18030 (which covers GBK) through the C
+  /// library's iconv — what Excel on Chinese Windows writes.
+  static func decode(_ data: Data, name: String) throws -> String {
+    var bytes = [UInt8](data)
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+    if let text = String(validating: bytes, as: UTF8.self) { return text }
+    if let text = GB18030.decode(bytes) { return text }
+    throw ValidationError("\(name) is neither UTF-8 nor GBK/GB18030 text")
+  }
+
+  /// Cells by header name; quoted cells may hold commas, quotes and line breaks (RFC 4180).
   static func parseCSV(_ text: String) throws -> [[String: String]] {
-    var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-    guard !lines.isEmpty else { return [] }
-    let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-    return lines.map { line in
-      let cells = line.split(separator: ",", omittingEmptySubsequences: false).map {
-        $0.trimmingCharacters(in: .whitespaces)
-      }
-      return Dictionary(zip(header, cells).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+    let reader: CSVReader
+    do {
+      reader = try CSVReader(string: text, hasHeaderRow: true, trimFields: true)
+    } catch {
+      throw ValidationError("the CSV file cannot be read: \(error)")
     }
+    let header = (reader.headerRow ?? []).map { $0.trimmingCharacters(in: .whitespaces) }
+    var rows: [[String: String]] = []
+    while let cells = reader.next() {
+      if cells.allSatisfy({ $0.isEmpty }) { continue }
+      rows.append(Dictionary(zip(header, cells).map { ($0, $1) }, uniquingKeysWith: { a, _ in a }))
+    }
+    if let error = reader.error { throw ValidationError("the CSV file cannot be read: \(error)") }
+    return rows
   }
 
   static func parseJSON(_ text: String) throws -> [[String: String]] {
@@ -125,6 +201,30 @@ struct Import: AsyncParsableCommand {
       throw ValidationError("the JSON file must hold an array of objects")
     }
     return array.map { $0.mapValues { "\($0)" } }
+  }
+}
+
+/// GB18030 (a superset of GBK and GB2312) to UTF-8 with iconv(3) from the C library; Foundation
+/// on Linux has no such encoding, and no package in reach converts it.
+enum GB18030 {
+  static func decode(_ bytes: [UInt8]) -> String? {
+    let converter = iconv_open("UTF-8", "GB18030")
+    guard converter != iconv_t(bitPattern: -1) else { return nil }
+    defer { iconv_close(converter) }
+    var input = bytes.map { CChar(bitPattern: $0) }
+    var output = [CChar](repeating: 0, count: bytes.count * 4 + 16)
+    let produced: Int? = input.withUnsafeMutableBufferPointer { inBuffer in
+      output.withUnsafeMutableBufferPointer { outBuffer in
+        var inPointer: UnsafeMutablePointer<CChar>? = inBuffer.baseAddress
+        var inLeft = inBuffer.count
+        var outPointer: UnsafeMutablePointer<CChar>? = outBuffer.baseAddress
+        var outLeft = outBuffer.count
+        guard iconv(converter, &inPointer, &inLeft, &outPointer, &outLeft) != -1, inLeft == 0 else { return nil }
+        return outBuffer.count - outLeft
+      }
+    }
+    guard let produced else { return nil }
+    return String(decoding: output[0..<produced].map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 }
 

@@ -67,6 +67,7 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 final class Daemon: @unchecked Sendable {
   let folder: URL
   let data: String
+  var ownsFolder = true
   var process: Process?
   var port = 0
 
@@ -87,6 +88,13 @@ final class Daemon: @unchecked Sendable {
   /// What the server wrote to its standard error (drained all the time, so that a full pipe
   /// never blocks it).
   let log = LogBuffer()
+
+  /// A daemon for a data folder made elsewhere (not removed at the end).
+  init(existing data: String, folder: URL) async throws {
+    self.folder = folder
+    self.data = data
+    self.ownsFolder = false
+  }
 
   func start(_ extra: [String] = []) async throws {
     let process = Process()
@@ -141,7 +149,7 @@ final class Daemon: @unchecked Sendable {
       process.interrupt()
       process.waitUntilExit()
     }
-    try? FileManager.default.removeItem(at: folder)
+    if ownsFolder { try? FileManager.default.removeItem(at: folder) }
   }
 }
 
@@ -263,7 +271,7 @@ struct CLITests {
     """.write(to: good, atomically: true, encoding: .utf8)
     let imported = try await Tool.run("orgsyncd", ["import", "--data", data, good.path])
     #expect(imported.status == 0, "\(imported.err)")
-    #expect(imported.out.contains("imported 3 units, refused 0"))
+    #expect(imported.out.contains("imported 3 new units, updated 0, unchanged 0, refused 0"), "\(imported.out)")
     let code = try await Tool.run(
       "orgsyncd", ["enroll", "--data", data, "--unit", "430521-100-001", "--role", "branch"])
     #expect(code.status == 0)
