@@ -90,6 +90,21 @@ public enum RecordPresentation {
     }
   }
 
+  /// JSON kinds of a record type's fields (numbers and yes/no fields), for `Table.kinds`.
+  public static func kinds(of type: Orgsync_V1_RecordType) -> [String: ColumnKind] {
+    guard let messageType = RecordKinds.messageType(of: type) else { return [:] }
+    var kinds: [String: ColumnKind] = [:]
+    for (name, fieldType) in ProtoFields.types[messageType.protoMessageName] ?? [:] {
+      switch fieldType {
+      case "int32", "int64", "uint32", "uint64": kinds[name] = .integer
+      case "double", "float": kinds[name] = .number
+      case "bool": kinds[name] = .boolean
+      default: break
+      }
+    }
+    return kinds
+  }
+
   /// Short form of an id for tables: its last 8 hex digits (accepted back by the CLI).
   public static func shortID(_ id: [UInt8]) -> String {
     String(RecordID.string(id).suffix(8))

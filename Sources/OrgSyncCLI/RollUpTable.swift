@@ -22,6 +22,8 @@ public enum RollUpTable {
     _ rollUp: Orgsync_V1_RollUp, format: OutputFormat, unitName: ([UInt8]) -> String? = { _ in nil }
   ) -> String {
     var table = Table(columns: columns)
+    for column in columns where !["unit", "reports"].contains(column) { table.kinds[column] = .integer }
+    table.kinds["median days"] = .number
     for r in rollUp.rows { table.rows.append(row(r, name: r.name)) }
     table.rows.append(row(rollUp.total, name: "total"))
     guard format == .table else { return table.render(format) }

@@ -7,10 +7,21 @@ public enum OutputFormat: String, CaseIterable, Sendable {
   case table, json, csv, excel
 }
 
+/// What a column holds, for JSON: numbers and booleans are written as such, not as text.
+public enum ColumnKind: Sendable {
+  case text, integer, number, boolean
+}
+
 /// Rows with named columns, printed as an aligned table, JSON or CSV.
+///
+/// JSON: an array of objects, one per row; keys are the column names in snake_case
+/// ("open conflicts" → `open_conflicts`); values are strings unless `kinds` says a column holds
+/// integers, numbers or yes/no (an empty or "-" cell is then `null`).
 public struct Table: Sendable {
   public var columns: [String]
   public var rows: [[String]]
+  /// Column name → kind; unnamed columns are text.
+  public var kinds: [String: ColumnKind] = [:]
 
   public init(columns: [String], rows: [[String]] = []) {
     self.columns = columns
@@ -44,8 +55,30 @@ public struct Table: Sendable {
     return out.joined(separator: "\n")
   }
 
+  public static func key(_ column: String) -> String {
+    column.lowercased().map { $0 == " " || $0 == "-" ? "_" : String($0) }.joined()
+  }
+
+  func jsonValue(_ cell: String, column: String) -> Any {
+    let empty = cell.isEmpty || cell == "-"
+    switch kinds[column] ?? .text {
+    case .text:
+      return cell
+    case .integer:
+      if let value = Int64(cell) { return NSNumber(value: value) }
+    case .number:
+      if let value = Double(cell) { return NSNumber(value: value) }
+    case .boolean:
+      if cell == "yes" { return true }
+      if cell == "no" { return false }
+    }
+    return empty ? NSNull() : cell
+  }
+
   public func json() -> String {
-    let objects = rows.map { row in Dictionary(uniqueKeysWithValues: zip(columns, row).map { ($0, $1) }) }
+    let objects = rows.map { row in
+      Dictionary(uniqueKeysWithValues: zip(columns, row).map { (Self.key($0), jsonValue($1, column: $0)) })
+    }
     let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     return String(decoding: data, as: UTF8.self)
   }

@@ -101,6 +101,8 @@ struct Orgsync: AsyncParsableCommand {
       )
     case .permissionDenied:
       (Exit.notEnrolled, " — this device may not do that")
+    case .invalidArgument, .notFound, .failedPrecondition, .alreadyExists, .outOfRange:
+      (Exit.badValue, "")
     default:
       (Exit.software, "")
     }

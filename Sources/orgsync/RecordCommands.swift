@@ -274,6 +274,7 @@ struct List: AsyncParsableCommand {
     }
     let fields = RecordPresentation.summaryFields(type)
     var table = Table(columns: ["id"] + fields + ["unit", "sync"])
+    table.kinds = RecordPresentation.kinds(of: type)
     for record in records {
       let id = output.format == .table ? RecordPresentation.shortID(record.id) : RecordID.string(record.id)
       let values = fields.map { RecordPresentation.value($0, of: record.body, unitName: namer) }

@@ -108,7 +108,7 @@ struct Status: AsyncParsableCommand {
     let last = status.lastSync.map {
       ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0) / 1000))
     }
-    let table = Table(
+    var table = Table(
       columns: ["unit", "role", "server", "last sync", "records", "queued", "refused", "open conflicts", "kept aside"],
       rows: [
         [
@@ -117,6 +117,7 @@ struct Status: AsyncParsableCommand {
           String(try replica.heldCount()),
         ]
       ])
+    for column in ["records", "queued", "refused", "open conflicts", "kept aside"] { table.kinds[column] = .integer }
     if output.format == .table {
       for (column, value) in zip(table.columns, table.rows[0]) {
         print(column.padding(toLength: 16, withPad: " ", startingAt: 0) + value)

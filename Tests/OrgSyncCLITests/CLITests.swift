@@ -195,7 +195,7 @@ struct CLITests {
     let down = try await Tool.run("orgsync", ["sync"], home: branch)
     #expect(down.status == 69)
     #expect(down.err.contains("nothing entered is lost"))
-    #expect(try await Tool.run("orgsync", ["status", "--json"], home: branch).out.contains("\"queued\" : \"1\""))
+    #expect(try await Tool.run("orgsync", ["status", "--json"], home: branch).out.contains("\"queued\" : 1"))
 
     try await daemon.start()
     let synced = try await Tool.run("orgsync", ["sync"], home: branch)
@@ -208,15 +208,17 @@ struct CLITests {
     // due from each village; every village holds 2 meetings a month, 6 in a quarter.
     let result = try await Tool.run("orgsync", ["aggregate", "--period", "2026-Q3", "--json"], home: county)
     #expect(result.status == 0, "\(result.err)")
-    let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [[String: String]])
-    // Rows: the county's own level (its 12 cadres), the two townships, the total.
-    #expect(rows.map { $0["unit"] ?? "" } == ["中共邵東縣委員會", "中共廉橋鎮委員會", "中共流光嶺鎮委員會", "total"])
-    #expect(rows[0]["members"] == "12")
-    #expect(rows[1]["members"] == "19")
-    #expect(rows[2]["members"] == "18")
-    #expect(rows[1]["reports"]?.hasSuffix("/3") == true)
-    #expect(rows[1]["meetings"] == "18")
-    #expect(rows[3]["members"] == "49")
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [[String: Any]])
+    // Rows: the county's own level (its 12 cadres), the two townships, the total. Counts are
+    // JSON numbers; keys are snake_case.
+    #expect(rows.map { $0["unit"] as? String ?? "" } == ["中共邵東縣委員會", "中共廉橋鎮委員會", "中共流光嶺鎮委員會", "total"])
+    #expect(rows[0]["members"] as? Int == 12)
+    #expect(rows[1]["members"] as? Int == 19)
+    #expect(rows[2]["members"] as? Int == 18)
+    #expect((rows[1]["reports"] as? String)?.hasSuffix("/3") == true)
+    #expect(rows[1]["meetings"] as? Int == 18)
+    #expect(rows[3]["members"] as? Int == 49)
+    #expect(rows[3]["no_lecture"] is Int, "snake_case keys, numbers as numbers")
 
     // The same numbers offline, from the county's replica.
     let offline = try await Tool.run(
@@ -307,11 +309,19 @@ struct CLITests {
       #expect(result.err.contains(message), "\(arguments): \(result.err)")
     }
     let status = try await Tool.run("orgsync", ["status", "--json"], home: home)
-    #expect(status.out.contains("\"queued\" : \"0\""), "nothing was queued: \(status.out)")
+    #expect(status.out.contains("\"queued\" : 0"), "nothing was queued: \(status.out)")
     let wrongCode = try await Tool.run(
       "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
       home: daemon.folder.appendingPathComponent("other"))
     #expect(wrongCode.status == 77)
+    let emptyName = try await Tool.run(
+      "orgsync",
+      [
+        "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
+        try await daemon.code(unit: "430521-100-001", role: "branch"), "--name", " ",
+      ], home: daemon.folder.appendingPathComponent("nameless"))
+    #expect(emptyName.status == 65, "\(emptyName.err)")
+    #expect(emptyName.err.contains("device name"), "\(emptyName.err)")
     let badUnit = try await Tool.run(
       "orgsyncd", ["enroll", "--data", daemon.data, "--unit", "999", "--role", "branch"])
     #expect(badUnit.status != 0)
