@@ -106,8 +106,9 @@ struct RefusalTests {
   }
 }
 
-/// A delete never silently drops another device's edit, and both sides are told.
-@Suite("Deletes meet edits")
+/// Two devices change one record at once: fields merge, the same field conflicts, a delete never
+/// silently drops another device's edit, and every side is told.
+@Suite("Concurrent edits across devices")
 struct DeleteConflictTests {
   @Test("delete vs edit: the record stays with the edit; the deleter sees the conflict and can delete again")
   func deleteAfterEdit() async throws {
@@ -199,5 +200,51 @@ struct DeleteConflictTests {
     #expect(seen.first?.status == .resolved)
     #expect(seen.first?.resolvedByUnitID == Data(server.taiping))
     #expect(seen.first?.resolvedAt ?? 0 > 0)
+  }
+
+  @Test("two devices, different fields of one record: merged silently, no conflict anywhere")
+  func differentFieldsMerge() async throws {
+    let server = try await TestServer()
+    let office = try await server.device(unit: server.taiping, role: .branch)
+    let laptop = try await server.device(unit: server.taiping, role: .branch)
+    let member = try office.replica.create(memberBody("魏紅"), unitID: server.taiping)
+    _ = try await office.engine.sync()
+    _ = try await laptop.engine.sync()
+    var phone = memberBody("魏紅")
+    phone.member.phone = "13807390002"
+    try office.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
+    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("魏紅", note: "村會計"))
+    _ = try await office.engine.sync()
+    let report = try await laptop.engine.sync()
+    #expect(report.conflicts == 0)
+    _ = try await office.engine.sync()
+    for device in [office, laptop] {
+      let seen = try device.replica.record(id: Array(member.recordID))?.body.member
+      #expect(seen?.phone == "13807390002" && seen?.note == "村會計")
+      #expect(try device.replica.conflicts(includeResolved: true).isEmpty)
+    }
+  }
+
+  @Test("two devices, the same field: one value kept, the other kept in a conflict both devices list")
+  func sameFieldConflict() async throws {
+    let server = try await TestServer()
+    let office = try await server.device(unit: server.taiping, role: .branch)
+    let laptop = try await server.device(unit: server.taiping, role: .branch)
+    let member = try office.replica.create(memberBody("蔣平"), unitID: server.taiping)
+    _ = try await office.engine.sync()
+    _ = try await laptop.engine.sync()
+    try office.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蔣平", note: "外出務工"))
+    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蔣平", note: "在村務農"))
+    _ = try await office.engine.sync()
+    _ = try await laptop.engine.sync()
+    _ = try await office.engine.sync()
+    let kept = try await server.store.record(id: Array(member.recordID), actor: office.actor)?.body.member.note
+    for device in [office, laptop] {
+      let conflict = try #require(try device.replica.conflicts().first)
+      #expect(conflict.kind == .fields)
+      #expect(Set([conflict.winner.member.note, conflict.loser.member.note]) == ["外出務工", "在村務農"])
+      #expect(conflict.winner.member.note == kept)
+      #expect(try device.replica.record(id: Array(member.recordID))?.body.member.note == kept)
+    }
   }
 }
