@@ -151,21 +151,7 @@ struct MutationApplier {
     if let existing, existing.type != m.type {
       throw Rejection(.alreadyExists, field: "record_id", "a record with this id exists with another type")
     }
-    // Edit vs delete: an edit made without knowing of another device's delete brings the
-    // record back (an edit always wins over a delete it did not see; the delete is kept as the
-    // losing side of a conflict, and "keep the loser" deletes again).
-    var deleter: (device: Data, mutation: Data)?
-    if let existing, existing.deleted {
-      let row = try Row.fetchOne(
-        db.cachedStatement(sql: "SELECT device_id, mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-        arguments: [Data(recordID), existing.version])
-      guard !m.delete, m.baseVersion > 0, m.baseVersion < existing.version, let row,
-        (row[0] as Data?).map({ [UInt8]($0) }) != actor.deviceID
-      else {
-        throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
-      }
-      deleter = ((row[0] as Data?) ?? Data(), (row[1] as Data?) ?? Data())
-    }
+    let deleter = try existing.flatMap { try unseenDelete(m, existing: $0) }
     if !m.delete, RecordKinds.type(of: m.body) != m.type {
       throw Rejection(.invalidField, field: "body", "the body does not match the record type")
     }
@@ -178,55 +164,10 @@ struct MutationApplier {
 
     // 1. Merge field by field against the base version.
     let device = FieldMeta.deviceTag(actor.deviceID)
-    var fields = WireFields()
-    var meta = FieldMeta()
-    var changed: [Int] = []
-    var conflicts: [(field: Int, incomingWins: Bool, stored: [UInt8]?, storedHLC: UInt64, storedVersion: Int64)] = []
-    let version: Int64
-    if let existing {
-      if replay, m.baseVersion > existing.version {
-        // The device saw versions this server lost: its edit lands on what is stored now.
-        m.baseVersion = existing.version
-      }
-      guard m.baseVersion >= 0, m.baseVersion <= existing.version else {
-        throw Rejection(.invalidField, field: "base_version", "base_version is newer than the record")
-      }
-      guard let storedFields = try? WireFields(bytes: existing.body) else {
-        throw Rejection(.invalidField, field: "body", "the stored record cannot be read")
-      }
-      fields = storedFields
-      meta = existing.fieldMeta
-      version = existing.version + 1
-      if !m.delete {
-        for number in try fieldNumbers(m) {
-          let stored = fields[number]
-          let proposed = incoming[number]
-          guard stored != proposed else { continue }
-          let last = meta.entries[number] ?? FieldMeta.Entry(version: 0, hlc: 0, device: 0)
-          if last.version > m.baseVersion, last.device != device {
-            // Changed on both sides since the base: the later clock wins, the other is kept.
-            let incomingWins = m.hlc > last.hlc
-            conflicts.append((number, incomingWins, stored, last.hlc, last.version))
-            guard incomingWins else { continue }
-          }
-          fields[number] = proposed
-          meta.entries[number] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device)
-          changed.append(number)
-        }
-      }
-    } else {
-      guard !m.delete else { throw Rejection(.notFound, field: "record_id", "there is no such record to delete") }
-      guard m.baseVersion == 0 else {
-        throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) does not exist")
-      }
-      version = 1
-      let numbers = m.fields.isEmpty ? Array(incoming.fields.keys) : try fieldNumbers(m)
-      for number in numbers where incoming[number] != nil {
-        fields[number] = incoming[number]
-        meta.entries[number] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device)
-        changed.append(number)
-      }
+    if replay, let existing, m.baseVersion > existing.version {
+      m.baseVersion = existing.version  // the device saw versions this server lost: land on what is stored
     }
+    let (fields, meta, changed, conflicts, version) = try merge(m, existing: existing, incoming: incoming)
 
     // 2. The record as it would be stored.
     let body: Orgsync_V1_RecordBody
@@ -383,6 +324,78 @@ struct MutationApplier {
       try audit(m, action: "conflict", fields: Set(names))
     }
     return result
+  }
+
+  /// Edit vs delete: an edit made without knowing of another device's delete brings the record
+  /// back (an edit always wins over a delete it did not see; the delete is kept as the losing
+  /// side of a conflict, and "keep the loser" deletes again). Returns the delete's device and
+  /// mutation when `m` is such an edit; nil when the record is not deleted; throws otherwise.
+  func unseenDelete(_ m: Orgsync_V1_Mutation, existing: StoredRecord) throws -> (device: Data, mutation: Data)? {
+    guard existing.deleted else { return nil }
+    let row = try Row.fetchOne(
+      db.cachedStatement(sql: "SELECT device_id, mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+      arguments: [m.recordID, existing.version])
+    guard !m.delete, m.baseVersion > 0, m.baseVersion < existing.version, let row,
+      (row[0] as Data?).map({ [UInt8]($0) }) != actor.deviceID
+    else {
+      throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
+    }
+    return ((row[0] as Data?) ?? Data(), (row[1] as Data?) ?? Data())
+  }
+
+  /// A field changed on both sides since the base: which side's value was stored.
+  typealias FieldConflict = (field: Int, incomingWins: Bool, stored: [UInt8]?, storedHLC: UInt64, storedVersion: Int64)
+
+  /// Step 1: the stored fields with the mutation's laid over them, field by field against its
+  /// base version (docs/ARCHITECTURE.md, "Merge rule"): the new fields and field metadata, the
+  /// numbers of the fields that change, the fields changed on both sides, the new version.
+  func merge(_ m: Orgsync_V1_Mutation, existing: StoredRecord?, incoming: WireFields) throws -> (
+    fields: WireFields, meta: FieldMeta, changed: [Int], conflicts: [FieldConflict], version: Int64
+  ) {
+    let device = FieldMeta.deviceTag(actor.deviceID)
+    var changed: [Int] = []
+    var conflicts: [FieldConflict] = []
+    guard let existing else {
+      guard !m.delete else { throw Rejection(.notFound, field: "record_id", "there is no such record to delete") }
+      guard m.baseVersion == 0 else {
+        throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) does not exist")
+      }
+      var fields = WireFields()
+      var meta = FieldMeta()
+      let numbers = m.fields.isEmpty ? Array(incoming.fields.keys) : try fieldNumbers(m)
+      for number in numbers where incoming[number] != nil {
+        fields[number] = incoming[number]
+        meta.entries[number] = FieldMeta.Entry(version: 1, hlc: m.hlc, device: device)
+        changed.append(number)
+      }
+      return (fields, meta, changed, conflicts, 1)
+    }
+    guard m.baseVersion >= 0, m.baseVersion <= existing.version else {
+      throw Rejection(.invalidField, field: "base_version", "base_version is newer than the record")
+    }
+    guard var fields = try? WireFields(bytes: existing.body) else {
+      throw Rejection(.invalidField, field: "body", "the stored record cannot be read")
+    }
+    var meta = existing.fieldMeta
+    let version = existing.version + 1
+    if !m.delete {
+      for number in try fieldNumbers(m) {
+        let stored = fields[number]
+        let proposed = incoming[number]
+        guard stored != proposed else { continue }
+        let last = meta.entries[number] ?? FieldMeta.Entry(version: 0, hlc: 0, device: 0)
+        if last.version > m.baseVersion, last.device != device {
+          // Changed on both sides since the base: the later clock wins, the other is kept.
+          let incomingWins = m.hlc > last.hlc
+          conflicts.append((number, incomingWins, stored, last.hlc, last.version))
+          guard incomingWins else { continue }
+        }
+        fields[number] = proposed
+        meta.entries[number] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device)
+        changed.append(number)
+      }
+    }
+    return (fields, meta, changed, conflicts, version)
   }
 
   /// Stores a conflict (open) where the owning unit and every unit above it see it; returns its id.
