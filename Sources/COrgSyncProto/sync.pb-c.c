@@ -2751,21 +2751,23 @@ const ProtobufCEnumDescriptor orgsync__v1__conflict_status__descriptor =
   orgsync__v1__conflict_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue orgsync__v1__conflict_kind__enum_values_by_number[4] =
+static const ProtobufCEnumValue orgsync__v1__conflict_kind__enum_values_by_number[5] =
 {
   { "CONFLICT_KIND_UNSPECIFIED", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_UNSPECIFIED", 0 },
   { "CONFLICT_KIND_FIELDS", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_FIELDS", 1 },
   { "CONFLICT_KIND_DELETE_VS_EDIT", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_DELETE_VS_EDIT", 2 },
   { "CONFLICT_KIND_EDIT_VS_DELETE", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_EDIT_VS_DELETE", 3 },
+  { "CONFLICT_KIND_MOVE_VS_EDIT", "ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_MOVE_VS_EDIT", 4 },
 };
 static const ProtobufCIntRange orgsync__v1__conflict_kind__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex orgsync__v1__conflict_kind__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex orgsync__v1__conflict_kind__enum_values_by_name[5] =
 {
   { "CONFLICT_KIND_DELETE_VS_EDIT", 2 },
   { "CONFLICT_KIND_EDIT_VS_DELETE", 3 },
   { "CONFLICT_KIND_FIELDS", 1 },
+  { "CONFLICT_KIND_MOVE_VS_EDIT", 4 },
   { "CONFLICT_KIND_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orgsync__v1__conflict_kind__descriptor =
@@ -2775,9 +2777,9 @@ const ProtobufCEnumDescriptor orgsync__v1__conflict_kind__descriptor =
   "ConflictKind",
   "Orgsync__V1__ConflictKind",
   "orgsync.v1",
-  4,
+  5,
   orgsync__v1__conflict_kind__enum_values_by_number,
-  4,
+  5,
   orgsync__v1__conflict_kind__enum_values_by_name,
   1,
   orgsync__v1__conflict_kind__value_ranges,

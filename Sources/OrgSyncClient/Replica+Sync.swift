@@ -329,6 +329,8 @@ extension Replica {
     switch resolution {
     case .keepTheirs:
       mutation = nil
+    case _ where conflict.kind == .moveVsEdit:
+      mutation = nil  // both changes stand; settling it says "seen" (move the record back to undo)
     case .keepMine where conflict.kind == .deleteVsEdit || conflict.kind == .editVsDelete:
       mutation = try delete([UInt8](conflict.recordID))  // the losing side was the delete
     case .keepMine:

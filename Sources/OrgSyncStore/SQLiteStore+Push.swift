@@ -167,7 +167,8 @@ struct MutationApplier {
     if replay, let existing, m.baseVersion > existing.version {
       m.baseVersion = existing.version  // the device saw versions this server lost: land on what is stored
     }
-    let (fields, meta, changed, conflicts, version) = try merge(m, existing: existing, incoming: incoming)
+    let (fields, merged, changed, conflicts, version) = try merge(m, existing: existing, incoming: incoming)
+    var meta = merged
 
     // 2. The record as it would be stored.
     let body: Orgsync_V1_RecordBody
@@ -188,6 +189,7 @@ struct MutationApplier {
       ownerID = Array(m.unitID)
     }
     let moved = existing.map { $0.unitID != ownerID } ?? false
+    if moved { meta.entries[FieldMeta.moveKey] = FieldMeta.Entry(version: version, hlc: m.hlc, device: device) }
     let parentMoved: Bool = {
       guard m.type == .orgUnit, let existing,
         case .orgUnit(let before)? = try? RecordKinds.body(type: .orgUnit, bytes: existing.body).kind
@@ -226,7 +228,9 @@ struct MutationApplier {
     result.mutationID = m.mutationID
     // Delete vs edit: a delete that had not seen another device's edits keeps the record.
     if m.delete, let existing {
-      let unseen = meta.entries.filter { $0.value.version > m.baseVersion && $0.value.device != device }
+      let unseen = meta.entries.filter {
+        $0.key != FieldMeta.moveKey && $0.value.version > m.baseVersion && $0.value.device != device
+      }
       if !unseen.isEmpty {
         return try keepAgainstDelete(m, existing: existing, fields: fields, unseen: unseen)
       }
@@ -291,6 +295,28 @@ struct MutationApplier {
       try audit(m, action: "conflict", fields: Set(conflict.fields))
     }
 
+    // Move vs edit: both applied; the units on both sides of the move are told.
+    if let existing, !m.delete, deleter == nil, let crossed = try crossedMove(m, existing: existing, moved: moved) {
+      var conflict = Orgsync_V1_Conflict()
+      conflict.kind = .moveVsEdit
+      conflict.fields = crossed.fields
+      var values = WireFields()
+      for name in crossed.fields {
+        if let number = RecordKinds.fieldNumber(name, of: m.type) { values[number] = fields[number] }
+      }
+      conflict.winner = try RecordKinds.body(type: m.type, bytes: values.bytes)
+      conflict.loser = try RecordKinds.body(type: m.type, bytes: [])
+      conflict.winnerMutationID = m.mutationID
+      conflict.loserMutationID = crossed.otherMutation
+      conflict.winnerHlc = m.hlc
+      conflict.loserHlc = existing.hlc
+      for unit in Set([ownerID, existing.unitID]) {
+        result.conflictIds.append(try store(conflict, recordID: recordID, ownerID: unit, type: m.type))
+      }
+      result.outcome = .conflict
+      try audit(m, action: "conflict", fields: Set(conflict.fields))
+    }
+
     // 5. Conflicts: the losing values are kept where the unit and its parent can see them.
     if !conflicts.isEmpty {
       var winner = WireFields()
@@ -341,6 +367,36 @@ struct MutationApplier {
       throw Rejection(.notFound, field: "record_id", "this \(RecordNames.name(of: m.type)) was deleted")
     }
     return ((row[0] as Data?) ?? Data(), (row[1] as Data?) ?? Data())
+  }
+
+  /// Whether `m` crossed another device's change of the other kind since its base: a move that
+  /// had not seen field edits (returns those fields), or an edit that had not seen a move
+  /// (returns the fields it sets). Nil when nothing crossed.
+  func crossedMove(_ m: Orgsync_V1_Mutation, existing: StoredRecord, moved: Bool) throws -> (
+    fields: [String], otherMutation: Data
+  )? {
+    guard existing.type != .orgUnit else { return nil }
+    let device = FieldMeta.deviceTag(actor.deviceID)
+    if moved {
+      let unseen = existing.fieldMeta.entries.filter {
+        $0.key != FieldMeta.moveKey && $0.value.version > m.baseVersion && $0.value.device != device
+      }
+      guard let latest = unseen.values.max(by: { $0.version < $1.version }) else { return nil }
+      let other =
+        try Data.fetchOne(
+          db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+          arguments: [m.recordID, latest.version]) ?? Data()
+      return (unseen.keys.sorted().compactMap { RecordKinds.fieldName($0, of: m.type) }, other)
+    }
+    // The last move is kept in the field metadata under number 0 (no body field has it).
+    guard !m.fields.isEmpty, let move = existing.fieldMeta.entries[FieldMeta.moveKey], move.version > m.baseVersion,
+      move.device != device
+    else { return nil }
+    let other =
+      try Data.fetchOne(
+        db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
+        arguments: [m.recordID, move.version]) ?? Data()
+    return (m.fields, other)
   }
 
   /// A field changed on both sides since the base: which side's value was stored.

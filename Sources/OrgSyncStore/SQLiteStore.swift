@@ -322,6 +322,8 @@ struct FieldMeta {
   }
 
   var entries: [Int: Entry] = [:]
+  /// The entry that records the record's last move to another unit (no body field is 0).
+  static let moveKey = 0
 
   init() {}
 

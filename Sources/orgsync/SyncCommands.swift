@@ -249,7 +249,10 @@ struct Conflicts: AsyncParsableCommand {
         let kept = fields.map { RecordPresentation.value($0, of: c.winner) }.joined(separator: "; ")
         let deleted = c.kind == .deleteVsEdit || c.kind == .editVsDelete
         let lost =
-          deleted ? "(delete)" : fields.map { RecordPresentation.value($0, of: c.loser) }.joined(separator: "; ")
+          deleted
+          ? "(delete)"
+          : c.kind == .moveVsEdit
+            ? "(moved; both kept)" : fields.map { RecordPresentation.value($0, of: c.loser) }.joined(separator: "; ")
         table.rows.append([
           RecordPresentation.shortID(Array(c.id)), RecordPresentation.shortID(Array(c.recordID)),
           RecordPresentation.word(for: c.type), fields.joined(separator: ","), kept, lost,

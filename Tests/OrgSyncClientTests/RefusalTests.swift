@@ -247,4 +247,33 @@ struct DeleteConflictTests {
       #expect(try device.replica.record(id: Array(member.recordID))?.body.member.note == kept)
     }
   }
+
+  @Test(
+    "move vs edit: a transfer that had not seen a new phone number keeps both; both villages and the county are told")
+  func moveVsEdit() async throws {
+    let server = try await TestServer()
+    let taiping = try await server.device(unit: server.taiping, role: .branch)
+    let xinmin = try await server.device(unit: server.xinmin, role: .branch)
+    let county = try await server.device(unit: server.county, role: .committee)
+    let member = try taiping.replica.create(memberBody("鄭凱"), unitID: server.taiping)
+    _ = try await taiping.engine.sync()
+    _ = try await county.engine.sync()
+    // The village records a new phone number; the county, not yet told, transfers the member.
+    var phone = memberBody("鄭凱")
+    phone.member.phone = "13807390003"
+    try taiping.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
+    _ = try await taiping.engine.sync()
+    try county.replica.move(Array(member.recordID), to: server.xinmin)
+    let report = try await county.engine.sync()
+    #expect(report.conflicts >= 1)
+    let stored = try await server.store.record(id: Array(member.recordID), actor: county.actor)
+    #expect(stored?.unitID == Data(server.xinmin), "the move stands")
+    #expect(stored?.body.member.phone == "13807390003", "and so does the edit")
+    _ = try await taiping.engine.sync()
+    _ = try await xinmin.engine.sync()
+    for device in [taiping, xinmin, county] {
+      #expect(try device.replica.conflicts().contains { $0.kind == .moveVsEdit && $0.fields == ["phone"] })
+    }
+    #expect(try xinmin.replica.record(id: Array(member.recordID))?.body.member.phone == "13807390003")
+  }
 }

@@ -236,6 +236,11 @@ public nonisolated enum Orgsync_V1_ConflictKind: SwiftProtobuf.Enum, Swift.CaseI
 
   /// an edit met a delete it had not seen: the record came back
   case editVsDelete // = 3
+
+  /// A move to another unit crossed edits it had not seen (or an edit crossed a move): both were
+  /// applied; listed for the unit it left as well as the unit it joined. Settling it only says
+  /// "seen"; to undo the move, move the record back.
+  case moveVsEdit // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -248,6 +253,7 @@ public nonisolated enum Orgsync_V1_ConflictKind: SwiftProtobuf.Enum, Swift.CaseI
     case 1: self = .fields
     case 2: self = .deleteVsEdit
     case 3: self = .editVsDelete
+    case 4: self = .moveVsEdit
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -258,6 +264,7 @@ public nonisolated enum Orgsync_V1_ConflictKind: SwiftProtobuf.Enum, Swift.CaseI
     case .fields: return 1
     case .deleteVsEdit: return 2
     case .editVsDelete: return 3
+    case .moveVsEdit: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -268,6 +275,7 @@ public nonisolated enum Orgsync_V1_ConflictKind: SwiftProtobuf.Enum, Swift.CaseI
     .fields,
     .deleteVsEdit,
     .editVsDelete,
+    .moveVsEdit,
   ]
 
 }
@@ -980,7 +988,7 @@ nonisolated extension Orgsync_V1_ConflictStatus: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Orgsync_V1_ConflictKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONFLICT_KIND_UNSPECIFIED\0\u{1}CONFLICT_KIND_FIELDS\0\u{1}CONFLICT_KIND_DELETE_VS_EDIT\0\u{1}CONFLICT_KIND_EDIT_VS_DELETE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONFLICT_KIND_UNSPECIFIED\0\u{1}CONFLICT_KIND_FIELDS\0\u{1}CONFLICT_KIND_DELETE_VS_EDIT\0\u{1}CONFLICT_KIND_EDIT_VS_DELETE\0\u{1}CONFLICT_KIND_MOVE_VS_EDIT\0")
 }
 
 nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

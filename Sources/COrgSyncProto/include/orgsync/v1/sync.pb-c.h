@@ -123,7 +123,13 @@ typedef enum _Orgsync__V1__ConflictKind {
   /*
    * an edit met a delete it had not seen: the record came back
    */
-  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_EDIT_VS_DELETE = 3
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_EDIT_VS_DELETE = 3,
+  /*
+   * A move to another unit crossed edits it had not seen (or an edit crossed a move): both were
+   * applied; listed for the unit it left as well as the unit it joined. Settling it only says
+   * "seen"; to undo the move, move the record back.
+   */
+  ORGSYNC__V1__CONFLICT_KIND__CONFLICT_KIND_MOVE_VS_EDIT = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__CONFLICT_KIND)
 } Orgsync__V1__ConflictKind;
 
