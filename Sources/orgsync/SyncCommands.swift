@@ -431,7 +431,15 @@ struct Export: AsyncParsableCommand {
         "id": RecordID.string(record.id), "type": RecordPresentation.word(for: record.type),
         "unit_id": RecordID.string(record.unitID), "version": record.version, "pending": record.pending,
       ]
-      for field in RecordPresentation.fields(of: record.body) { object[field.name] = field.value }
+      let kinds = RecordPresentation.kinds(of: record.type)
+      for field in RecordPresentation.fields(of: record.body) {
+        switch kinds[field.name] {
+        case .integer?: object[field.name] = Int64(field.value).map { NSNumber(value: $0) } ?? field.value
+        case .number?: object[field.name] = Double(field.value).map { NSNumber(value: $0) } ?? field.value
+        case .boolean?: object[field.name] = field.value == "yes"
+        default: object[field.name] = field.value
+        }
+      }
       let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
       print(String(decoding: data, as: UTF8.self))
     }

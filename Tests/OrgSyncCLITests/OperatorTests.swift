@@ -483,3 +483,35 @@ func daemonOn(data: String, folder: URL) async throws -> Daemon {
   try await daemon.start()
   return daemon
 }
+
+@Suite("Machine output, end to end")
+struct JSONCLITests {
+  @Test("--json and export write numbers as numbers, under the field names of the protos")
+  func typedJSON() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+    #expect(
+      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+        .status == 0)
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "meeting", "--date", "2026-10-09", "--kind", "branch-general", "--topic", "學習", "--expected-count",
+        "21", "--attendee-count", "20",
+      ], home: home)
+    #expect(added.status == 0, "\(added.err)")
+    let exported = try await Tool.run("orgsync", ["export", "--type", "meeting"], home: home)
+    let line = try #require(exported.out.split(separator: "\n").first)
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    #expect(object["attendee_count"] as? Int == 20, "\(line)")
+    #expect(object["expected_count"] as? Int == 21)
+    #expect(object["date"] as? String == "2026-10-09")
+    #expect(object["pending"] as? Bool == true)
+    let status = try await Tool.run("orgsync", ["status", "--json"], home: home)
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [[String: Any]])
+    #expect(rows.first?["queued"] as? Int == 1)
+    #expect(rows.first?["open_conflicts"] as? Int == 0)
+  }
+}
