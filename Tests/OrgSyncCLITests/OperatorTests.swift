@@ -5,17 +5,8 @@ import Testing
 /// commands beside a serving server, a revoked or damaged PC, a full disk.
 @Suite("Operators and recovery, end to end")
 struct OperatorTests {
-  /// Enrols a branch home on the daemon's first village.
   func branch(_ daemon: Daemon, _ name: String = "branch") async throws -> URL {
-    let home = daemon.folder.appendingPathComponent(name)
-    let enrolled = try await Tool.run(
-      "orgsync",
-      [
-        "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
-        try await daemon.code(unit: "430521-100-001", role: "branch"),
-      ], home: home)
-    #expect(enrolled.status == 0, "\(enrolled.err)")
-    return home
+    try await enrolledBranch(daemon, name)
   }
 
   func names(_ home: URL) async throws -> [String] {
@@ -204,6 +195,19 @@ struct OperatorTests {
   }
 }
 
+/// Enrols a home (a branch PC) on the daemon's first village.
+func enrolledBranch(_ daemon: Daemon, _ name: String = "branch") async throws -> URL {
+  let home = daemon.folder.appendingPathComponent(name)
+  let enrolled = try await Tool.run(
+    "orgsync",
+    [
+      "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
+      try await daemon.code(unit: "430521-100-001", role: "branch"),
+    ], home: home)
+  #expect(enrolled.status == 0, "\(enrolled.err)")
+  return home
+}
+
 /// A TCP port nobody listens on now.
 func freePort() throws -> Int {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -320,11 +324,7 @@ struct LongTextCLITests {
   func bodyFromFile() async throws {
     let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     try await daemon.start()
-    let home = daemon.folder.appendingPathComponent("branch")
-    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
-    #expect(
-      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
-        .status == 0)
+    let home = try await enrolledBranch(daemon)
     let text = String(repeating: "本季度走訪群眾，收集意見，辦結實事。", count: 2800)  // 50,400 characters
     let file = daemon.folder.appendingPathComponent("body.txt")
     try Data(("\u{FEFF}" + text).utf8).write(to: file)
@@ -351,11 +351,7 @@ struct ShortIDCLITests {
   func shortReferences() async throws {
     let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     try await daemon.start()
-    let home = daemon.folder.appendingPathComponent("branch")
-    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
-    #expect(
-      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
-        .status == 0)
+    let home = try await enrolledBranch(daemon)
     let opinion = try await Tool.run(
       "orgsync",
       [
@@ -390,11 +386,7 @@ struct ExcelCSVCLITests {
   func excel() async throws {
     let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     try await daemon.start()
-    let home = daemon.folder.appendingPathComponent("branch")
-    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
-    #expect(
-      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
-        .status == 0)
+    let home = try await enrolledBranch(daemon)
     #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
     let bom = "\u{FEFF}"
     let excel = try await Tool.run("orgsync", ["list", "member", "--excel"], home: home, environment: ["LANG": "C"])
@@ -490,11 +482,7 @@ struct JSONCLITests {
   func typedJSON() async throws {
     let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     try await daemon.start()
-    let home = daemon.folder.appendingPathComponent("branch")
-    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
-    #expect(
-      try await Tool.run("orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
-        .status == 0)
+    let home = try await enrolledBranch(daemon)
     let added = try await Tool.run(
       "orgsync",
       [
