@@ -348,6 +348,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "PEM private key, with --tls-certificate.") var tlsKey: String?
   @Option(help: "Calls served at once per connection.") var maxStreams = 100
   @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout = 300
+  @Option(help: "Seconds a new connection has to complete its hello.") var helloTimeout = 30
   @Option(help: "Port for /metrics and /health (0: off).") var adminPort = 0
   @Option(help: "Address of the admin port.") var adminHost = "127.0.0.1"
   @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
@@ -360,6 +361,7 @@ struct Serve: AsyncParsableCommand {
       throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error, critical")
     }
     guard (1...600).contains(gracePeriod) else { throw ValidationError("--grace-period is 1 to 600 seconds") }
+    guard (1...600).contains(helloTimeout) else { throw ValidationError("--hello-timeout is 1 to 600 seconds") }
   }
 
   func run() async throws {
@@ -394,6 +396,7 @@ struct Serve: AsyncParsableCommand {
     var limits = ConnectionLimits.defaults
     limits.maxConcurrentStreams = maxStreams
     limits.idleTimeout = .seconds(idleTimeout)
+    limits.helloTimeout = .seconds(helloTimeout)
     let server = RPCServer(
       configuration: .init(
         host: host, port: port, limits: limits, tls: tls, shutdownGracePeriod: .seconds(gracePeriod),

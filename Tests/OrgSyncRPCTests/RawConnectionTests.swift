@@ -28,7 +28,11 @@ struct RawPeer {
       // sent before closing is still there to read.
       try? await output.write(bytes)
       var received = ByteBuffer()
-      for try await chunk in input { received.writeImmutableBuffer(chunk) }
+      do {
+        for try await chunk in input { received.writeImmutableBuffer(chunk) }
+      } catch  where !received.readableBytesView.isEmpty {
+        // A reset after the server's last frames: what arrived is the answer.
+      }
       var parser = FrameParser()
       var frames: [Frame] = []
       while let event = try parser.next(from: &received) {
@@ -129,6 +133,27 @@ struct RawConnectionTests {
       let open = try await anonymous.unary(Echo.open, entry("enrol"))
       #expect(open.key == "enrol")
       await anonymous.close()
+    }
+  }
+
+  @Test("silent and preface-only connections are closed at the hello deadline, long before the idle timeout")
+  func helloDeadline() async throws {
+    var limits = ConnectionLimits.defaults
+    limits.idleTimeout = .seconds(3600)
+    limits.helloTimeout = .seconds(3)  // the preface goes out at once; the deadline is well after it
+    try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
+      _, server, _ in
+      let port = try await server.localAddress().port!
+      var prefaceOnly = ByteBuffer()
+      prefaceOnly.writePreface()
+      for bytes in [ByteBuffer(), prefaceOnly] {
+        let peer = try await RawPeer.connect(port: port)
+        let frames = try await peer.exchange(bytes)  // returns once the server closed
+        let goAway = goAway(in: frames)
+        #expect(goAway?.reason == .idleTimeout)
+        #expect(goAway?.message.contains("no hello") == true, "\(String(describing: goAway))")
+      }
+      #expect(await eventually { server.connectionCount <= 1 })
     }
   }
 

@@ -117,9 +117,22 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private var started = false
+  private var helloTimer: Scheduled<Void>?
   private func start() {
     guard !started else { return }
     started = true
+    // A connection must finish its hello in time; one that sends nothing, or only part of a
+    // preface, is closed long before the idle timeout would close it.
+    helloTimer = context.eventLoop.scheduleTask(in: .nanoseconds(limits.helloTimeout.nanoseconds)) { [weak self] in
+      guard let self else { return }
+      switch self.state {
+      case .awaitingPreface, .awaitingHello, .authenticating:
+        self.logger.debug("closing a connection that did not finish its hello in time")
+        self.goAwayAndClose(reason: .idleTimeout, message: "no hello within \(self.limits.helloTimeout)")
+      default:
+        break
+      }
+    }
     out.writePreface()
     var challenge = Orgsync_V1_Challenge()
     challenge.major = UInt32(ProtocolVersion.current.major)
@@ -164,6 +177,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    helloTimer?.cancel()
     state = .closed
     let error = RPCError(code: .unavailable, message: "the connection closed")
     for stream in streams.values { abort(stream, error) }
@@ -228,6 +242,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       ack.serverName = "orgsyncd"
       writeControl(.helloAck, ack)
       state = .ready
+      helloTimer?.cancel()
       for frame in pending { handleReady(frame) }
       flushNow()
     }
