@@ -198,7 +198,14 @@ public struct EnrollmentService: RPCService {
   public var methods: [ServerMethod] {
     [
       .unary(EnrollmentAPI.enroll, allowsAnonymous: true) { request, _ in
-        let response = try await store.enroll(code: request.code, deviceName: request.deviceName)
+        let response: Orgsync_V1_EnrollResponse
+        do {
+          response = try await store.enroll(code: request.code, deviceName: request.deviceName)
+        } catch let error as StoreError where error.kind == .unauthenticated {
+          Counter(label: "orgsync_enroll_refused_total").increment()
+          logger.notice("enrolment refused: unknown, used or expired code")
+          throw error
+        }
         logger.info(
           "device enrolled",
           metadata: [

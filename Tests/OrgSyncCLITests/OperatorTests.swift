@@ -192,6 +192,12 @@ struct OperatorTests {
     #expect(metrics.contains("orgsync_connections"))
     #expect(metrics.contains("orgsync_rpc_calls_total{") && metrics.contains("Enroll") && metrics.contains("OK"))
     #expect(metrics.contains("orgsync_rpc_call_duration_seconds"))
+    // A wrong enrolment code is counted, so guessing shows on a dashboard.
+    let guessed = try await Tool.run(
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
+      home: daemon.folder.appendingPathComponent("guesser"))
+    #expect(guessed.status == 77)
+    #expect(try await httpGet(port: admin, path: "/metrics").contains("orgsync_enroll_refused_total 1"))
   }
 }
 

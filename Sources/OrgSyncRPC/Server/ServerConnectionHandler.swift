@@ -224,6 +224,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     guard case .authenticating(let pending) = state else { return }
     switch result {
     case .rejected(let reason):
+      Counter(label: "orgsync_hello_refused_total").increment()
       // Who tried, from where: a device id (its last digits) and an address are not personal data.
       logger.notice(
         "refused a connection: authentication failed",
