@@ -174,6 +174,18 @@ extension Replica {
     try writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM held") ?? 0 }
   }
 
+  /// The records kept aside because the server no longer has them, newest first.
+  public func heldRecords() throws -> [LocalRecord] {
+    try writer.read { db in
+      try Row.fetchAll(db, sql: "SELECT id, type, unit_id, version, body FROM held ORDER BY at DESC").map { row in
+        let type = Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified
+        return LocalRecord(
+          id: [UInt8](row[0] as Data), type: type, unitID: [UInt8](row[2] as Data), version: row[3],
+          body: try RecordKinds.body(type: type, bytes: [UInt8](row[4] as Data)), pending: false)
+      }
+    }
+  }
+
   /// Moves records of the server copy that the server no longer has to `held` (verify).
   func hold(_ ids: [[UInt8]], now: Int64) throws {
     try writer.write { db in

@@ -42,7 +42,7 @@ struct Orgsync: AsyncParsableCommand {
     version: OrgSyncVersion.current,
     subcommands: [
       Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
-      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self,
+      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self, Held.self,
     ])
 
   static func main() async {

@@ -46,13 +46,38 @@ struct Sync: AsyncParsableCommand {
     }
     if report.held > 0 {
       print(
-        "\(report.held) records the server no longer has are kept on this computer (their authors' devices"
-          + " send them back when they sync)")
+        "\(report.held) records the server no longer has are kept on this computer (`orgsync held`; their"
+          + " authors' devices send them back when they sync)")
     }
     if report.rejected > 0 {
       // Everything else was done; the exit code tells a script (or a timer) to look.
       throw ExitCode(Exit.refused)
     }
+  }
+}
+
+struct Held: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Records kept on this computer because the server lost them and this device may not write them back.",
+    discussion:
+      "They leave this list by themselves once the device that wrote them has synced with the restored server. Until then they are here, with every field (`--json`)."
+  )
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+
+  func run() async throws {
+    let (replica, _) = try common.enrolled()
+    let namer = try unitNamer(replica)
+    var table = Table(columns: ["id", "type", "unit", "fields"])
+    for record in try replica.heldRecords() {
+      let fields = RecordPresentation.fields(of: record.body, unitName: namer)
+        .map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+      table.rows.append([
+        output.format == .table ? RecordPresentation.shortID(record.id) : RecordID.string(record.id),
+        RecordPresentation.word(for: record.type), namer(record.unitID) ?? "", fields,
+      ])
+    }
+    print(table.render(output.format))
   }
 }
 

@@ -181,6 +181,9 @@ struct HistoryTests {
     #expect(report.held == 1)
     #expect(report.removed == 0)
     #expect(try branch.replica.heldCount() == 1)
+    let kept = try branch.replica.heldRecords()
+    #expect(kept.map(\.id) == [Array(notice.recordID)])
+    #expect(kept.first?.body.notice.title == "通知", "kept with its fields")
   }
 
   enum Damage: CaseIterable { case zeroedHeader, truncated }
