@@ -108,7 +108,7 @@ step "the nightly backup, taken while the server serves"
 orgsyncd backup "$work/nightly.sqlite"
 
 step "after the backup 新民村 records a meeting; then the server's disk is lost and the backup restored"
-xinmin add meeting --date 2026-10-28 --kind branch-committee --topic "研究冬季征兵宣傳" --expected-count 5 --attendee-count 5
+xinmin add meeting --date 2026-10-28 --kind branch-committee --topic "研究冬季征兵宣传" --expected-count 5 --attendee-count 5
 xinmin sync
 kill -TERM "$server_pid"
 wait "$server_pid" || true
