@@ -16,7 +16,7 @@ public struct ReplicaDamaged: Error, Sendable, CustomStringConvertible {
   /// SQLite result codes that mean the file itself is bad, not the request.
   public static func isDamage(_ error: any Error) -> Bool {
     guard let error = error as? DatabaseError else { return false }
-    return [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_FORMAT].contains(
+    return [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_IOERR, .SQLITE_FORMAT].contains(
       error.resultCode)
   }
 }
