@@ -212,6 +212,7 @@ var products: [Product] = [
   .library(name: "OrgSyncServer", targets: ["OrgSyncServer"]),
   .library(name: "OrgSyncSample", targets: ["OrgSyncSample"]),
   .library(name: "OrgSyncClient", targets: ["OrgSyncClient"]),
+  .library(name: "OrgSyncAPI", targets: ["OrgSyncAPI"]),
 ]
 
 // The libFuzzer target exists only when Scripts/fuzz.sh asks for it: libFuzzer supplies `main`,

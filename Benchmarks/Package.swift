@@ -42,6 +42,7 @@ let package = Package(
       name: "sync-bench",
       dependencies: [
         .product(name: "OrgSyncClient", package: "OrgSync"),
+        .product(name: "OrgSyncAPI", package: "OrgSync"),
         .product(name: "OrgSyncServer", package: "OrgSync"),
         .product(name: "OrgSyncStore", package: "OrgSync"),
         .product(name: "OrgSyncRPC", package: "OrgSync"),

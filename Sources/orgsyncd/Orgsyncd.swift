@@ -397,11 +397,13 @@ struct Serve: AsyncParsableCommand {
     limits.maxConcurrentStreams = maxStreams
     limits.idleTimeout = .seconds(idleTimeout)
     limits.helloTimeout = .seconds(helloTimeout)
+    // Devices take turns at the store (and the hello's device lookup with them).
+    let shared = FairShareStore(store)
     let server = RPCServer(
       configuration: .init(
         host: host, port: port, limits: limits, tls: tls, shutdownGracePeriod: .seconds(gracePeriod),
-        authenticator: DeviceAuthenticator(store: store, logger: logger)),
-      services: [SyncService(store: store, logger: logger), EnrollmentService(store: store, logger: logger)],
+        authenticator: DeviceAuthenticator(store: shared, logger: logger)),
+      services: [SyncService(store: shared, logger: logger), EnrollmentService(store: shared, logger: logger)],
       logger: logger)
     var services: [any Service] = [server]
     if adminPort != 0 {

@@ -59,10 +59,11 @@ final class TestServer: @unchecked Sendable {
   /// start begins a new history.
   func start() async throws {
     try await store.beginHistory(reason: "serve")
+    let shared = FairShareStore(store)
     let server = RPCServer(
       configuration: .init(
-        port: port, shutdownGracePeriod: .seconds(2), authenticator: DeviceAuthenticator(store: store)),
-      services: [SyncService(store: store), EnrollmentService(store: store)], logger: logger)
+        port: port, shutdownGracePeriod: .seconds(2), authenticator: DeviceAuthenticator(store: shared)),
+      services: [SyncService(store: shared), EnrollmentService(store: shared)], logger: logger)
     serving = Task { try await server.run() }
     port = try await server.localAddress().port!
     self.server = server

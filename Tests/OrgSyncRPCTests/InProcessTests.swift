@@ -17,7 +17,8 @@ struct InProcessServer {
   init(services: [any RPCService], limits: ConnectionLimits = .defaults) async throws {
     let handler = ServerConnectionHandler(
       router: Router(services: services), limits: limits, authenticator: testAuthenticator,
-      runHandlersOnEventLoop: true, logger: Logger(label: "test"), onClose: { _ in })
+      runHandlersOnEventLoop: true, logger: Logger(label: "test"), peerGuard: PeerGuard(policy: .defaults),
+      countedBeforeHello: false, onClose: { _ in })
     channel = NIOAsyncTestingChannel()
     try await channel.pipeline.addHandler(ByteToMessageHandler(FrameDecoder()))
     try await channel.pipeline.addHandler(handler)

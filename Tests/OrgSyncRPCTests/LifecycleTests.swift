@@ -197,37 +197,46 @@ struct LoadTests {
     }
   }
 
-  @Test("calls beyond the stream limit get RESOURCE_EXHAUSTED; the rest run")
-  func streamLimit() async throws {
+  @Test("256 callers on a connection that takes 10 calls at once all get their answers, in turn")
+  func callersQueue() async throws {
     var limits = ConnectionLimits.defaults
     limits.maxConcurrentStreams = 10
     try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
-      client, _, _ in
-      let codes = await withTaskGroup(of: RPCError.Code.self) { group in
-        for _ in 0..<50 {
-          group.addTask {
-            do {
-              // Far longer than any burst takes to arrive, however busy the machine: no slot
-              // frees up while the 50 calls come in. The 10 admitted are cancelled at the end.
-              _ = try await client.unary(Echo.sleep, entry("s", "600000"))
-              return .ok
-            } catch let error as RPCError {
-              return error.code
-            } catch {
-              return .unknown
-            }
-          }
+      client, server, observations in
+      let answers = try await withThrowingTaskGroup(of: String.self) { group in
+        for i in 0..<256 {
+          group.addTask { try await client.unary(Echo.sleep, entry("叫\(i)", "20")).key }
         }
-        var codes: [RPCError.Code] = []
-        for await code in group {
-          codes.append(code)
-          if codes.count == 40 { group.cancelAll() }
-        }
-        return codes
+        return try await group.reduce(into: Set<String>()) { $0.insert($1) }
       }
-      #expect(codes.count == 50)
-      #expect(codes.filter { $0 == .resourceExhausted }.count == 40)
-      #expect(codes.filter { $0 == .cancelled }.count == 10, "the 10 admitted calls were running until cancelled")
+      #expect(answers.count == 256, "every caller got its own answer; none was refused")
+      #expect(observations.startedHandlers.load(ordering: .relaxed) == 256)
+      #expect(server.connectionCount == 1)
+    }
+  }
+
+  @Test("a caller waiting for a slot can give up: its call never reaches the server; the others run")
+  func queuedCallCancelled() async throws {
+    var limits = ConnectionLimits.defaults
+    limits.maxConcurrentStreams = 2
+    try await withEchoServer(configuration: .init(limits: limits, authenticator: testAuthenticator)) {
+      client, _, observations in
+      // Two long calls hold both slots.
+      let holders = (0..<2).map { i in Task { try await client.unary(Echo.sleep, entry("h\(i)", "600000")) } }
+      #expect(await eventually { observations.startedHandlers.load(ordering: .relaxed) == 2 })
+      let waiting = Task { try await client.unary(Echo.sleep, entry("w", "0")) }
+      let timedOut = await #expect(throws: RPCError.self) {
+        try await client.unary(Echo.sleep, entry("t", "0"), options: .init(timeout: .milliseconds(200)))
+      }
+      #expect(timedOut?.code == .deadlineExceeded, "a queued call's deadline counts while it waits")
+      waiting.cancel()
+      let cancelled = await #expect(throws: RPCError.self) { try await waiting.value }
+      #expect(cancelled?.code == .cancelled)
+      #expect(observations.startedHandlers.load(ordering: .relaxed) == 2, "neither queued call reached the server")
+      for holder in holders { holder.cancel() }
+      // The slots free up: later calls run.
+      let after = try await client.unary(Echo.sleep, entry("after", "0"))
+      #expect(after.key == "after")
     }
   }
 
@@ -235,14 +244,14 @@ struct LoadTests {
   func manyConnections() async throws {
     try await withEchoServer { _, server, _ in
       let port = try await server.localAddress().port!
+      // Anonymous: one device may hold only a few connections (next test).
       let clients = try (0..<200).map { _ in
         try RPCClient(
-          configuration: .init(
-            host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
+          configuration: .init(host: "127.0.0.1", port: port, identity: nil, connectTimeout: testConnectTimeout))
       }
       let answered = try await withThrowingTaskGroup(of: Int.self) { group in
         for (i, client) in clients.enumerated() {
-          group.addTask { try await client.unary(Echo.unary, entry("\(i)")).key == "\(i)" ? 1 : 0 }
+          group.addTask { try await client.unary(Echo.open, entry("\(i)")).key == "\(i)" ? 1 : 0 }
         }
         return try await group.reduce(0, +)
       }
@@ -250,6 +259,28 @@ struct LoadTests {
       #expect(server.connectionCount == 200)
       for client in clients { await client.close() }
       #expect(await eventually { server.connectionCount == 0 })
+    }
+  }
+
+  @Test("a device that opens a fifth connection loses its oldest; its calls still get through")
+  func connectionsPerDevice() async throws {
+    try await withEchoServer { first, server, _ in
+      let port = try await server.localAddress().port!
+      #expect(try await first.unary(Echo.unary, entry("first")).key == "first")
+      let others = try (0..<4).map { _ in
+        try RPCClient(
+          configuration: .init(
+            host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
+      }
+      for (i, client) in others.enumerated() {
+        #expect(try await client.unary(Echo.unary, entry("\(i)")).key == "\(i)")
+      }
+      // The server kept the newest four; the first client's connection was closed…
+      #expect(await eventually { server.connectionCount == 4 })
+      // …and its next call simply connects again (closing the now-oldest).
+      #expect(try await first.unary(Echo.unary, entry("again")).key == "again")
+      #expect(await eventually { server.connectionCount == 4 })
+      for client in others { await client.close() }
     }
   }
 

@@ -20,9 +20,10 @@ func withCountyServer<R: Sendable>(
   clock: TestClock = TestClock(), _ body: (County, Int) async throws -> R
 ) async throws -> R {
   let county = try await County(clock: { clock.now() })
+  let shared = FairShareStore(county.store)
   return try await withRPCServer(
-    configuration: .init(authenticator: DeviceAuthenticator(store: county.store)),
-    services: [SyncService(store: county.store), EnrollmentService(store: county.store)]
+    configuration: .init(authenticator: DeviceAuthenticator(store: shared)),
+    services: [SyncService(store: shared), EnrollmentService(store: shared)]
   ) { _, address in
     try await body(county, address.port!)
   }

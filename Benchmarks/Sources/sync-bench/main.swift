@@ -2,9 +2,14 @@
 //
 //   sync-bench server <port> <folder>   load the sample county, enrol a county device, serve
 //   sync-bench client <port> <folder>   sync into an empty replica; records/s, peak RSS, no-op sync
+//   sync-bench attack <port> <folder> <server-pid>
+//                                       a village's no-op sync latency and the server's RSS, quiet
+//                                       and while the county device runs 10 connections × 100
+//                                       full-scope pulls (read, or stalled after one page)
 //
-// Scripts/bench-sync.sh runs both.
+// Scripts/bench-sync.sh runs the first two, Scripts/bench-attack.sh the first and the third.
 import Foundation
+import OrgSyncAPI
 import OrgSyncClient
 import OrgSyncCore
 import OrgSyncProto
@@ -12,6 +17,7 @@ import OrgSyncRPC
 import OrgSyncSample
 import OrgSyncServer
 import OrgSyncStore
+import Synchronization
 
 func elapsed(since start: ContinuousClock.Instant) -> Double {
   let d = ContinuousClock.now - start
@@ -50,14 +56,23 @@ if arguments[1] == "server" {
   for start in stride(from: 0, to: sample.records.count, by: 1000) {
     _ = try await store.push(Array(sample.records[start..<min(start + 1000, sample.records.count)]), actor: admin)
   }
+  let villageCode = try await store.makeEnrollmentCode(
+    unitID: sample.villageIDs[0], role: .branch, validSeconds: 3600)
+  let village = try await store.enroll(code: villageCode, deviceName: "村黨支部")
+  try "\(hex(Array(village.deviceID))) \(hex(Array(village.secret))) \(hex(Array(village.unitID)))\n"
+    .write(to: folder.appendingPathComponent("identity-village"), atomically: true, encoding: .utf8)
   let code = try await store.makeEnrollmentCode(unitID: sample.countyID, role: .committee, validSeconds: 3600)
   let device = try await store.enroll(code: code, deviceName: "縣委組織部")
   try "\(hex(Array(device.deviceID))) \(hex(Array(device.secret))) \(hex(Array(device.unitID)))\n"
     .write(to: folder.appendingPathComponent("identity"), atomically: true, encoding: .utf8)
+  // As `orgsyncd serve` sets it up: devices take turns at the store.
+  let shared = FairShareStore(store)
   let server = RPCServer(
-    configuration: .init(host: "127.0.0.1", port: port, authenticator: DeviceAuthenticator(store: store)),
-    services: [SyncService(store: store)])
+    configuration: .init(host: "127.0.0.1", port: port, authenticator: DeviceAuthenticator(store: shared)),
+    services: [SyncService(store: shared)])
   try await server.run()
+} else if arguments[1] == "attack" {
+  try await attack(serverPID: Int32(arguments[4])!)
 } else {
   let parts = try String(contentsOf: folder.appendingPathComponent("identity"), encoding: .utf8)
     .split(whereSeparator: { $0 == " " || $0 == "\n" })
@@ -84,4 +99,146 @@ if arguments[1] == "server" {
       format: "no-op sync: %d round trip(s), %.2f ms each (mean of %d)", (client.callsStarted - calls) / runs,
       elapsed(since: noop) * 1000 / Double(runs), runs))
   await client.close()
+}
+
+// MARK: The attack
+
+func identity(_ name: String) throws -> ClientIdentity {
+  let parts = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+    .split(whereSeparator: { $0 == " " || $0 == "\n" })
+  return ClientIdentity(deviceID: unhex(parts[0]), secret: unhex(parts[1]))
+}
+
+/// Resident memory of a process (VmRSS), in MiB.
+func rss(of pid: Int32) -> Double {
+  let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+  let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+  return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+struct Latencies {
+  var open: [Double] = []
+  var fresh: [Double] = []
+
+  static func summary(_ values: [Double]) -> String {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return "none" }
+    let median = sorted[sorted.count / 2]
+    let p95 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
+    return String(format: "median %.1f ms, p95 %.1f ms, max %.1f ms (n=%d)", median, p95, sorted.last!, sorted.count)
+  }
+}
+
+/// A village's no-op syncs: on its open connection, and with a fresh connection (hello included).
+func villageSyncs(_ engine: SyncEngine, runs: Int) async throws -> Latencies {
+  var latencies = Latencies()
+  var engine = engine
+  for _ in 0..<runs {
+    let start = ContinuousClock.now
+    _ = try await engine.sync()
+    latencies.open.append(elapsed(since: start) * 1000)
+  }
+  for _ in 0..<max(1, runs / 5) {
+    let client = try RPCClient(
+      configuration: .init(
+        host: "127.0.0.1", port: port, identity: try identity("identity-village"),
+        connectTimeout: .seconds(120)))
+    var fresh = SyncEngine(replica: engine.replica, client: client)
+    let start = ContinuousClock.now
+    _ = try await fresh.sync()
+    latencies.fresh.append(elapsed(since: start) * 1000)
+    await client.close()
+  }
+  return latencies
+}
+
+final class Sampler: Sendable {
+  let peak = Mutex<Double>(0)
+  let pulled = Atomic<Int>(0)
+  let failed = Atomic<Int>(0)
+}
+
+func attack(serverPID: Int32) async throws {
+  let replica = try Replica(path: folder.appendingPathComponent("village.sqlite").path)
+  let villageClient = try RPCClient(
+    configuration: .init(
+      host: "127.0.0.1", port: port, identity: try identity("identity-village"),
+      connectTimeout: .seconds(120)))
+  let engine = SyncEngine(replica: replica, client: villageClient)
+  var first = engine
+  _ = try await first.sync()
+  _ = try await villageSyncs(engine, runs: 10)  // warm up
+  let quietRSS = rss(of: serverPID)
+  let quiet = try await villageSyncs(engine, runs: 50)
+  print(String(format: "quiet: server RSS %.1f MiB", quietRSS))
+  print("  no-op sync, open connection: \(Latencies.summary(quiet.open))")
+  print("  no-op sync, new connection:  \(Latencies.summary(quiet.fresh))")
+
+  for mode in ["pulls read at full speed", "pulls stalled after one page"] {
+    let stall = mode.contains("stalled")
+    let sampler = Sampler()
+    sampler.peak.withLock { $0 = rss(of: serverPID) }
+    let county = try identity("identity")
+    var limits = ConnectionLimits.defaults
+    limits.initialWindow = Int(Int32.max)  // asks for the largest window the wire can carry
+    let attackers = try (0..<10).map { _ in
+      try RPCClient(
+        configuration: .init(
+          host: "127.0.0.1", port: port, identity: county, connectTimeout: .seconds(120),
+          limits: limits))
+    }
+    let attack = Task {
+      await withTaskGroup(of: Void.self) { group in
+        for client in attackers {
+          for _ in 0..<100 {
+            group.addTask {
+              while !Task.isCancelled {
+                var request = Orgsync_V1_PullRequest()
+                request.pageSize = 2000
+                do {
+                  try await client.serverStreaming(SyncAPI.pull, request) { pages in
+                    for try await page in pages {
+                      sampler.pulled.add(page.changes.count, ordering: .relaxed)
+                      if stall { try await Task.sleep(for: .seconds(3600)) }
+                    }
+                  }
+                } catch {
+                  sampler.failed.add(1, ordering: .relaxed)
+                  if Task.isCancelled { return }
+                  try? await Task.sleep(for: .milliseconds(100))
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    let sampling = Task {
+      while !Task.isCancelled {
+        let now = rss(of: serverPID)
+        sampler.peak.withLock { $0 = max($0, now) }
+        try? await Task.sleep(for: .milliseconds(200))
+      }
+    }
+    try await Task.sleep(for: .seconds(5))  // let the attack ramp up
+    let loaded = try await villageSyncs(engine, runs: 50)
+    let during = rss(of: serverPID)
+    attack.cancel()
+    for client in attackers { await client.close() }
+    _ = await attack.value
+    sampling.cancel()
+    _ = await sampling.value
+    try await Task.sleep(for: .seconds(2))
+    let peak = sampler.peak.withLock { $0 }
+    print(
+      String(
+        format: "under attack (%@): server RSS %.1f MiB at the end, peak %.1f MiB (+%.1f over quiet), %.1f MiB after",
+        mode, during, peak, peak - quietRSS, rss(of: serverPID)))
+    print(
+      "  attacker pulled \(sampler.pulled.load(ordering: .relaxed)) records; \(sampler.failed.load(ordering: .relaxed)) of its calls failed"
+    )
+    print("  no-op sync, open connection: \(Latencies.summary(loaded.open))")
+    print("  no-op sync, new connection:  \(Latencies.summary(loaded.fresh))")
+  }
+  await villageClient.close()
 }

@@ -39,7 +39,6 @@ final class ClientConnection: Sendable {
         onLoop { handler in
           let call = box.value
           call.kind = .unary(continuation)
-          call.credit.add(handler.serverLimits.initialWindow)
           handler.start(call, method: method, options: options, firstMessage: payload, endStream: true)
         }
       }
@@ -56,8 +55,7 @@ final class ClientConnection: Sendable {
     let box = UncheckedBox(call)
     try await loop.submit { [handlerBox] in
       let handler = handlerBox.value
-      call.credit.add(handler.serverLimits.initialWindow)
-      call.receiveCredit = handler.limitsInitialWindow
+      call.receiveCredit = handler.window
       handler.start(call, method: method, options: options, firstMessage: first, endStream: endStream)
     }.get()
     return StreamingCall(connection: self, call: box, responses: queue)

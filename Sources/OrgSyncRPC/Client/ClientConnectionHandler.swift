@@ -43,6 +43,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     var deadlineTimer: Scheduled<Void>?
     var ended = false
     var cancelledBeforeStart = false
+    /// The caller finished sending while the call still waited for a slot.
+    var finishWhenOpened = false
     var trailers = Metadata()
 
     init(kind: Kind, sendWindow: Int, receiveWindow: Int) {
@@ -81,7 +83,23 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   var activeCalls: Int { calls.count }
-  var limitsInitialWindow: Int { limits.initialWindow }
+  /// Every call's flow-control window, both ways: the smaller of the two announced.
+  var window: Int { min(limits.initialWindow, serverLimits.initialWindow) }
+
+  /// A call waiting for one of the server's concurrent-call slots on this connection.
+  private struct Queued {
+    let call: Call
+    let method: String
+    let options: CallOptions
+    let firstMessage: ByteBuffer?
+    let endStream: Bool
+    let since: NIODeadline
+  }
+  /// Calls beyond the server's `max_concurrent_streams`, in the order they were made: they
+  /// start as running ones end (gRPC clients queue the same way) rather than fail.
+  private var queued = CircularBuffer<Queued>()
+  /// Most calls that may wait; beyond it a call fails at once (RESOURCE_EXHAUSTED).
+  static let maxQueuedCalls = 10_000
 
   // MARK: Channel events
 
@@ -149,6 +167,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     onUnusable()
     let error = RPCError(code: .unavailable, message: "the connection to the server closed")
     readyPromise.fail(error)
+    failQueued(RPCError(code: .unavailable, message: "the connection to the server closed", cause: NotStarted()))
     for call in calls.values { end(call, error) }
     calls.removeAll()
     context.fireChannelInactive()
@@ -255,6 +274,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       readyPromise.fail(RPCError(code: code, message: "the server refused the connection: \(goAway.message)"))
     }
     // Calls the server never started can run again elsewhere; the others finish here.
+    failQueued(RPCError(code: .unavailable, message: "the server is going away", cause: NotStarted()))
     for call in calls.values where call.id > goAway.lastStreamID {
       end(call, RPCError(code: .unavailable, message: "the server is going away", cause: NotStarted()))
     }
@@ -286,6 +306,56 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     if let firstMessage, firstMessage.readableBytes > serverLimits.maxFrameSize {
       return end(call, Self.tooLarge(firstMessage.readableBytes, limit: serverLimits.maxFrameSize))
     }
+    if calls.count >= serverLimits.maxConcurrentStreams || !queued.isEmpty {
+      guard queued.count < Self.maxQueuedCalls else {
+        return end(
+          call,
+          RPCError(code: .resourceExhausted, message: "more than \(Self.maxQueuedCalls) calls are waiting to start"))
+      }
+      if let timeout = options.timeout {
+        call.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+          [weak self, weak call] in
+          guard let self, let call else { return }
+          self.cancel(call, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
+        }
+      }
+      queued.append(
+        Queued(
+          call: call, method: method, options: options, firstMessage: firstMessage, endStream: endStream,
+          since: .now()))
+      return
+    }
+    open(call, method: method, options: options, firstMessage: firstMessage, endStream: endStream)
+  }
+
+  /// Starts calls that waited, while the server has slots for them.
+  private func startQueued() {
+    while calls.count < serverLimits.maxConcurrentStreams, let next = queued.popFirst() {
+      guard state == .ready, goAwayLastStream == nil else {
+        end(next.call, RPCError(code: .unavailable, message: "the connection is closing", cause: NotStarted()))
+        continue
+      }
+      var options = next.options
+      if let timeout = options.timeout {
+        // The deadline already runs (its timer was set when the call was queued): the server
+        // is told what is left of it.
+        let waited = Duration.nanoseconds((NIODeadline.now() - next.since).nanoseconds)
+        options.timeout = max(.microseconds(1), timeout - waited)
+      }
+      open(next.call, method: next.method, options: options, firstMessage: next.firstMessage, endStream: next.endStream)
+    }
+  }
+
+  private func failQueued(_ error: RPCError) {
+    while let next = queued.popFirst() { end(next.call, error) }
+  }
+
+  /// Sends HEADERS (and the first message) for a call that has a slot.
+  private func open(
+    _ call: Call, method: String, options: CallOptions, firstMessage: ByteBuffer?, endStream: Bool
+  ) {
+    // Credit only now: a streaming call's writer waits until the call has a stream id.
+    call.credit.add(window)
     call.id = nextStreamID
     nextStreamID += 2
     calls[call.id] = call
@@ -296,6 +366,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     headers.method = method
     if let timeout = options.timeout {
       headers.timeoutMicros = UInt64(max(1, timeout.nanoseconds / 1000))
+    }
+    if let timeout = options.timeout, call.deadlineTimer == nil {
       call.deadlineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
         [weak self, weak call] in
         guard let self, let call else { return }
@@ -322,6 +394,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       }
     }
     if let firstMessage { call.credit.spend(firstMessage.readableBytes) }
+    if call.finishWhenOpened { finishSending(call) }
   }
 
   /// Sends one request message on an open call (credit already checked by the caller).
@@ -348,6 +421,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   /// Ends the client's half of a call without a message.
   func finishSending(_ call: Call) {
     guard !call.ended else { return }
+    guard call.id != 0 else {
+      call.finishWhenOpened = true
+      return
+    }
     let id = call.id
     emit { $0.writeFrame(type: .message, flags: [.endStream, .noMessage], streamID: id) { _ in } }
   }
@@ -355,7 +432,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   /// Abandons a call: fails it locally with `error` and tells the server with CANCEL.
   func cancel(_ call: Call, _ error: RPCError) {
     guard call.id != 0 else {
-      call.cancelledBeforeStart = true
+      if let index = queued.firstIndex(where: { $0.call === call }) {
+        queued.remove(at: index)
+        end(call, error)
+      } else {
+        call.cancelledBeforeStart = true
+      }
       return
     }
     guard !call.ended else { return }
@@ -368,7 +450,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   private func consumed(_ bytes: Int, on call: Call) {
     call.consumedSinceUpdate += bytes
-    guard !call.ended, call.consumedSinceUpdate >= limits.initialWindow / 2 else { return }
+    guard !call.ended, call.consumedSinceUpdate >= window / 2 else { return }
     let increment = call.consumedSinceUpdate
     call.consumedSinceUpdate = 0
     call.receiveCredit += increment
@@ -381,7 +463,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     guard !call.ended else { return }
     call.ended = true
     call.deadlineTimer?.cancel()
-    calls[call.id] = nil
+    if call.id != 0 { calls[call.id] = nil }
     let failure: RPCError? = status.code == .ok ? nil : status
     call.credit.fail(failure ?? RPCError(code: .cancelled, message: "the call has ended"))
     switch call.kind {
@@ -397,6 +479,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     case .streaming(let queue):
       queue.finish(failure)
     }
-    if goAwayLastStream != nil, calls.isEmpty { context.close(promise: nil) }
+    if !queued.isEmpty { startQueued() }
+    if goAwayLastStream != nil, calls.isEmpty, queued.isEmpty { context.close(promise: nil) }
   }
 }

@@ -27,6 +27,8 @@ public final class RPCServer: Service, Sendable {
     public var shutdownGracePeriod: Duration
     /// Decides each HELLO. The default knows no device: anonymous connections only.
     public var authenticator: any ConnectionAuthenticator
+    /// How much of the server one peer may take.
+    public var peerPolicy: PeerPolicy = .defaults
 
     public init(
       host: String = "127.0.0.1", port: Int = 0, limits: ConnectionLimits = .defaults, tls: TLSConfiguration? = nil,
@@ -57,6 +59,7 @@ public final class RPCServer: Service, Sendable {
   private let group: any EventLoopGroup
   private let logger: Logger
   private let state = Mutex(State())
+  private let peerGuard: PeerGuard
 
   public init(
     configuration: Configuration, services: [any RPCService],
@@ -65,6 +68,7 @@ public final class RPCServer: Service, Sendable {
   ) {
     self.configuration = configuration
     self.router = Router(services: services)
+    self.peerGuard = PeerGuard(policy: configuration.peerPolicy)
     self.group = group
     self.logger = logger
   }
@@ -178,9 +182,20 @@ public final class RPCServer: Service, Sendable {
 
   private func configure(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
     let limits = configuration.limits
+    // Too many connections that have not proved anything yet, in all or from this address:
+    // refused at once, before a byte is read (each costs a socket and a hello deadline).
+    guard peerGuard.admit(address: PeerGuard.addressKey(channel.remoteAddress)) else {
+      Counter(label: "orgsync_connections_refused_total").increment()
+      logger.debug(
+        "refused a connection: too many unfinished hellos",
+        metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+      channel.close(promise: nil)
+      return
+    }
     let handler = ServerConnectionHandler(
       router: router, limits: limits, authenticator: configuration.authenticator,
-      runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger,
+      runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger, peerGuard: peerGuard,
+      countedBeforeHello: true,
       onClose: { [weak self] id in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } })
     let id = ObjectIdentifier(handler)
     let (draining, open) = state.withLock { state in
@@ -191,7 +206,9 @@ public final class RPCServer: Service, Sendable {
     // The handler reports its close from channelInactive, but a channel that closes before the
     // handler is in its pipeline (accepted during a drain, reset by the peer at once) never
     // tells it; the close future always completes, so a drain can never wait on a ghost.
+    let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     channel.closeFuture.whenComplete { [weak self] _ in
+      loopBound.value.leaveHelloCount()
       guard let self else { return }
       let open = self.state.withLock { state in
         state.connections.removeValue(forKey: id)

@@ -26,7 +26,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     let id: UInt32
     let requests: InboundQueue
     let credit: SendCredit
-    unowned(unsafe) let connection: ServerConnectionHandler
+    unowned let connection: ServerConnectionHandler
     var task: Task<Void, Never>?
     var deadlineTimer: Scheduled<Void>?
     var active = true
@@ -47,6 +47,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       self.receiveCredit = receiveWindow
     }
 
+    /// Sends one response message once the call has credit and the socket is taking data: a
+    /// client that stops reading stops the handler here, and the server holds at most what
+    /// the socket's buffer, one window and the message being sent need.
     func send(_ payload: ByteBuffer) async throws {
       let loop = requests.loop
       guard payload.readableBytes <= maxMessage else {
@@ -54,17 +57,26 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
           code: .resourceExhausted,
           message: "a response of \(payload.readableBytes) bytes is larger than the \(maxMessage) the client accepts")
       }
-      if loop.inEventLoop, active, credit.canSend {
+      if loop.inEventLoop, active, credit.canSend, connection.isWritable {
         connection.sendMessage(payload, on: self)
         return
       }
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        loop.execute { self.credit.wait(continuation) }
+      while true {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+          loop.execute { self.credit.wait(continuation) }
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+          loop.execute { self.connection.waitUntilWritable(self, continuation) }
+        }
+        let sent = try await loop.submit { [self] in
+          guard active else { throw credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
+          // Another call may have filled the socket since we were woken: wait again.
+          guard credit.canSend, connection.isWritable else { return false }
+          connection.sendMessage(payload, on: self)
+          return true
+        }.get()
+        if sent { return }
       }
-      try await loop.submit { [self] in
-        guard active else { throw credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
-        connection.sendMessage(payload, on: self)
-      }.get()
     }
   }
 
@@ -74,6 +86,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   private let runHandlersOnEventLoop: Bool
   private var logger: Logger
   private let onClose: @Sendable (ObjectIdentifier) -> Void
+  private let peerGuard: PeerGuard
 
   var context: ChannelHandlerContext!
   private var executor: EventLoopTaskExecutor!
@@ -84,13 +97,23 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   private var streams: [UInt32: Stream] = [:]
   private var highestStreamID: UInt32 = 0
   private var draining = false
+  /// Counted against the caps on connections that have not finished their hello.
+  private var countedBeforeHello: Bool
+  private var remoteAddress: SocketAddress?
+  /// Handlers waiting for the socket to take more data (in arrival order).
+  private var writabilityWaiters = CircularBuffer<
+    (stream: Stream, continuation: CheckedContinuation<Void, any Error>)
+  >()
   var out = ByteBuffer()
   var flushScheduled = false
 
   init(
     router: Router, limits: ConnectionLimits, authenticator: any ConnectionAuthenticator,
-    runHandlersOnEventLoop: Bool, logger: Logger, onClose: @escaping @Sendable (ObjectIdentifier) -> Void
+    runHandlersOnEventLoop: Bool, logger: Logger, peerGuard: PeerGuard, countedBeforeHello: Bool,
+    onClose: @escaping @Sendable (ObjectIdentifier) -> Void
   ) {
+    self.peerGuard = peerGuard
+    self.countedBeforeHello = countedBeforeHello
     self.router = router
     self.limits = limits
     self.authenticator = authenticator
@@ -106,6 +129,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    self.remoteAddress = context.channel.remoteAddress
     self.executor = EventLoopTaskExecutor(context.eventLoop)
     out = context.channel.allocator.buffer(capacity: 1024)
     if context.channel.isActive { start() }
@@ -176,12 +200,21 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     }
   }
 
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    wakeWritabilityWaiters()
+    context.fireChannelWritabilityChanged()
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     helloTimer?.cancel()
     state = .closed
+    leaveHelloCount()
+    if !peer.isAnonymous { peerGuard.detach(device: peer.deviceID, connection: ObjectIdentifier(self)) }
     let error = RPCError(code: .unavailable, message: "the connection closed")
     for stream in streams.values { abort(stream, error) }
     streams.removeAll()
+    for waiter in writabilityWaiters { waiter.continuation.resume(throwing: error) }
+    writabilityWaiters.removeAll()
     onClose(ObjectIdentifier(self))
     context.fireChannelInactive()
   }
@@ -205,7 +238,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       let authenticator = self.authenticator
       let nonce = serverNonce
       let loop = context.eventLoop
+      // Repeated wrong proofs for this device (or from this address, for many devices) are
+      // spaced out; a queue of them too long to wait for is refused at once.
+      guard let delay = peerGuard.delayBeforeAttempt(keys: helloKeys(Array(hello.deviceID))) else {
+        Counter(label: "orgsync_guesses_refused_total").increment()
+        return goAwayAndClose(
+          reason: .unauthenticated, message: "too many wrong attempts for this device; try again in a few minutes")
+      }
+      if delay > .zero { Counter(label: "orgsync_guesses_delayed_total").increment() }
       Task(executorPreference: executor) {
+        if delay > .zero { try? await Task.sleep(for: delay) }
         let result = await authenticator.authenticate(hello: hello, serverNonce: nonce)
         loop.execute {
           self.finishAuthentication(result, clientNonce: Array(hello.clientNonce), deviceID: Array(hello.deviceID))
@@ -225,6 +267,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     switch result {
     case .rejected(let reason):
       Counter(label: "orgsync_hello_refused_total").increment()
+      peerGuard.noteFailure(keys: helloKeys(deviceID))
       // Who tried, from where: a device id (its last digits) and an address are not personal data.
       logger.notice(
         "refused a connection: authentication failed",
@@ -235,6 +278,18 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       goAwayAndClose(reason: .unauthenticated, message: reason)
     case .accepted(let peer, let ackProof):
       self.peer = peer
+      leaveHelloCount()
+      if !peer.isAnonymous {
+        peerGuard.noteSuccess(key: PeerGuard.deviceKey(peer.deviceID))
+        let channel = context.channel
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        peerGuard.attach(device: peer.deviceID, connection: ObjectIdentifier(self)) {
+          channel.eventLoop.execute {
+            handler.value.goAwayAndClose(
+              reason: .noError, message: "this device opened more connections; its oldest is closed")
+          }
+        }
+      }
       var ack = Orgsync_V1_HelloAck()
       ack.major = UInt32(ProtocolVersion.current.major)
       ack.minor = UInt32(ProtocolVersion.current.minor)
@@ -316,7 +371,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     }
     let loop = context.eventLoop
     let stream = Stream(
-      id: id, connection: self, loop: loop, sendWindow: peerLimits.initialWindow, receiveWindow: limits.initialWindow,
+      id: id, connection: self, loop: loop, sendWindow: window, receiveWindow: window,
       maxMessage: peerLimits.maxFrameSize)
     stream.requests.onConsumed = { [unowned self, unowned stream] bytes in self.consumed(bytes, on: stream) }
     streams[id] = stream
@@ -337,10 +392,30 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       method: headers.method, metadata: metadata, peer: peer, deadline: deadline, trailers: TrailerBox())
     let body = method.handler
     let methodName = headers.method
+    let peerKey = peer.isAnonymous ? PeerGuard.addressKey(remoteAddress) : PeerGuard.deviceKey(peer.deviceID)
+    let anonymous = peer.isAnonymous
+    let addressForLog = remoteAddress.map { "\($0)" } ?? "?"
+    let guessKeys = peerGuard.callKeys(address: remoteAddress)
+    let peerGuard = self.peerGuard
     let run: @Sendable () async -> Void = { [self] in
       let started = ContinuousClock.now
       var status: RPCError? = nil
       do {
+        // One peer's calls run a few at a time; the rest wait here, not in the store.
+        try await peerGuard.startCall(peer: peerKey)
+        defer { peerGuard.endCall(peer: peerKey) }
+        if anonymous {
+          // Enrolment codes are guesses too: repeated wrong ones from an address are spaced out.
+          guard let delay = peerGuard.delayBeforeAttempt(keys: guessKeys) else {
+            Counter(label: "orgsync_guesses_refused_total").increment()
+            throw RPCError(
+              code: .resourceExhausted, message: "too many wrong codes from this address; try again in a few minutes")
+          }
+          if delay > .zero {
+            Counter(label: "orgsync_guesses_delayed_total").increment()
+            try await Task.sleep(for: delay)
+          }
+        }
         try await body(callContext, stream.requests, stream)
       } catch let error as any RPCErrorConvertible {
         status = error.rpcError
@@ -360,6 +435,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       }
       let trailers = callContext.trailers.metadata.withLock { $0 }
       let final = status ?? RPCError(code: .ok, message: "")
+      if anonymous, final.code == .unauthenticated {
+        peerGuard.noteFailure(keys: guessKeys)
+        logger.notice(
+          "refused an anonymous call", metadata: ["method": "\(methodName)", "peer": "\(addressForLog)"])
+      }
       // Only routed methods get here, so the method label has a fixed, small set of values.
       let elapsed = ContinuousClock.now - started
       Timer(label: "orgsync_rpc_call_duration_seconds", dimensions: [("method", methodName)])
@@ -381,7 +461,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   private func consumed(_ bytes: Int, on stream: Stream) {
     stream.consumedSinceUpdate += bytes
-    guard stream.active, stream.consumedSinceUpdate >= limits.initialWindow / 2 else { return }
+    guard stream.active, stream.consumedSinceUpdate >= window / 2 else { return }
     let increment = stream.consumedSinceUpdate
     stream.consumedSinceUpdate = 0
     stream.receiveCredit += increment
@@ -407,6 +487,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   private func abort(_ stream: Stream, _ error: RPCError) {
     stream.active = false
+    if let index = writabilityWaiters.firstIndex(where: { $0.stream === stream }) {
+      writabilityWaiters.remove(at: index).continuation.resume(throwing: error)
+    }
     stream.deadlineTimer?.cancel()
     stream.requests.finish(error.code == .ok ? nil : error)
     stream.credit.fail(error.code == .ok ? RPCError(code: .cancelled, message: "the call has ended") : error)
@@ -417,6 +500,47 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     stream.credit.spend(payload.readableBytes)
     var payload = payload
     emit { $0.writeFrame(type: .message, streamID: stream.id) { $0.writeBuffer(&payload) } }
+    // Hand large output to the channel now, so that its writability tells the next sender the
+    // truth (frames gathered for a later flush are invisible to it).
+    if out.readableBytes >= Self.flushThreshold { flushNow() }
+  }
+
+  /// Output gathered in one loop tick beyond which it is flushed at once.
+  static let flushThreshold = 64 * 1024
+
+  /// The flow-control window of every call on this connection, both ways: the smaller of the
+  /// two announced (a client cannot make the server hold more than the server chose).
+  private var window: Int { min(limits.initialWindow, peerLimits.initialWindow) }
+
+  fileprivate var isWritable: Bool { context.channel.isWritable }
+
+  fileprivate func waitUntilWritable(_ stream: Stream, _ continuation: CheckedContinuation<Void, any Error>) {
+    context.eventLoop.assertInEventLoop()
+    if !stream.active {
+      continuation.resume(throwing: stream.credit.error ?? RPCError(code: .cancelled, message: "the call has ended"))
+    } else if context.channel.isWritable {
+      continuation.resume()
+    } else {
+      writabilityWaiters.append((stream, continuation))
+    }
+  }
+
+  private func wakeWritabilityWaiters() {
+    guard context.channel.isWritable else { return }
+    // Each woken sender checks again before it writes; those that find the socket full wait
+    // again, in order.
+    while let waiter = writabilityWaiters.popFirst() { waiter.continuation.resume() }
+  }
+
+  private func helloKeys(_ deviceID: [UInt8]) -> [PeerGuard.GuessKey] {
+    peerGuard.helloKeys(deviceID: deviceID, address: remoteAddress)
+  }
+
+  /// Idempotent; on the loop.
+  func leaveHelloCount() {
+    guard countedBeforeHello else { return }
+    countedBeforeHello = false
+    peerGuard.leftHello(address: PeerGuard.addressKey(remoteAddress))
   }
 
   private func writeTrailers(_ id: UInt32, _ status: RPCError) {
@@ -451,7 +575,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     goAwayAndClose(reason: .protocolError, message: message)
   }
 
-  private func goAwayAndClose(reason: Orgsync_V1_GoAwayReason, message: String) {
+  fileprivate func goAwayAndClose(reason: Orgsync_V1_GoAwayReason, message: String) {
     guard context.channel.isActive else { return }
     if case .closed = state { return }
     state = .closed

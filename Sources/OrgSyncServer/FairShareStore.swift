@@ -1,0 +1,188 @@
+import Foundation
+import NIOCore
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncStore
+import Synchronization
+
+/// Runs store work a few operations at a time, taking turns between devices: when a slot
+/// frees, the next device in line gets it, however many operations another device has queued.
+/// One device's hundred pulls then delay another device's call by about one operation, not by
+/// a hundred (docs/ARCHITECTURE.md, "Fair shares").
+///
+/// Written here rather than taken from a library: what is needed is a counting semaphore with
+/// round-robin between keys and cancellable waiting, a few dozen lines, and none of the
+/// mirror's packages offers it.
+public final class FairScheduler: Sendable {
+  private struct Waiter {
+    let id: UInt64
+    let continuation: CheckedContinuation<Void, any Error>
+  }
+
+  private struct State {
+    var running = 0
+    var queues: [String: CircularBuffer<Waiter>] = [:]
+    /// Keys with waiting work, in turn order.
+    var turns = CircularBuffer<String>()
+    var nextID: UInt64 = 0
+  }
+
+  /// Operations that run at once (SQLite work is CPU-bound: about the number of cores).
+  public let capacity: Int
+  private let state = Mutex(State())
+
+  public init(capacity: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)) {
+    self.capacity = capacity
+  }
+
+  /// Runs `body` when `key`'s turn comes.
+  public func run<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
+    try await acquire(key)
+    defer { release() }
+    return try await body()
+  }
+
+  /// Operations waiting (for metrics and tests).
+  public var waiting: Int { state.withLock { $0.queues.values.reduce(0) { $0 + $1.count } } }
+
+  private func acquire(_ key: String) async throws {
+    let id: UInt64? = state.withLock { state in
+      if state.running < capacity, state.turns.isEmpty {
+        state.running += 1
+        return nil
+      }
+      state.nextID += 1
+      return state.nextID
+    }
+    guard let id else { return }
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let cancelled = state.withLock { state in
+          if Task.isCancelled { return true }
+          if state.queues[key] == nil { state.turns.append(key) }
+          state.queues[key, default: []].append(Waiter(id: id, continuation: continuation))
+          return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+      }
+    } onCancel: {
+      let waiter: Waiter? = state.withLock { state in
+        guard var queue = state.queues[key], let index = queue.firstIndex(where: { $0.id == id }) else { return nil }
+        let waiter = queue.remove(at: index)
+        if queue.isEmpty {
+          state.queues[key] = nil
+          if let turn = state.turns.firstIndex(of: key) { state.turns.remove(at: turn) }
+        } else {
+          state.queues[key] = queue
+        }
+        return waiter
+      }
+      waiter?.continuation.resume(throwing: CancellationError())
+    }
+  }
+
+  private func release() {
+    let next: Waiter? = state.withLock { state in
+      guard let key = state.turns.popFirst(), var queue = state.queues[key], let waiter = queue.popFirst() else {
+        state.running -= 1
+        return nil
+      }
+      if queue.isEmpty {
+        state.queues[key] = nil
+      } else {
+        state.queues[key] = queue
+        state.turns.append(key)  // to the back of the line
+      }
+      return waiter  // the slot passes on: `running` stays as it is
+    }
+    next?.continuation.resume()
+  }
+}
+
+/// A `ServerStore` whose every operation waits for its device's turn on a `FairScheduler`.
+/// The RPC services and the hello's device lookup share one, so no device can occupy all of
+/// the store's work.
+public struct FairShareStore: ServerStore {
+  public let base: any ServerStore
+  public let scheduler: FairScheduler
+
+  public init(_ base: any ServerStore, scheduler: FairScheduler = FairScheduler()) {
+    self.base = base
+    self.scheduler = scheduler
+  }
+
+  private func turn<T: Sendable>(_ key: [UInt8], _ body: () async throws -> T) async throws -> T {
+    try await scheduler.run(key.isEmpty ? "local" : RecordID.string(key), body)
+  }
+
+  public func importUnits(_ units: [(id: [UInt8], unit: Orgsync_V1_OrgUnit)]) async throws
+    -> [Orgsync_V1_MutationResult]
+  {
+    try await base.importUnits(units)
+  }
+  public func makeEnrollmentCode(unitID: [UInt8], role: Orgsync_V1_DeviceRole, validSeconds: Int64) async throws
+    -> String
+  {
+    try await base.makeEnrollmentCode(unitID: unitID, role: role, validSeconds: validSeconds)
+  }
+  public func enroll(code: String, deviceName: String) async throws -> Orgsync_V1_EnrollResponse {
+    try await turn([]) { try await base.enroll(code: code, deviceName: deviceName) }
+  }
+  public func device(id: [UInt8]) async throws -> DeviceInfo? {
+    try await turn(id) { try await base.device(id: id) }
+  }
+  public func devices() async throws -> [DeviceInfo] { try await base.devices() }
+  public func revokeDevice(id: [UInt8]) async throws { try await base.revokeDevice(id: id) }
+  public func noteSeen(deviceID: [UInt8], at millis: Int64) async throws {
+    try await turn(deviceID) { try await base.noteSeen(deviceID: deviceID, at: millis) }
+  }
+  public func unitName(id: [UInt8]) async throws -> (name: String, code: String)? {
+    // A tuple is not Sendable-checked through `turn`; the lookup is one indexed row.
+    try await base.unitName(id: id)
+  }
+  public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor, options: PushOptions) async throws -> PushOutcome {
+    try await turn(actor.deviceID) { try await base.push(mutations, actor: actor, options: options) }
+  }
+  public func holds(position: [UInt8]) async throws -> Bool { try await base.holds(position: position) }
+  public func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage {
+    try await turn(actor.deviceID) { try await base.pull(actor: actor, cursor: cursor, pageSize: pageSize) }
+  }
+  public func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int {
+    try await turn(actor.deviceID) { try await base.pendingChanges(actor: actor, cursor: cursor) }
+  }
+  public func rollUp(actor: Actor, request: Orgsync_V1_RollUpRequest) async throws -> Orgsync_V1_RollUp {
+    try await turn(actor.deviceID) { try await base.rollUp(actor: actor, request: request) }
+  }
+  public func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest {
+    try await turn(actor.deviceID) { try await base.digest(actor: actor, types: types) }
+  }
+  public func conflicts(actor: Actor, includeResolved: Bool, limit: Int, resolvedSince: Int64?) async throws
+    -> [Orgsync_V1_Conflict]
+  {
+    try await turn(actor.deviceID) {
+      try await base.conflicts(
+        actor: actor, includeResolved: includeResolved, limit: limit, resolvedSince: resolvedSince)
+    }
+  }
+  public func resolveConflict(actor: Actor, id: [UInt8], byMutation: [UInt8]) async throws -> Orgsync_V1_Conflict {
+    try await turn(actor.deviceID) { try await base.resolveConflict(actor: actor, id: id, byMutation: byMutation) }
+  }
+  public func audit(recordID: [UInt8]) async throws -> [AuditEntry] { try await base.audit(recordID: recordID) }
+  public func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record? {
+    try await turn(actor.deviceID) { try await base.record(id: id, actor: actor) }
+  }
+  public func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record] {
+    try await turn(actor.deviceID) { try await base.records(ids: ids, actor: actor) }
+  }
+  public func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)] {
+    let pairs = try await turn(actor.deviceID) {
+      try await base.versions(actor: actor, type: type).map { VersionPair(id: $0.id, version: $0.version) }
+    }
+    return pairs.map { ($0.id, $0.version) }
+  }
+}
+
+private struct VersionPair: Sendable {
+  var id: [UInt8]
+  var version: Int64
+}

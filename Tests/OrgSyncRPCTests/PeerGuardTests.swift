@@ -1,0 +1,80 @@
+import NIOCore
+import Testing
+
+@testable import OrgSyncRPC
+
+@Suite("One peer cannot crowd out the rest")
+struct PeerGuardTests {
+  let device = PeerGuard.deviceKey([1, 2, 3, 4])
+
+  @Test("wrong proofs: the first few are free, then attempts are spaced, doubling, and parallel ones queue")
+  func spacing() {
+    let peerGuard = PeerGuard(policy: .defaults)
+    let keys = peerGuard.helloKeys(deviceID: [1, 2, 3, 4], address: nil)
+    for _ in 0..<3 {
+      #expect(peerGuard.delayBeforeAttempt(keys: keys) == .zero)
+      peerGuard.noteFailure(keys: keys)
+    }
+    // Three attempts at once after three failures: each waits behind the one before.
+    let delays = (0..<3).map { _ in peerGuard.delayBeforeAttempt(keys: keys)! }
+    #expect(delays[0] < .milliseconds(50))
+    #expect(delays[1] > .milliseconds(200) && delays[1] <= .milliseconds(250))
+    #expect(delays[2] > .milliseconds(450) && delays[2] <= .milliseconds(500))
+    // More failures double the spacing, up to the cap; then a long queue is refused outright.
+    for _ in 0..<10 { peerGuard.noteFailure(keys: keys) }
+    var refused = false
+    for _ in 0..<10 where !refused { refused = peerGuard.delayBeforeAttempt(keys: keys) == nil }
+    #expect(refused, "a queue of attempts longer than twice the cap is refused, not waited for")
+  }
+
+  @Test("a device that proves itself starts afresh; other devices from its address are not slowed by it")
+  func successForgives() {
+    let peerGuard = PeerGuard(policy: .defaults)
+    let keys = peerGuard.helloKeys(deviceID: [1, 2, 3, 4], address: nil)
+    for _ in 0..<6 { peerGuard.noteFailure(keys: keys) }
+    let other = peerGuard.helloKeys(deviceID: [9, 9, 9, 9], address: nil)
+    #expect(peerGuard.delayBeforeAttempt(keys: other) == .zero, "six failures are far below the address's allowance")
+    #expect(peerGuard.delayBeforeAttempt(keys: keys)! >= .zero)
+    peerGuard.noteSuccess(key: device)
+    #expect(peerGuard.delayBeforeAttempt(keys: keys) == .zero)
+  }
+
+  @Test("a peer's calls beyond its running limit wait their turn and start in order; a waiter can give up")
+  func runningCalls() async throws {
+    var policy = PeerPolicy()
+    policy.maxRunningCallsPerPeer = 2
+    let peerGuard = PeerGuard(policy: policy)
+    try await peerGuard.startCall(peer: "a")
+    try await peerGuard.startCall(peer: "a")
+    // Another peer is not held up by "a".
+    try await peerGuard.startCall(peer: "b")
+    let order = OrderLog()
+    let third = Task {
+      try await peerGuard.startCall(peer: "a")
+      await order.add("third")
+    }
+    #expect(await eventually { peerGuard.waitingCalls(peer: "a") == 1 })
+    let fourth = Task {
+      try await peerGuard.startCall(peer: "a")
+      await order.add("fourth")
+    }
+    #expect(await eventually { peerGuard.waitingCalls(peer: "a") == 2 })
+    let quitter = Task { try await peerGuard.startCall(peer: "a") }
+    #expect(await eventually { peerGuard.waitingCalls(peer: "a") == 3 })
+    quitter.cancel()
+    await #expect(throws: CancellationError.self) { try await quitter.value }
+    #expect(peerGuard.waitingCalls(peer: "a") == 2)
+    #expect(await order.entries.isEmpty, "both wait while two calls run")
+    peerGuard.endCall(peer: "a")
+    try await third.value
+    #expect(await order.entries == ["third"])
+    peerGuard.endCall(peer: "a")
+    try await fourth.value
+    #expect(await order.entries == ["third", "fourth"])
+  }
+}
+
+actor OrderLog {
+  var entries: [String] = []
+  func add(_ entry: String) { entries.append(entry) }
+}
