@@ -481,3 +481,36 @@ const ProtobufCEnumDescriptor orgsync__v1__device_role__descriptor =
   orgsync__v1__device_role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCMethodDescriptor orgsync__v1__enrollment__method_descriptors[1] =
+{
+  { "Enroll", &orgsync__v1__enroll_request__descriptor, &orgsync__v1__enroll_response__descriptor },
+};
+const unsigned orgsync__v1__enrollment__method_indices_by_name[] = {
+  0         /* Enroll */
+};
+const ProtobufCServiceDescriptor orgsync__v1__enrollment__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.Enrollment",
+  "Enrollment",
+  "Orgsync__V1__Enrollment",
+  "orgsync.v1",
+  1,
+  orgsync__v1__enrollment__method_descriptors,
+  orgsync__v1__enrollment__method_indices_by_name
+};
+void orgsync__v1__enrollment__enroll(ProtobufCService *service,
+                                     const Orgsync__V1__EnrollRequest *input,
+                                     Orgsync__V1__EnrollResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__enrollment__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__enrollment__init (Orgsync__V1__Enrollment_Service *service,
+                                    Orgsync__V1__Enrollment_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &orgsync__v1__enrollment__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}

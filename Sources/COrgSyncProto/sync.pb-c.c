@@ -2785,3 +2785,116 @@ const ProtobufCEnumDescriptor orgsync__v1__conflict_kind__descriptor =
   orgsync__v1__conflict_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCMethodDescriptor orgsync__v1__sync__method_descriptors[9] =
+{
+  { "Push", &orgsync__v1__push_request__descriptor, &orgsync__v1__push_response__descriptor },
+  { "Pull", &orgsync__v1__pull_request__descriptor, &orgsync__v1__pull_page__descriptor },
+  { "Digest", &orgsync__v1__digest_request__descriptor, &orgsync__v1__scope_digest__descriptor },
+  { "Conflicts", &orgsync__v1__conflicts_request__descriptor, &orgsync__v1__conflicts_response__descriptor },
+  { "ResolveConflict", &orgsync__v1__resolve_conflict_request__descriptor, &orgsync__v1__resolve_conflict_response__descriptor },
+  { "Versions", &orgsync__v1__versions_request__descriptor, &orgsync__v1__versions_page__descriptor },
+  { "Fetch", &orgsync__v1__fetch_request__descriptor, &orgsync__v1__fetch_response__descriptor },
+  { "RollUp", &orgsync__v1__roll_up_request__descriptor, &orgsync__v1__roll_up__descriptor },
+  { "WhoAmI", &orgsync__v1__who_am_irequest__descriptor, &orgsync__v1__who_am_iresponse__descriptor },
+};
+const unsigned orgsync__v1__sync__method_indices_by_name[] = {
+  3,        /* Conflicts */
+  2,        /* Digest */
+  6,        /* Fetch */
+  1,        /* Pull */
+  0,        /* Push */
+  4,        /* ResolveConflict */
+  7,        /* RollUp */
+  5,        /* Versions */
+  8         /* WhoAmI */
+};
+const ProtobufCServiceDescriptor orgsync__v1__sync__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.Sync",
+  "Sync",
+  "Orgsync__V1__Sync",
+  "orgsync.v1",
+  9,
+  orgsync__v1__sync__method_descriptors,
+  orgsync__v1__sync__method_indices_by_name
+};
+void orgsync__v1__sync__push(ProtobufCService *service,
+                             const Orgsync__V1__PushRequest *input,
+                             Orgsync__V1__PushResponse_Closure closure,
+                             void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__pull(ProtobufCService *service,
+                             const Orgsync__V1__PullRequest *input,
+                             Orgsync__V1__PullPage_Closure closure,
+                             void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__digest(ProtobufCService *service,
+                               const Orgsync__V1__DigestRequest *input,
+                               Orgsync__V1__ScopeDigest_Closure closure,
+                               void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__conflicts(ProtobufCService *service,
+                                  const Orgsync__V1__ConflictsRequest *input,
+                                  Orgsync__V1__ConflictsResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__resolve_conflict(ProtobufCService *service,
+                                         const Orgsync__V1__ResolveConflictRequest *input,
+                                         Orgsync__V1__ResolveConflictResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__versions(ProtobufCService *service,
+                                 const Orgsync__V1__VersionsRequest *input,
+                                 Orgsync__V1__VersionsPage_Closure closure,
+                                 void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__fetch(ProtobufCService *service,
+                              const Orgsync__V1__FetchRequest *input,
+                              Orgsync__V1__FetchResponse_Closure closure,
+                              void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__roll_up(ProtobufCService *service,
+                                const Orgsync__V1__RollUpRequest *input,
+                                Orgsync__V1__RollUp_Closure closure,
+                                void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__who_am_i(ProtobufCService *service,
+                                 const Orgsync__V1__WhoAmIRequest *input,
+                                 Orgsync__V1__WhoAmIResponse_Closure closure,
+                                 void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__init (Orgsync__V1__Sync_Service *service,
+                              Orgsync__V1__Sync_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &orgsync__v1__sync__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}

@@ -31,6 +31,8 @@ public struct SyncService: RPCService {
   public static let maxBatch = 5000
   /// Largest page a pull serves.
   public static let maxPage = 2000
+  /// The page a pull serves when the request names no size.
+  public static let defaultPage = 500
 
   public init(store: any ServerStore, logger: Logger = Logger(label: "orgsync.sync")) {
     self.store = store
@@ -92,7 +94,8 @@ public struct SyncService: RPCService {
       .serverStreaming(SyncAPI.pull) { request, writer, context in
         let device = try await device(context)
         let actor = device.actor
-        let pageSize = Int(min(max(request.pageSize, 1), UInt32(Self.maxPage)))
+        // 0 (unset) is the default page, not a page of one.
+        let pageSize = request.pageSize == 0 ? Self.defaultPage : Int(min(request.pageSize, UInt32(Self.maxPage)))
         var cursor = Array(request.cursor)
         var held = true
         for position in request.knownPositions where held {

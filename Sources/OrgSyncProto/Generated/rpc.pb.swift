@@ -259,7 +259,7 @@ public nonisolated struct Orgsync_V1_Hello: Sendable {
   /// 32 random bytes
   public var clientNonce: Data = Data()
 
-  /// HMAC-SHA256(secret, "orgsync-hello-v1" || server nonce || client nonce || device_id)
+  /// secret XOR HMAC-SHA256(SHA-256(secret), "orgsync-hello-v1" || server nonce || client nonce || device_id); PROTOCOL.md §1.2
   public var proof: Data = Data()
 
   public var limits: Orgsync_V1_Limits {
@@ -300,7 +300,7 @@ public nonisolated struct Orgsync_V1_HelloAck: Sendable {
   /// Clears the value of `limits`. Subsequent reads from it will return its default value.
   public mutating func clearLimits() {self._limits = nil}
 
-  /// HMAC-SHA256(secret, "orgsync-ack-v1" || client nonce || server nonce); empty when anonymous
+  /// HMAC-SHA256(SHA-256(secret), "orgsync-ack-v1" || client nonce || server nonce); empty when anonymous
   public var proof: Data = Data()
 
   public var serverName: String = String()

@@ -63,16 +63,28 @@ protocol MessageSink: Sendable {
 /// One method a server serves: its name and a handler over raw payloads, made by the typed
 /// constructors below.
 public struct ServerMethod: Sendable {
+  /// How many messages each side sends (the method table in docs/PROTOCOL.md names these).
+  public enum Kind: String, Sendable, CaseIterable {
+    case unary, serverStreaming = "server streaming", clientStreaming = "client streaming", bidirectional
+  }
+
   public let name: String
+  public let kind: Kind
+  /// Full protobuf names of the request and response messages.
+  public let requestType: String
+  public let responseType: String
   /// Whether an anonymous connection (no device id) may call it — enrolment only.
   public var allowsAnonymous: Bool = false
   let handler: @Sendable (ServerContext, InboundQueue, any MessageSink) async throws -> Void
 
-  init(
-    name: String, allowsAnonymous: Bool,
+  init<Req, Resp>(
+    _ method: MethodDescriptor<Req, Resp>, kind: Kind, allowsAnonymous: Bool,
     handler: @escaping @Sendable (ServerContext, InboundQueue, any MessageSink) async throws -> Void
   ) {
-    self.name = name
+    self.name = method.fullName
+    self.kind = kind
+    self.requestType = Req.protoMessageName
+    self.responseType = Resp.protoMessageName
     self.allowsAnonymous = allowsAnonymous
     self.handler = handler
   }
@@ -82,7 +94,7 @@ public struct ServerMethod: Sendable {
     _ method: MethodDescriptor<Req, Resp>, allowsAnonymous: Bool = false,
     _ body: @escaping @Sendable (Req, ServerContext) async throws -> Resp
   ) -> ServerMethod {
-    ServerMethod(name: method.fullName, allowsAnonymous: allowsAnonymous) { context, requests, sink in
+    ServerMethod(method, kind: .unary, allowsAnonymous: allowsAnonymous) { context, requests, sink in
       let request = try await single(Req.self, from: requests)
       let response = try await body(request, context)
       try await sink.send(try encodeMessage(response))
@@ -94,7 +106,7 @@ public struct ServerMethod: Sendable {
     _ method: MethodDescriptor<Req, Resp>, allowsAnonymous: Bool = false,
     _ body: @escaping @Sendable (Req, ResponseWriter<Resp>, ServerContext) async throws -> Void
   ) -> ServerMethod {
-    ServerMethod(name: method.fullName, allowsAnonymous: allowsAnonymous) { context, requests, sink in
+    ServerMethod(method, kind: .serverStreaming, allowsAnonymous: allowsAnonymous) { context, requests, sink in
       let request = try await single(Req.self, from: requests)
       try await body(request, ResponseWriter(sink: sink), context)
     }
@@ -105,7 +117,7 @@ public struct ServerMethod: Sendable {
     _ method: MethodDescriptor<Req, Resp>, allowsAnonymous: Bool = false,
     _ body: @escaping @Sendable (RequestStream<Req>, ServerContext) async throws -> Resp
   ) -> ServerMethod {
-    ServerMethod(name: method.fullName, allowsAnonymous: allowsAnonymous) { context, requests, sink in
+    ServerMethod(method, kind: .clientStreaming, allowsAnonymous: allowsAnonymous) { context, requests, sink in
       let response = try await body(RequestStream(queue: requests), context)
       try await sink.send(try encodeMessage(response))
     }
@@ -116,7 +128,7 @@ public struct ServerMethod: Sendable {
     _ method: MethodDescriptor<Req, Resp>, allowsAnonymous: Bool = false,
     _ body: @escaping @Sendable (RequestStream<Req>, ResponseWriter<Resp>, ServerContext) async throws -> Void
   ) -> ServerMethod {
-    ServerMethod(name: method.fullName, allowsAnonymous: allowsAnonymous) { context, requests, sink in
+    ServerMethod(method, kind: .bidirectional, allowsAnonymous: allowsAnonymous) { context, requests, sink in
       try await body(RequestStream(queue: requests), ResponseWriter(sink: sink), context)
     }
   }

@@ -202,6 +202,27 @@ typedef void (*Orgsync__V1__WhoAmIResponse_Closure)
 
 /* --- services --- */
 
+typedef struct Orgsync__V1__Enrollment_Service Orgsync__V1__Enrollment_Service;
+struct Orgsync__V1__Enrollment_Service
+{
+  ProtobufCService base;
+  void (*enroll)(Orgsync__V1__Enrollment_Service *service,
+                 const Orgsync__V1__EnrollRequest *input,
+                 Orgsync__V1__EnrollResponse_Closure closure,
+                 void *closure_data);
+};
+typedef void (*Orgsync__V1__Enrollment_ServiceDestroy)(Orgsync__V1__Enrollment_Service *);
+void orgsync__v1__enrollment__init (Orgsync__V1__Enrollment_Service *service,
+                                    Orgsync__V1__Enrollment_ServiceDestroy destroy);
+#define ORGSYNC__V1__ENROLLMENT__BASE_INIT \
+    { &orgsync__v1__enrollment__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define ORGSYNC__V1__ENROLLMENT__INIT(function_prefix__) \
+    { ORGSYNC__V1__ENROLLMENT__BASE_INIT,\
+      function_prefix__ ## enroll  }
+void orgsync__v1__enrollment__enroll(ProtobufCService *service,
+                                     const Orgsync__V1__EnrollRequest *input,
+                                     Orgsync__V1__EnrollResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -210,6 +231,7 @@ extern const ProtobufCMessageDescriptor orgsync__v1__enroll_request__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__enroll_response__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__who_am_irequest__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__who_am_iresponse__descriptor;
+extern const ProtobufCServiceDescriptor orgsync__v1__enrollment__descriptor;
 
 PROTOBUF_C__END_DECLS
 

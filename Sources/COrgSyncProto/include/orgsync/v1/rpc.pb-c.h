@@ -150,7 +150,7 @@ struct  Orgsync__V1__Hello
    */
   ProtobufCBinaryData client_nonce;
   /*
-   * HMAC-SHA256(secret, "orgsync-hello-v1" || server nonce || client nonce || device_id)
+   * secret XOR HMAC-SHA256(SHA-256(secret), "orgsync-hello-v1" || server nonce || client nonce || device_id); PROTOCOL.md §1.2
    */
   ProtobufCBinaryData proof;
   Orgsync__V1__Limits *limits;
@@ -174,7 +174,7 @@ struct  Orgsync__V1__HelloAck
   uint32_t minor;
   Orgsync__V1__Limits *limits;
   /*
-   * HMAC-SHA256(secret, "orgsync-ack-v1" || client nonce || server nonce); empty when anonymous
+   * HMAC-SHA256(SHA-256(secret), "orgsync-ack-v1" || client nonce || server nonce); empty when anonymous
    */
   ProtobufCBinaryData proof;
   char *server_name;

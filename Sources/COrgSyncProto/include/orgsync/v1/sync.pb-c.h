@@ -15,7 +15,9 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "orgsync/v1/common.pb-c.h"
+#include "orgsync/v1/enrollment.pb-c.h"
 #include "orgsync/v1/records.pb-c.h"
+#include "orgsync/v1/rollup.pb-c.h"
 
 typedef struct Orgsync__V1__RecordBody Orgsync__V1__RecordBody;
 typedef struct Orgsync__V1__Record Orgsync__V1__Record;
@@ -1086,6 +1088,99 @@ typedef void (*Orgsync__V1__FetchResponse_Closure)
 
 /* --- services --- */
 
+typedef struct Orgsync__V1__Sync_Service Orgsync__V1__Sync_Service;
+struct Orgsync__V1__Sync_Service
+{
+  ProtobufCService base;
+  void (*push)(Orgsync__V1__Sync_Service *service,
+               const Orgsync__V1__PushRequest *input,
+               Orgsync__V1__PushResponse_Closure closure,
+               void *closure_data);
+  void (*pull)(Orgsync__V1__Sync_Service *service,
+               const Orgsync__V1__PullRequest *input,
+               Orgsync__V1__PullPage_Closure closure,
+               void *closure_data);
+  void (*digest)(Orgsync__V1__Sync_Service *service,
+                 const Orgsync__V1__DigestRequest *input,
+                 Orgsync__V1__ScopeDigest_Closure closure,
+                 void *closure_data);
+  void (*conflicts)(Orgsync__V1__Sync_Service *service,
+                    const Orgsync__V1__ConflictsRequest *input,
+                    Orgsync__V1__ConflictsResponse_Closure closure,
+                    void *closure_data);
+  void (*resolve_conflict)(Orgsync__V1__Sync_Service *service,
+                           const Orgsync__V1__ResolveConflictRequest *input,
+                           Orgsync__V1__ResolveConflictResponse_Closure closure,
+                           void *closure_data);
+  void (*versions)(Orgsync__V1__Sync_Service *service,
+                   const Orgsync__V1__VersionsRequest *input,
+                   Orgsync__V1__VersionsPage_Closure closure,
+                   void *closure_data);
+  void (*fetch)(Orgsync__V1__Sync_Service *service,
+                const Orgsync__V1__FetchRequest *input,
+                Orgsync__V1__FetchResponse_Closure closure,
+                void *closure_data);
+  void (*roll_up)(Orgsync__V1__Sync_Service *service,
+                  const Orgsync__V1__RollUpRequest *input,
+                  Orgsync__V1__RollUp_Closure closure,
+                  void *closure_data);
+  void (*who_am_i)(Orgsync__V1__Sync_Service *service,
+                   const Orgsync__V1__WhoAmIRequest *input,
+                   Orgsync__V1__WhoAmIResponse_Closure closure,
+                   void *closure_data);
+};
+typedef void (*Orgsync__V1__Sync_ServiceDestroy)(Orgsync__V1__Sync_Service *);
+void orgsync__v1__sync__init (Orgsync__V1__Sync_Service *service,
+                              Orgsync__V1__Sync_ServiceDestroy destroy);
+#define ORGSYNC__V1__SYNC__BASE_INIT \
+    { &orgsync__v1__sync__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define ORGSYNC__V1__SYNC__INIT(function_prefix__) \
+    { ORGSYNC__V1__SYNC__BASE_INIT,\
+      function_prefix__ ## push,\
+      function_prefix__ ## pull,\
+      function_prefix__ ## digest,\
+      function_prefix__ ## conflicts,\
+      function_prefix__ ## resolve_conflict,\
+      function_prefix__ ## versions,\
+      function_prefix__ ## fetch,\
+      function_prefix__ ## roll_up,\
+      function_prefix__ ## who_am_i  }
+void orgsync__v1__sync__push(ProtobufCService *service,
+                             const Orgsync__V1__PushRequest *input,
+                             Orgsync__V1__PushResponse_Closure closure,
+                             void *closure_data);
+void orgsync__v1__sync__pull(ProtobufCService *service,
+                             const Orgsync__V1__PullRequest *input,
+                             Orgsync__V1__PullPage_Closure closure,
+                             void *closure_data);
+void orgsync__v1__sync__digest(ProtobufCService *service,
+                               const Orgsync__V1__DigestRequest *input,
+                               Orgsync__V1__ScopeDigest_Closure closure,
+                               void *closure_data);
+void orgsync__v1__sync__conflicts(ProtobufCService *service,
+                                  const Orgsync__V1__ConflictsRequest *input,
+                                  Orgsync__V1__ConflictsResponse_Closure closure,
+                                  void *closure_data);
+void orgsync__v1__sync__resolve_conflict(ProtobufCService *service,
+                                         const Orgsync__V1__ResolveConflictRequest *input,
+                                         Orgsync__V1__ResolveConflictResponse_Closure closure,
+                                         void *closure_data);
+void orgsync__v1__sync__versions(ProtobufCService *service,
+                                 const Orgsync__V1__VersionsRequest *input,
+                                 Orgsync__V1__VersionsPage_Closure closure,
+                                 void *closure_data);
+void orgsync__v1__sync__fetch(ProtobufCService *service,
+                              const Orgsync__V1__FetchRequest *input,
+                              Orgsync__V1__FetchResponse_Closure closure,
+                              void *closure_data);
+void orgsync__v1__sync__roll_up(ProtobufCService *service,
+                                const Orgsync__V1__RollUpRequest *input,
+                                Orgsync__V1__RollUp_Closure closure,
+                                void *closure_data);
+void orgsync__v1__sync__who_am_i(ProtobufCService *service,
+                                 const Orgsync__V1__WhoAmIRequest *input,
+                                 Orgsync__V1__WhoAmIResponse_Closure closure,
+                                 void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1115,6 +1210,7 @@ extern const ProtobufCMessageDescriptor orgsync__v1__versions_request__descripto
 extern const ProtobufCMessageDescriptor orgsync__v1__versions_page__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__fetch_request__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__fetch_response__descriptor;
+extern const ProtobufCServiceDescriptor orgsync__v1__sync__descriptor;
 
 PROTOBUF_C__END_DECLS
 
