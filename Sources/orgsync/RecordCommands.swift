@@ -11,7 +11,8 @@ struct Enroll: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Enrol this computer with a one-time code.")
   @OptionGroup var common: Common
   @Option(help: "The server, HOST:PORT.") var server: String
-  @Option(help: "The one-time code from the county office.") var code: String
+  @Option(help: "The one-time code from the county office (it also names the county's certificate authority).")
+  var code: String
   @Option(help: "A name for this computer, e.g. the office it is in.") var name = "orgsync"
   @Option(help: "PEM file of the certificate authority to trust: connect over TLS (the server's --tls-certificate).")
   var caFile: String?
@@ -43,7 +44,25 @@ struct Enroll: AsyncParsableCommand {
         code: Exit.usage)
     }
     let (host, port) = try Endpoint.parse(server)
+    guard let typed = EnrollmentPin.split(code) else {
+      throw Failure(
+        message: "the code is 12 or 28 letters and digits (dashes do not matter); check it against the slip",
+        code: Exit.usage)
+    }
     var pem: String?
+    if caFile == nil, let pin = typed.pin {
+      do {
+        pem = try await PinnedAuthority.fetch(host: host, port: port, pin: pin)
+      } catch is PinnedAuthority.Mismatch {
+        throw Failure(
+          message:
+            "the server at \(server) is not the county's (its certificate does not match the code); nothing was saved — check the address",
+          code: Exit.notEnrolled)
+      } catch {
+        throw Failure(
+          message: "cannot reach a TLS server at \(server): \(error)", code: Exit.unavailable)
+      }
+    }
     if let caFile {
       do {
         pem = try String(contentsOfFile: caFile, encoding: .utf8)
@@ -55,7 +74,7 @@ struct Enroll: AsyncParsableCommand {
       configuration: .init(host: host, port: port, tls: try Common.tls(pem: pem), connectTimeout: .seconds(15)))
     defer { Task { await client.close() } }
     var request = Orgsync_V1_EnrollRequest()
-    request.code = code
+    request.code = typed.code
     request.deviceName = name
     let response: Orgsync_V1_EnrollResponse
     do {

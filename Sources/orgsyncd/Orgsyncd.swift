@@ -24,7 +24,7 @@ struct Orgsyncd: AsyncParsableCommand {
     version: OrgSyncVersion.current,
     subcommands: [
       Init.self, Import.self, SeedSample.self, EnrollCode.self, Devices.self, Serve.self, Backup.self, Restore.self,
-      Histories.self,
+      Histories.self, TLSCommand.self,
     ])
 }
 
@@ -48,8 +48,13 @@ struct DataOptions: ParsableArguments {
 }
 
 struct Init: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Create the data folder and its database.")
+  static let configuration = CommandConfiguration(
+    abstract: "Create the data folder, its database and the county's certificate authority (TLS).")
   @OptionGroup var options: DataOptions
+  @Option(
+    name: .customLong("host"),
+    help: "A name or IPv4 address devices use to reach the server (repeat for several); localhost is always included.")
+  var hosts: [String] = []
 
   func run() async throws {
     try FileManager.default.createDirectory(
@@ -59,6 +64,46 @@ struct Init: AsyncParsableCommand {
     }
     _ = try SQLiteStore(path: options.databasePath)
     print("created \(options.databasePath)")
+    let authority = CountyAuthority(dataFolder: options.folder)
+    if !authority.exists {
+      try authority.create(hosts: hosts)
+      print("created the county's certificate authority in \(authority.folder.path); enrolment codes carry its pin")
+    }
+  }
+}
+
+struct TLSCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tls", abstract: "The county's certificate authority and the server's certificate.",
+    subcommands: [Renew.self, Show.self], defaultSubcommand: Show.self)
+
+  struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print where the certificates are and the CA's pin.")
+    @OptionGroup var options: DataOptions
+
+    func run() async throws {
+      let authority = CountyAuthority(dataFolder: options.folder)
+      guard authority.exists else { throw ValidationError("no certificates in \(authority.folder.path)") }
+      print("certificate authority: \(authority.caCertificatePath)")
+      print("server certificate:    \(authority.serverCertificatePath)")
+      print("pin (in every enrolment code): \(EnrollmentPin.printed(code: "", pin: try authority.pin()))")
+    }
+  }
+
+  struct Renew: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Issue a new server certificate from the same authority; enrolled PCs need nothing.",
+      discussion: "Restart `orgsyncd serve` afterwards to use it.")
+    @OptionGroup var options: DataOptions
+    @Option(name: .customLong("host"), help: "A name or IPv4 address devices use (repeat for several).")
+    var hosts: [String] = []
+
+    func run() async throws {
+      let authority = CountyAuthority(dataFolder: options.folder)
+      guard authority.exists else { throw ValidationError("no certificates in \(authority.folder.path)") }
+      try authority.issueServerCertificate(hosts: hosts)
+      print("issued a new server certificate: \(authority.serverCertificatePath)")
+    }
   }
 }
 
@@ -276,7 +321,9 @@ struct EnrollCode: AsyncParsableCommand {
     guard let role = roles[role] else { throw ValidationError("the role is branch, committee or admin") }
     guard (1...24 * 30).contains(validHours) else { throw ValidationError("--valid-hours is 1 to 720") }
     let code = try await store.makeEnrollmentCode(unitID: unitID, role: role, validSeconds: Int64(validHours) * 3600)
-    print(code)
+    // With TLS (the default) the code carries the CA's pin: the PC needs nothing else.
+    let authority = CountyAuthority(dataFolder: options.folder)
+    print(EnrollmentPin.printed(code: code, pin: authority.exists ? try authority.pin() : nil))
   }
 }
 
@@ -344,8 +391,11 @@ struct Serve: AsyncParsableCommand {
   @OptionGroup var options: DataOptions
   @Option(help: "Address to listen on.") var host = "0.0.0.0"
   @Option(help: "Port to listen on.") var port = 7443
-  @Option(help: "PEM certificate chain, to serve over TLS.") var tlsCertificate: String?
+  @Option(help: "PEM certificate chain, instead of the county authority's in the data folder.")
+  var tlsCertificate: String?
   @Option(help: "PEM private key, with --tls-certificate.") var tlsKey: String?
+  @Flag(help: "Serve plain TCP, without TLS (a test network only: secrets and personal data cross it unencrypted).")
+  var plaintext = false
   @Option(help: "Calls served at once per connection.") var maxStreams = 100
   @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout = 300
   @Option(help: "Seconds a new connection has to complete its hello.") var helloTimeout = 30
@@ -388,8 +438,18 @@ struct Serve: AsyncParsableCommand {
       tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
         privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-    case (nil, nil):
+    case (nil, nil) where plaintext:
       tls = nil
+      logger.warning("serving without TLS (--plaintext)")
+    case (nil, nil):
+      let authority = CountyAuthority(dataFolder: options.folder)
+      if !authority.exists {
+        try authority.create(hosts: [])
+        logger.notice("made the county's certificate authority", metadata: ["folder": "\(authority.folder.path)"])
+      }
+      tls = .makeServerConfiguration(
+        certificateChain: try NIOSSLCertificate.fromPEMFile(authority.serverCertificatePath).map { .certificate($0) },
+        privateKey: .privateKey(try NIOSSLPrivateKey(file: authority.serverKeyPath, format: .pem)))
     default:
       throw ValidationError("--tls-certificate and --tls-key go together")
     }

@@ -247,6 +247,39 @@ struct CLITests {
     #expect(synced.out.contains("received"))
   }
 
+  @Test(
+    "TLS by default: the code is all a PC needs; an impostor server is refused; a renewed certificate needs nothing")
+  func tlsByDefault() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await daemon.start()
+    let home = daemon.folder.appendingPathComponent("branch")
+    let code = try await daemon.code(unit: "430521-100-001", role: "branch")
+    // Another server (its own authority) at the address the PC was given: refused, nothing saved.
+    let impostor = try await Daemon(townships: 1, villages: 1, members: 1)
+    try await impostor.start()
+    let refused = try await Tool.run(
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(impostor.port)", "--code", code], home: home)
+    #expect(refused.status == 77, "\(refused.err)")
+    #expect(refused.err.contains("not the county's"), "\(refused.err)")
+    #expect(try await Tool.run("orgsync", ["status"], home: home).status == 77, "still not enrolled")
+    await impostor.stop()
+
+    let enrolled = try await Tool.run(
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", code], home: home)
+    #expect(enrolled.status == 0, "\(enrolled.err)")
+    let synced = try await Tool.run("orgsync", ["sync"], home: home)
+    #expect(synced.status == 0, "\(synced.err)")
+    #expect(synced.out.contains("received"))
+
+    // The server's certificate is renewed from the same authority: the PC syncs as before.
+    await daemon.stop()
+    let renewed = try await Tool.run("orgsyncd", ["tls", "renew", "--data", daemon.data])
+    #expect(renewed.status == 0, "\(renewed.err)")
+    try await daemon.start()
+    let again = try await Tool.run("orgsync", ["sync"], home: home)
+    #expect(again.status == 0, "\(again.err)")
+  }
+
   @Test("a hierarchy imports from CSV; a bad row is refused before anything is written")
   func importCSV() async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-import-\(UUID())")
@@ -277,7 +310,8 @@ struct CLITests {
     let code = try await Tool.run(
       "orgsyncd", ["enroll", "--data", data, "--unit", "430521-100-001", "--role", "branch"])
     #expect(code.status == 0)
-    #expect(code.out.trimmingCharacters(in: .whitespacesAndNewlines).count == 14)
+    // The one-time code (12 characters) and the CA's pin (16), in groups of four.
+    #expect(code.out.trimmingCharacters(in: .whitespacesAndNewlines).count == 34)
   }
 
   @Test("bad command lines and values get clear errors and change nothing")
@@ -311,7 +345,7 @@ struct CLITests {
     let status = try await Tool.run("orgsync", ["status", "--json"], home: home)
     #expect(status.out.contains("\"queued\" : 0"), "nothing was queued: \(status.out)")
     let wrongCode = try await Tool.run(
-      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", try await guessedCode(daemon)],
       home: daemon.folder.appendingPathComponent("other"))
     #expect(wrongCode.status == 77)
     let emptyName = try await Tool.run(
@@ -363,4 +397,11 @@ struct PEMAuthority {
     try server.serializeAsPEM().pemString.write(toFile: certificate, atomically: true, encoding: .utf8)
     try serverKey.pemRepresentation.write(toFile: key, atomically: true, encoding: .utf8)
   }
+}
+
+/// A code the server never issued, with the county's pin (so the TLS check passes and the
+/// code itself is what is refused).
+func guessedCode(_ daemon: Daemon) async throws -> String {
+  let real = try await daemon.code(unit: "430521", role: "committee")
+  return "AAAA-BBBB-CCCC" + real.dropFirst(14)
 }

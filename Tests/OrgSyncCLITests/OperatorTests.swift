@@ -92,7 +92,7 @@ struct OperatorTests {
     let failed = results.filter { $0.status != 0 }
     #expect(failed.isEmpty, "\(failed.count) failed: \(failed.first?.err ?? "")")
     let codes = Set(results.map { $0.out.trimmingCharacters(in: .whitespacesAndNewlines) })
-    #expect(codes.count == 50 && codes.allSatisfy { $0.count == 14 })
+    #expect(codes.count == 50 && codes.allSatisfy { $0.count == 34 })
     // And 20 PCs enrol over the wire at once with them.
     let enrolled = try await withThrowingTaskGroup(of: Tool.Result.self) { group in
       for (i, code) in codes.prefix(20).enumerated() {
@@ -194,7 +194,7 @@ struct OperatorTests {
     #expect(metrics.contains("orgsync_rpc_call_duration_seconds"))
     // A wrong enrolment code is counted, so guessing shows on a dashboard.
     let guessed = try await Tool.run(
-      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", "AAAA-BBBB-CCCC"],
+      "orgsync", ["enroll", "--server", "127.0.0.1:\(daemon.port)", "--code", try await guessedCode(daemon)],
       home: daemon.folder.appendingPathComponent("guesser"))
     #expect(guessed.status == 77)
     #expect(try await httpGet(port: admin, path: "/metrics").contains("orgsync_enroll_refused_total 1"))
