@@ -39,7 +39,7 @@ shiqiao() { ORGSYNC_HOME="$work/shiqiao" "$bin/orgsync" "$@"; }
 xinmin() { ORGSYNC_HOME="$work/xinmin" "$bin/orgsync" "$@"; }
 county() { ORGSYNC_HOME="$work/county" "$bin/orgsync" "$@"; }
 
-step "the county office sets up its server with a generated county (4 townships × 6 villages)"
+step "the county office sets up its server (with its own certificate authority: TLS on) and a generated county (4 townships × 6 villages)"
 orgsyncd init
 orgsyncd seed-sample --townships 4 --villages 6 --members 20
 port=$((20000 + RANDOM % 20000))
@@ -48,13 +48,13 @@ port=$((20000 + RANDOM % 20000))
 server_pid=$!
 for _ in $(seq 50); do curl -s "127.0.0.1:$((port + 1))/health" >/dev/null && break; sleep 0.2; done
 
-step "one-time codes for two village branches and the county committee"
+step "one-time codes for two village branches and the county committee (each ends with the pin of the county's certificate authority: no certificate file to carry)"
 code_a=$(orgsyncd enroll --unit 430521-100-005 --role branch)
 code_b=$(orgsyncd enroll --unit 430521-100-002 --role branch)
 code_c=$(orgsyncd enroll --unit 430521 --role committee)
 echo "廉橋鎮石橋村: $code_a    廉橋鎮新民村: $code_b    縣委: $code_c"
 
-step "each office enrols its computer and takes its first copy"
+step "each office enrols its computer over TLS and takes its first copy"
 shiqiao enroll --server "127.0.0.1:$port" --code "$code_a" --name "石橋村黨支部辦公室"
 xinmin enroll --server "127.0.0.1:$port" --code "$code_b" --name "新民村黨支部辦公室"
 county enroll --server "127.0.0.1:$port" --code "$code_c" --name "縣委組織部"

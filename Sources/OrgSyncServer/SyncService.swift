@@ -65,6 +65,27 @@ public struct SyncService: RPCService {
     }
   }
 
+  /// Changes a store read takes at most: a page is read in slices, each waiting for its own
+  /// turn at the store, so another device's call waits behind at most one slice (docs/
+  /// ARCHITECTURE.md, "Fair shares").
+  static let storeSlice = 250
+
+  /// One page of up to `size` changes, read in slices.
+  func page(actor: Actor, cursor: [UInt8], size: Int) async throws -> Orgsync_V1_PullPage {
+    var page = try await store.pull(actor: actor, cursor: cursor, pageSize: min(size, Self.storeSlice))
+    while page.more, !page.historyChanged, page.changes.count < size {
+      try Task.checkCancellation()
+      let next = try await store.pull(
+        actor: actor, cursor: Array(page.cursor), pageSize: min(size - page.changes.count, Self.storeSlice))
+      // A slice that starts over (history changed, scope reshaped) is the next page's business.
+      if next.historyChanged || next.reset { break }
+      page.changes += next.changes
+      page.cursor = next.cursor
+      page.more = next.more
+    }
+    return page
+  }
+
   public var methods: [ServerMethod] {
     [
       .unary(SyncAPI.push) { request, context in
@@ -111,7 +132,7 @@ public struct SyncService: RPCService {
         var remaining = try await store.pendingChanges(actor: actor, cursor: cursor)
         while true {
           try Task.checkCancellation()
-          var page = try await store.pull(actor: actor, cursor: cursor, pageSize: pageSize)
+          var page = try await self.page(actor: actor, cursor: cursor, size: pageSize)
           if page.historyChanged {
             logger.info("pull: history changed", metadata: ["device": "\(context.peer.logName)"])
             try await writer.write(page)

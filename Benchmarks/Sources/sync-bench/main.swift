@@ -4,8 +4,8 @@
 //   sync-bench client <port> <folder>   sync into an empty replica; records/s, peak RSS, no-op sync
 //   sync-bench attack <port> <folder> <server-pid>
 //                                       a village's no-op sync latency and the server's RSS, quiet
-//                                       and while the county device runs 10 connections × 100
-//                                       full-scope pulls (read, or stalled after one page)
+//                                       and while the county device runs 10 (or 4) connections ×
+//                                       100 full-scope pulls (read, or stalled after one page)
 //
 // Scripts/bench-sync.sh runs the first two, Scripts/bench-attack.sh the first and the third.
 import Foundation
@@ -153,6 +153,7 @@ func villageSyncs(_ engine: SyncEngine, runs: Int) async throws -> Latencies {
 }
 
 final class Sampler: Sendable {
+  let firstError = Mutex<String?>(nil)
   let peak = Mutex<Double>(0)
   let pulled = Atomic<Int>(0)
   let failed = Atomic<Int>(0)
@@ -174,14 +175,18 @@ func attack(serverPID: Int32) async throws {
   print("  no-op sync, open connection: \(Latencies.summary(quiet.open))")
   print("  no-op sync, new connection:  \(Latencies.summary(quiet.fresh))")
 
-  for mode in ["pulls read at full speed", "pulls stalled after one page"] {
-    let stall = mode.contains("stalled")
+  let modes = [
+    (10, false, "10 connections × 100 pulls, read at full speed"),
+    (10, true, "10 connections × 100 pulls, stalled after one page"),
+    (4, false, "4 connections (the per-device cap) × 100 pulls, read at full speed"),
+  ]
+  for (connections, stall, mode) in modes {
     let sampler = Sampler()
     sampler.peak.withLock { $0 = rss(of: serverPID) }
     let county = try identity("identity")
     var limits = ConnectionLimits.defaults
     limits.initialWindow = Int(Int32.max)  // asks for the largest window the wire can carry
-    let attackers = try (0..<10).map { _ in
+    let attackers = try (0..<connections).map { _ in
       try RPCClient(
         configuration: .init(
           host: "127.0.0.1", port: port, identity: county, connectTimeout: .seconds(120),
@@ -203,6 +208,7 @@ func attack(serverPID: Int32) async throws {
                     }
                   }
                 } catch {
+                  sampler.firstError.withLock { $0 = $0 ?? "\(error)" }
                   sampler.failed.add(1, ordering: .relaxed)
                   if Task.isCancelled { return }
                   try? await Task.sleep(for: .milliseconds(100))
@@ -235,7 +241,7 @@ func attack(serverPID: Int32) async throws {
         format: "under attack (%@): server RSS %.1f MiB at the end, peak %.1f MiB (+%.1f over quiet), %.1f MiB after",
         mode, during, peak, peak - quietRSS, rss(of: serverPID)))
     print(
-      "  attacker pulled \(sampler.pulled.load(ordering: .relaxed)) records; \(sampler.failed.load(ordering: .relaxed)) of its calls failed"
+      "  attacker pulled \(sampler.pulled.load(ordering: .relaxed)) records; \(sampler.failed.load(ordering: .relaxed)) of its calls failed (first: \(sampler.firstError.withLock { $0 } ?? "none"))"
     )
     print("  no-op sync, open connection: \(Latencies.summary(loaded.open))")
     print("  no-op sync, new connection:  \(Latencies.summary(loaded.fresh))")
