@@ -157,6 +157,33 @@ struct RawConnectionTests {
     }
   }
 
+  @Test("silent connections from one address beyond its cap are closed at once; the rest of the world still gets in")
+  func unauthenticatedCap() async throws {
+    var configuration = RPCServer.Configuration(authenticator: testAuthenticator)
+    configuration.peerPolicy.maxUnauthenticatedPerAddress = 5
+    try await withEchoServer(configuration: configuration) { client, server, _ in
+      let port = try await server.localAddress().port!
+      // The echo client's own connection finished its hello: it does not count.
+      _ = try await client.unary(Echo.unary, entry("warm"))
+      var silent: [RawPeer] = []
+      for _ in 0..<5 { silent.append(try await RawPeer.connect(port: port)) }
+      #expect(await eventually { server.connectionCount == 6 })
+      // The sixth silent one is refused before anything is read: no CHALLENGE, just a close.
+      let refused = try await RawPeer.connect(port: port)
+      let frames = try await refused.exchange(ByteBuffer())
+      #expect(frames.isEmpty)
+      // A client whose connection is already past its hello carries on.
+      #expect(try await client.unary(Echo.unary, entry("still")).key == "still")
+      // Once the silent ones go, new connections from the address are let in again.
+      for peer in silent { try await peer.channel.channel.close() }
+      #expect(await eventually { server.connectionCount == 1 })
+      let fresh = try RPCClient(
+        configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
+      #expect(try await fresh.unary(Echo.unary, entry("new")).key == "new")
+      await fresh.close()
+    }
+  }
+
   @Test("a half-open connection is closed by the idle timeout")
   func idleTimeout() async throws {
     var limits = ConnectionLimits.defaults

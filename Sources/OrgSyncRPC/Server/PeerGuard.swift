@@ -8,7 +8,7 @@ public struct PeerPolicy: Hashable, Sendable {
   /// Connections that have not finished their hello, in all.
   public var maxUnauthenticated = 1024
   /// …and from one address. A county's villages behind one NAT address share it.
-  public var maxUnauthenticatedPerAddress = 64
+  public var maxUnauthenticatedPerAddress = 256
   /// Connections one device may hold; a newer one closes its oldest (a device that reconnects
   /// after a cut link wins over its own half-open leftovers).
   public var maxConnectionsPerDevice = 4
