@@ -173,6 +173,7 @@ var targets: [Target] = [
       "OrgSyncAPI",
       "OrgSyncRPC",
       "OrgSyncProto",
+      .product(name: "Logging", package: "swift-log"),
     ]
   ),
   .testTarget(

@@ -130,6 +130,8 @@ public struct SyncService: RPCService {
           return
         }
         var remaining = try await store.pendingChanges(actor: actor, cursor: cursor)
+        var served = ServedFields()
+        defer { served.log(logger, device: context.peer.logName, method: "pull") }
         while true {
           try Task.checkCancellation()
           var page = try await self.page(actor: actor, cursor: cursor, size: pageSize)
@@ -139,12 +141,17 @@ public struct SyncService: RPCService {
             return
           }
           remaining = max(0, remaining - page.changes.count)
+          for index in page.changes.indices where page.changes[index].kind == .upsert {
+            PersonalData.redact(&page.changes[index].record, for: actor)
+            served.count(page.changes[index].record)
+          }
           page.remaining = UInt64(page.more ? remaining : 0)
           if !page.more {
             // Open ones, and those settled in the last 30 days: the side that lost is told.
             let month = Int64(Date().timeIntervalSince1970 * 1000) - 30 * 86_400_000
             page.openConflicts = try await store.conflicts(
               actor: actor, includeResolved: false, limit: 1000, resolvedSince: month)
+            for index in page.openConflicts.indices { PersonalData.redact(&page.openConflicts[index], for: actor) }
             page.conflictsIncluded = true
           }
           try await writer.write(page)
@@ -158,17 +165,19 @@ public struct SyncService: RPCService {
         try await store.digest(actor: try await actor(context), types: request.types)
       },
       .unary(SyncAPI.conflicts) { request, context in
+        let actor = try await actor(context)
         var response = Orgsync_V1_ConflictsResponse()
         response.conflicts = try await store.conflicts(
-          actor: try await actor(context), includeResolved: request.includeResolved,
-          limit: request.limit == 0 ? 1000 : Int(request.limit))
+          actor: actor, includeResolved: request.includeResolved, limit: request.limit == 0 ? 1000 : Int(request.limit))
+        for index in response.conflicts.indices { PersonalData.redact(&response.conflicts[index], for: actor) }
         return response
       },
       .unary(SyncAPI.resolveConflict) { request, context in
+        let actor = try await actor(context)
         var response = Orgsync_V1_ResolveConflictResponse()
         response.conflict = try await store.resolveConflict(
-          actor: try await actor(context), id: Array(request.conflictID),
-          byMutation: Array(request.resolvedByMutationID))
+          actor: actor, id: Array(request.conflictID), byMutation: Array(request.resolvedByMutationID))
+        PersonalData.redact(&response.conflict, for: actor)
         return response
       },
       .serverStreaming(SyncAPI.versions) { request, writer, context in
@@ -186,8 +195,15 @@ public struct SyncService: RPCService {
         guard request.ids.count <= Self.maxPage else {
           throw RPCError(code: .invalidArgument, message: "fetch at most \(Self.maxPage) records at once")
         }
+        let actor = try await actor(context)
         var response = Orgsync_V1_FetchResponse()
-        response.records = try await store.records(ids: request.ids.map { Array($0) }, actor: try await actor(context))
+        response.records = try await store.records(ids: request.ids.map { Array($0) }, actor: actor)
+        var served = ServedFields()
+        for index in response.records.indices {
+          PersonalData.redact(&response.records[index], for: actor)
+          served.count(response.records[index])
+        }
+        served.log(logger, device: context.peer.logName, method: "fetch")
         return response
       },
       .unary(SyncAPI.rollUp) { request, context in
@@ -239,5 +255,22 @@ public struct EnrollmentService: RPCService {
         return response
       }
     ]
+  }
+}
+
+/// Which personal fields a call sent, counted by name — the trail of who received whose data,
+/// without the data: "device 3f2a9c1b pulled member.phone ×120".
+struct ServedFields {
+  private var counts: [String: Int] = [:]
+
+  mutating func count(_ record: Orgsync_V1_Record) {
+    for field in PersonalData.served(record) { counts[field, default: 0] += 1 }
+  }
+
+  func log(_ logger: Logger, device: String, method: String) {
+    guard !counts.isEmpty else { return }
+    let fields = counts.keys.sorted().map { "\($0)×\(counts[$0]!)" }.joined(separator: " ")
+    logger.info(
+      "personal fields served", metadata: ["device": "\(device)", "method": "\(method)", "fields": "\(fields)"])
   }
 }

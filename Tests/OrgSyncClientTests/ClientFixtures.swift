@@ -141,7 +141,9 @@ final class TestServer: @unchecked Sendable {
       let page = try await store.pull(actor: actor, cursor: cursor, pageSize: 1000)
       for change in page.changes {
         if change.kind == .upsert, !change.record.deleted {
-          records[change.record.id] = change.record
+          var record = change.record
+          PersonalData.redact(&record, for: actor)  // what the server sends this device
+          records[change.record.id] = record
         } else {
           records[change.record.id] = nil
         }

@@ -36,7 +36,9 @@ struct SyncEngineTests {
     #expect(try taiping.replica.status().outbox == 0)
     _ = try await county.engine.sync()
     let seen = try #require(try county.replica.record(id: Array(member.recordID)))
-    #expect(seen.body.member.note == "老黨員")
+    #expect(seen.body.member.name == member.body.member.name)
+    #expect(seen.body.member.note == "", "a note about a person stays with the branch (PersonalData)")
+    #expect(try taiping.replica.record(id: Array(member.recordID))?.body.member.note == "老黨員")
     #expect(try county.replica.record(id: Array(opinion.recordID)) == nil)
     #expect(try snapshot(taiping.replica) == snapshot(try await server.scope(of: taiping.actor)))
   }
