@@ -239,8 +239,18 @@ public final class Replica: Sendable {
     try writer.read { db in try state("last_sync", db) }
   }
 
+  /// How long accepted mutations are kept to be offered again after a server restore. Beyond
+  /// it they go — and with them the personal data they carried (a deleted member's name and
+  /// phone outlive the deletion by this much at most). A restore from a backup older than this
+  /// cannot be healed from this PC for records untouched since; nightly backups make that moot.
+  public static let sentRetentionMillis: Int64 = 180 * 86_400_000
+
+  /// Notes a completed sync, and forgets accepted mutations past the retention period.
   func markSynced(at millis: Int64) throws {
-    try writer.write { db in try setState("last_sync", millis, db) }
+    try writer.write { db in
+      try setState("last_sync", millis, db)
+      try db.execute(sql: "DELETE FROM sent WHERE at < ?", arguments: [millis - Self.sentRetentionMillis])
+    }
   }
 
   // MARK: Reading

@@ -51,6 +51,26 @@ public enum PersonalData {
     conflict.fields.removeAll { fields.contains($0) }
   }
 
+  /// Personal fields of a deleted member that are cleared once the retention period is over.
+  public static let purgedWhenDeleted = ["name", "birth_date", "ethnicity", "occupation", "phone", "note"]
+
+  /// Clears `purgedWhenDeleted` from a member body; false when there was nothing to clear.
+  public static func purge(_ body: inout Orgsync_V1_RecordBody, type: Orgsync_V1_RecordType) -> Bool {
+    guard type == .member else { return false }
+    let m = body.member
+    guard
+      !m.name.isEmpty || m.hasBirthDate || !m.ethnicity.isEmpty || !m.occupation.isEmpty || !m.phone.isEmpty
+        || !m.note.isEmpty
+    else { return false }
+    body.member.name = ""
+    body.member.clearBirthDate()
+    body.member.ethnicity = ""
+    body.member.occupation = ""
+    body.member.phone = ""
+    body.member.note = ""
+    return true
+  }
+
   /// Names of the personal fields set in `record` (what a log line may say was served).
   public static func served(_ record: Orgsync_V1_Record) -> [String] {
     guard let names = fields[record.type],

@@ -405,6 +405,8 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds calls in flight may take to finish after SIGTERM.") var gracePeriod = 20
   @Option(help: "/health fails when the data folder's disk has less free space than this (MiB).")
   var minFreeMib = 200
+  @Option(help: "Days after which a deleted member's name, phone, birth date and notes are erased (30 to 3650).")
+  var purgeDeletedAfterDays = 180
 
   func validate() throws {
     guard Logger.Level(rawValue: logLevel) != nil else {
@@ -412,6 +414,9 @@ struct Serve: AsyncParsableCommand {
     }
     guard (1...600).contains(gracePeriod) else { throw ValidationError("--grace-period is 1 to 600 seconds") }
     guard (1...600).contains(helloTimeout) else { throw ValidationError("--hello-timeout is 1 to 600 seconds") }
+    guard (30...3650).contains(purgeDeletedAfterDays) else {
+      throw ValidationError("--purge-deleted-after-days is 30 to 3650")
+    }
   }
 
   func run() async throws {
@@ -465,7 +470,7 @@ struct Serve: AsyncParsableCommand {
         authenticator: DeviceAuthenticator(store: shared, logger: logger)),
       services: [SyncService(store: shared, logger: logger), EnrollmentService(store: shared, logger: logger)],
       logger: logger)
-    var services: [any Service] = [server]
+    var services: [any Service] = [server, RetentionService(store: store, days: purgeDeletedAfterDays, logger: logger)]
     if adminPort != 0 {
       let minFree = Int64(minFreeMib) << 20
       services.append(
@@ -476,5 +481,33 @@ struct Serve: AsyncParsableCommand {
     let group = ServiceGroup(
       configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
+  }
+}
+
+/// Erases deleted members' personal data once the retention period is over: at start, then
+/// daily.
+struct RetentionService: Service {
+  let store: SQLiteStore
+  let days: Int
+  let logger: Logger
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - Int64(days) * 86_400_000
+        do {
+          let purged = try await store.purgeDeletedPersonalData(before: cutoff)
+          if purged > 0 {
+            logger.notice(
+              "erased the personal data of deleted members past the retention period",
+              metadata: ["members": "\(purged)", "days": "\(days)"])
+          }
+        } catch {
+          logger.error("could not erase expired personal data", metadata: ["error": "\(error)"])
+        }
+        // Stopping (SIGTERM) cancels the wait: a normal end, not a failure.
+        do { try await Task.sleep(for: .seconds(86_400)) } catch { return }
+      }
+    }
   }
 }

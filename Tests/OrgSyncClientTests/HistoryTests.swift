@@ -79,6 +79,23 @@ struct HistoryTests {
     #expect(try snapshot(county.replica) == snapshot(try await server.scope(of: county.actor)))
   }
 
+  @Test("accepted edits are kept for healing for 180 days, then forgotten with the personal data they carry")
+  func sentRetention() async throws {
+    let server = try await TestServer()
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    _ = try branch.replica.create(memberBody("周小紅"), unitID: server.taiping)
+    _ = try await branch.engine.sync()
+    func kept() throws -> Int {
+      try branch.replica.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sent") ?? 0 }
+    }
+    #expect(try kept() == 1)
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    try branch.replica.markSynced(at: now + 179 * 86_400_000)
+    #expect(try kept() == 1, "within the period: kept to heal a restored server")
+    try branch.replica.markSynced(at: now + 181 * 86_400_000)
+    #expect(try kept() == 0)
+  }
+
   @Test("a power cut that loses the server's WAL: the tail comes back from the branch")
   func lostTail() async throws {
     let server = try await TestServer()
