@@ -284,6 +284,43 @@ struct LoadTests {
     }
   }
 
+  @Test("requests piling up behind a device's running calls are bounded: the excess fail, the connection lives on")
+  func inboundBound() async throws {
+    var configuration = RPCServer.Configuration(authenticator: testAuthenticator)
+    configuration.peerPolicy.maxHeldRequestBytes = 1 << 20
+    try await withEchoServer(configuration: configuration) { client, _, observations in
+      // Eight long calls take every running slot of this device.
+      let holders = (0..<8).map { i in Task { try await client.unary(Echo.sleep, entry("h\(i)", "600000")) } }
+      #expect(await eventually { observations.startedHandlers.load(ordering: .relaxed) == 8 })
+      // Twenty more, ~200 KiB each, must wait: the server holds 1 MiB of them, refuses the rest.
+      let big = String(repeating: "黨", count: 70_000)
+      let refusals = Tally()
+      let waiting = (0..<20).map { _ in
+        Task { () -> RPCError.Code in
+          do {
+            _ = try await client.unary(Echo.sleep, entry(big, "0"))
+            return .ok
+          } catch let error as RPCError {
+            if error.code == .resourceExhausted { refusals.count.add(1, ordering: .relaxed) }
+            return error.code
+          } catch {
+            return .unknown
+          }
+        }
+      }
+      #expect(
+        await eventually { refusals.count.load(ordering: .relaxed) >= 10 }, "at most 1 MiB of 4 MiB waiting is held")
+      #expect(observations.startedHandlers.load(ordering: .relaxed) == 8, "none of the waiting ones ran yet")
+      for holder in holders { holder.cancel() }
+      var codes: [RPCError.Code] = []
+      for task in waiting { codes.append(await task.value) }
+      #expect(
+        codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted }, "the held ones ran once slots freed: \(codes)")
+      let after = try await client.unary(Echo.unary, entry("after"))
+      #expect(after.key == "after", "the connection lives on")
+    }
+  }
+
   @Test("a message over the server's limit fails that call only")
   func oversizeMessage() async throws {
     var limits = ConnectionLimits.defaults
@@ -322,4 +359,8 @@ struct LoadTests {
       }
     }
   }
+}
+
+final class Tally: Sendable {
+  let count = Atomic<Int>(0)
 }

@@ -15,6 +15,9 @@ public struct PeerPolicy: Hashable, Sendable {
   /// Calls of one peer running at once across all its connections; later ones wait their turn
   /// (they are not refused). Bounds what one peer can make the server produce and hold.
   public var maxRunningCallsPerPeer = 8
+  /// Request bytes one connection may have waiting for handlers (calls queued behind the
+  /// running ones hold theirs); a message beyond it fails its call with RESOURCE_EXHAUSTED.
+  public var maxHeldRequestBytes = 8 << 20
   /// Failed proofs or enrolment codes forgiven before attempts are spaced out, per device and
   /// per address for enrolment codes.
   public var freeFailures = 3

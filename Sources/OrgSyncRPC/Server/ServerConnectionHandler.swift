@@ -100,6 +100,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   /// Counted against the caps on connections that have not finished their hello.
   private var countedBeforeHello: Bool
   private var remoteAddress: SocketAddress?
+  /// Request bytes received and not yet taken by a handler (calls waiting for a running slot
+  /// hold theirs here). A message that would take it over `PeerPolicy.maxHeldRequestBytes`
+  /// fails its call with RESOURCE_EXHAUSTED instead of being held. (Pausing the socket instead
+  /// would also hold back the WINDOW_UPDATE a running call needs to finish: a deadlock.)
+  private var bufferedInbound = 0
   /// Handlers waiting for the socket to take more data (in arrival order).
   private var writabilityWaiters = CircularBuffer<
     (stream: Stream, continuation: CheckedContinuation<Void, any Error>)
@@ -200,6 +205,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     }
   }
 
+  private func released(_ bytes: Int) {
+    bufferedInbound -= bytes
+  }
+
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     wakeWritabilityWaiters()
     context.fireChannelWritabilityChanged()
@@ -255,6 +264,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       }
     case .authenticating(var pending):
       guard pending.count < 1024 else { return protocolError("too many frames before the hello was answered") }
+      let held = pending.reduce(frame.payload.readableBytes) { $0 + $1.payload.readableBytes }
+      guard held <= 1 << 20 else { return protocolError("more than 1 MiB sent before the hello was answered") }
       pending.append(frame)
       state = .authenticating(pending: pending)
     case .ready:
@@ -326,6 +337,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         guard stream.receiveCredit > -limits.maxFrameSize else {
           return protocolError("stream \(frame.streamID) sent past its window")
         }
+        guard !stream.requests.isFinished else { return }  // after its END_STREAM: dropped
+        let cap = peerGuard.policy.maxHeldRequestBytes
+        guard bufferedInbound + frame.payload.readableBytes <= cap else {
+          return finish(
+            stream,
+            status: RPCError(
+              code: .resourceExhausted,
+              message: "the server holds \(cap >> 10) KiB of this connection's requests already; retry later"))
+        }
+        bufferedInbound += frame.payload.readableBytes
         stream.requests.push(frame.payload)
       }
       if frame.flags.contains(.endStream) { stream.requests.finish() }
@@ -460,6 +481,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private func consumed(_ bytes: Int, on stream: Stream) {
+    released(bytes)
     stream.consumedSinceUpdate += bytes
     guard stream.active, stream.consumedSinceUpdate >= window / 2 else { return }
     let increment = stream.consumedSinceUpdate
@@ -486,6 +508,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private func abort(_ stream: Stream, _ error: RPCError) {
+    // What the handler never took is no longer held for it.
+    if stream.requests.onConsumed != nil {
+      released(stream.requests.bufferedBytes)
+      stream.requests.onConsumed = nil
+    }
     stream.active = false
     if let index = writabilityWaiters.firstIndex(where: { $0.stream === stream }) {
       writabilityWaiters.remove(at: index).continuation.resume(throwing: error)
