@@ -10,6 +10,12 @@ import OrgSyncWire
 /// tasks on an `EventLoopTaskExecutor` unless configured otherwise), so a small unary call is
 /// decoded, handled and answered on one thread. Frames written while handling a read batch
 /// are gathered in one buffer and flushed once.
+///
+/// The class is `@unchecked Sendable` because NIO hands it between its own APIs; what makes it
+/// safe is that its state is touched only on its loop: entry points assert it
+/// (`assertInEventLoop`), and handler tasks reach it again only through `NIOLoopBound`, which
+/// checks the loop on every access. Streams hold it `unowned` (safe: the handler outlives them,
+/// and a mistake traps instead of reading freed memory).
 final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchecked Sendable {
   typealias InboundIn = WireEvent
   typealias OutboundOut = ByteBuffer
@@ -231,6 +237,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   // MARK: Frames
 
   private func handle(_ frame: Frame) {
+    context.eventLoop.assertInEventLoop()
     switch state {
     case .awaitingPreface, .closed:
       return
@@ -255,11 +262,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
           reason: .unauthenticated, message: "too many wrong attempts for this device; try again in a few minutes")
       }
       if delay > .zero { Counter(label: "orgsync_guesses_delayed_total").increment() }
+      // The handler is reached again only on its own loop (NIOLoopBound checks it).
+      let handler = NIOLoopBound(self, eventLoop: loop)
       Task(executorPreference: executor) {
         if delay > .zero { try? await Task.sleep(for: delay) }
         let result = await authenticator.authenticate(hello: hello, serverNonce: nonce)
         loop.execute {
-          self.finishAuthentication(result, clientNonce: Array(hello.clientNonce), deviceID: Array(hello.deviceID))
+          handler.value.finishAuthentication(
+            result, clientNonce: Array(hello.clientNonce), deviceID: Array(hello.deviceID))
         }
       }
     case .authenticating(var pending):
@@ -274,6 +284,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private func finishAuthentication(_ result: AuthenticationResult, clientNonce: [UInt8], deviceID: [UInt8]) {
+    context.eventLoop.assertInEventLoop()
     guard case .authenticating(let pending) = state else { return }
     switch result {
     case .rejected(let reason):
@@ -418,6 +429,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     let addressForLog = remoteAddress.map { "\($0)" } ?? "?"
     let guessKeys = peerGuard.callKeys(address: remoteAddress)
     let peerGuard = self.peerGuard
+    let handler = NIOLoopBound(self, eventLoop: loop)
     let run: @Sendable () async -> Void = { [self] in
       let started = ContinuousClock.now
       var status: RPCError? = nil
@@ -470,7 +482,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       loop.execute {
         var withMetadata = final
         withMetadata.metadata = trailers
-        self.finish(stream, status: withMetadata)
+        handler.value.finish(stream, status: withMetadata)
       }
     }
     if runHandlersOnEventLoop {
@@ -481,6 +493,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private func consumed(_ bytes: Int, on stream: Stream) {
+    context.eventLoop.assertInEventLoop()
     released(bytes)
     stream.consumedSinceUpdate += bytes
     guard stream.active, stream.consumedSinceUpdate >= window / 2 else { return }
@@ -497,6 +510,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   /// Ends a call: sends TRAILERS with `status` (unless nil: the client cancelled) and stops its
   /// handler. Idempotent; later frames for the stream are dropped.
   private func finish(_ stream: Stream, status: RPCError?, abortWith: RPCError? = nil) {
+    context.eventLoop.assertInEventLoop()
     guard stream.active else { return }
     if let status { writeTrailers(stream.id, status) }
     abort(stream, abortWith ?? status ?? RPCError(code: .cancelled, message: "the call has ended"))
@@ -524,6 +538,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   fileprivate func sendMessage(_ payload: ByteBuffer, on stream: Stream) {
+    context.eventLoop.assertInEventLoop()
     stream.credit.spend(payload.readableBytes)
     var payload = payload
     emit { $0.writeFrame(type: .message, streamID: stream.id) { $0.writeBuffer(&payload) } }
@@ -587,6 +602,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   /// Graceful shutdown: GOAWAY naming the last accepted call; close once those have finished.
   func beginDrain() {
+    context.eventLoop.assertInEventLoop()
     guard !draining, case .ready = state else {
       if case .ready = state {} else { context.close(promise: nil) }
       return
