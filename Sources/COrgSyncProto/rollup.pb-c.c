@@ -302,7 +302,7 @@ const ProtobufCMessageDescriptor orgsync__v1__status_count__descriptor =
   (ProtobufCMessageInit) orgsync__v1__status_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[23] =
+static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[25] =
 {
   {
     "unit_id",
@@ -580,6 +580,30 @@ static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "party_members",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, party_members),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "in_pipeline",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, in_pipeline),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   12,   /* field[12] = cadres_liaison_off */
@@ -588,6 +612,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   17,   /* field[17] = commitments_due */
   18,   /* field[18] = commitments_fulfilled_on_time */
   19,   /* field[19] = commitments_overdue */
+  24,   /* field[24] = in_pipeline */
   22,   /* field[22] = late_unit_ids */
   6,   /* field[6] = leading_cadres */
   16,   /* field[16] = median_days_to_resolve */
@@ -596,6 +621,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   5,   /* field[5] = members_by_status */
   1,   /* field[1] = name */
   13,   /* field[13] = opinions */
+  23,   /* field[23] = party_members */
   14,   /* field[14] = problems_open */
   15,   /* field[15] = problems_resolved */
   9,   /* field[9] = reports_acknowledged */
@@ -609,7 +635,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__unit_roll_up__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 23 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
 {
@@ -619,7 +645,7 @@ const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
   "Orgsync__V1__UnitRollUp",
   "orgsync.v1",
   sizeof(Orgsync__V1__UnitRollUp),
-  23,
+  25,
   orgsync__v1__unit_roll_up__field_descriptors,
   orgsync__v1__unit_roll_up__field_indices_by_name,
   1,  orgsync__v1__unit_roll_up__number_ranges,

@@ -4,13 +4,16 @@ import OrgSyncProto
 /// The county office's roll-up table.
 public enum RollUpTable {
   public static let columns = [
-    "unit", "units", "members", "cadres", "reports", "acknowledged", "late", "no lecture", "liaison off", "opinions",
+    "unit", "units", "party members", "probationary", "in pipeline", "cadres", "reports", "acknowledged", "late",
+    "no lecture", "liaison off", "opinions",
     "problems open", "resolved", "median days", "promises due", "kept on time", "overdue", "meetings", "services",
   ]
 
   public static func row(_ r: Orgsync_V1_UnitRollUp, name: String) -> [String] {
     [
-      name, String(r.units), String(r.members), String(r.leadingCadres), "\(r.reportsSubmitted)/\(r.reportsDue)",
+      name, String(r.units), String(r.partyMembers),
+      String(r.membersByStatus.first { $0.status == .probationary }?.count ?? 0), String(r.inPipeline),
+      String(r.leadingCadres), "\(r.reportsSubmitted)/\(r.reportsDue)",
       String(r.reportsAcknowledged), String(r.reportsLate), String(r.cadresWithoutLecture), String(r.cadresLiaisonOff),
       String(r.opinions), String(r.problemsOpen), String(r.problemsResolved),
       r.problemsResolved == 0 ? "-" : String(format: "%.1f", r.medianDaysToResolve), String(r.commitmentsDue),

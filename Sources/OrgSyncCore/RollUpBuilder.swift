@@ -297,6 +297,7 @@ public struct RollUpBuilder: Sendable {
     rollUp.asOf = String(format: "%04d-%02d-%02d", today.year, today.month, today.day)
     for (id, var acc) in rows.sorted(by: { $0.value.row.code < $1.value.row.code }) {
       acc.row.membersByStatus = Self.statusCounts(acc.byStatus)
+      Self.setHeadcounts(&acc.row, acc.byStatus)
       acc.row.lateUnitIds.sort { $0.lexicographicallyPrecedes($1) }
       acc.row.medianDaysToResolve = Self.median(acc.resolveDays)
       total.row.merge(acc.row)
@@ -305,9 +306,18 @@ public struct RollUpBuilder: Sendable {
       if id != rootKey || acc.row.members + acc.row.meetings + acc.row.opinions > 0 { rollUp.rows.append(acc.row) }
     }
     total.row.membersByStatus = Self.statusCounts(total.byStatus)
+    Self.setHeadcounts(&total.row, total.byStatus)
     total.row.medianDaysToResolve = Self.median(total.resolveDays)
     rollUp.total = total.row
     return rollUp
+  }
+
+  /// Party members (full and probationary: those the Party counts as members) and the
+  /// development pipeline, from the counts by status. Member records of other statuses —
+  /// transferred out, deceased, left — are in `members` only.
+  static func setHeadcounts(_ row: inout Orgsync_V1_UnitRollUp, _ counts: [Orgsync_V1_MemberStatus: UInt32]) {
+    row.partyMembers = (counts[.full] ?? 0) + (counts[.probationary] ?? 0)
+    row.inPipeline = (counts[.applicant] ?? 0) + (counts[.activist] ?? 0) + (counts[.developmentTarget] ?? 0)
   }
 
   static func statusCounts(_ counts: [Orgsync_V1_MemberStatus: UInt32]) -> [Orgsync_V1_StatusCount] {

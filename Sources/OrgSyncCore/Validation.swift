@@ -129,7 +129,7 @@ public struct Validator {
   }
 
   func meeting(_ m: Orgsync_V1_Meeting) throws {
-    try date("date", m.date, required: true)
+    try date("date", m.date, required: true, notAfterToday: true)  // recorded once held
     try known("kind", m.kind)
     try text("topic", m.topic, required: true, max: 200)
     try nonNegative("attendee_count", Int64(m.attendeeCount))
@@ -214,7 +214,9 @@ public struct Validator {
       _ = try reference("speaker_id", l.speakerID, type: .member)
     }
     try text("speaker_name", l.speakerName, max: 50)
-    try date("date", l.date, required: true)
+    // A lecture is recorded once given: a future date would take a cadre off the "no lecture"
+    // list before the lecture happened.
+    try date("date", l.date, required: true, notAfterToday: true)
     try text("topic", l.topic, required: true, max: 200)
     try nonNegative("audience_size", Int64(l.audienceSize))
     try known("kind", l.kind)

@@ -212,12 +212,18 @@ struct CLITests {
     // Rows: the county's own level (its 12 cadres), the two townships, the total. Counts are
     // JSON numbers; keys are snake_case.
     #expect(rows.map { $0["unit"] as? String ?? "" } == ["中共邵東縣委員會", "中共廉橋鎮委員會", "中共流光嶺鎮委員會", "total"])
-    #expect(rows[0]["members"] as? Int == 12)
-    #expect(rows[1]["members"] as? Int == 19)
-    #expect(rows[2]["members"] as? Int == 18)
+    // The generator makes full and probationary members, activists and applicants (no one
+    // deceased or gone): party members and the pipeline add up to the member records.
+    func people(_ row: [String: Any]) -> Int? {
+      guard let party = row["party_members"] as? Int, let pipeline = row["in_pipeline"] as? Int else { return nil }
+      return party + pipeline
+    }
+    #expect(rows[0]["party_members"] as? Int == 12, "the county's own cadres are all full members")
+    #expect(people(rows[1]) == 19)
+    #expect(people(rows[2]) == 18)
     #expect((rows[1]["reports"] as? String)?.hasSuffix("/3") == true)
     #expect(rows[1]["meetings"] as? Int == 18)
-    #expect(rows[3]["members"] as? Int == 49)
+    #expect(people(rows[3]) == 49)
     #expect(rows[3]["no_lecture"] is Int, "snake_case keys, numbers as numbers")
 
     // The same numbers offline, from the county's replica.

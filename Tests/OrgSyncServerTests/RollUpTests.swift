@@ -102,6 +102,35 @@ struct RollUpTests {
     #expect(results.allSatisfy { $0.outcome == .applied }, "\(results.map(\.reason))")
   }
 
+  @Test("the headline counts party members — full and probationary — not applicants, the deceased or those gone")
+  func partyMembers() async throws {
+    let county = try await County()
+    let statuses: [Orgsync_V1_MemberStatus] = [
+      .full, .full, .probationary, .applicant, .activist, .developmentTarget, .deceased, .transferredOut, .left,
+    ]
+    for status in statuses {
+      var body = member("黨員\(status.rawValue)", status: status)
+      switch status {
+      case .applicant: body.member.appliedOn = CalendarDate.make(2025, 3, 1)
+      case .activist, .developmentTarget:
+        body.member.appliedOn = CalendarDate.make(2023, 3, 1)
+        body.member.activistOn = CalendarDate.make(2023, 9, 1)
+        if status == .developmentTarget { body.member.developmentTargetOn = CalendarDate.make(2024, 10, 1) }
+      case .probationary: body.member.probationStart = CalendarDate.make(2026, 7, 1)
+      default: body.member.fullMemberOn = CalendarDate.make(2001, 7, 1)
+      }
+      let result = try await county.push(create(body, unit: county.taiping), as: county.taipingBranch)
+      #expect(result.outcome == .applied, "\(status): \(result.reason)")
+    }
+    var request = Orgsync_V1_RollUpRequest()
+    request.year = 2026
+    request.period = .q3
+    let total = try await county.store.rollUp(actor: county.countyCommittee, request: request).total
+    #expect(total.partyMembers == 3)
+    #expect(total.inPipeline == 3)
+    #expect(total.members == 9, "every record is still counted as a record")
+  }
+
   @Test("every figure of the county's Q3 roll-up, per township and in total")
   func figures() async throws {
     let county = try await County()
@@ -115,6 +144,7 @@ struct RollUpTests {
     #expect(lianqiao.units == 2)
     #expect(lianqiao.members == 8)
     #expect(lianqiao.membersByStatus.map(\.count) == [1, 7])  // probationary, full
+    #expect(lianqiao.partyMembers == 8)
     #expect(lianqiao.leadingCadres == 2)
     #expect((lianqiao.reportsDue, lianqiao.reportsSubmitted, lianqiao.reportsAcknowledged) == (2, 2, 1))
     #expect(lianqiao.reportsLate == 0)

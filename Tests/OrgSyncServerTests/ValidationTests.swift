@@ -14,6 +14,11 @@ struct ValidationTests {
     let make: @Sendable (County) -> Orgsync_V1_RecordBody
   }
 
+  /// A date a month ahead of today (China Standard Time), whenever the tests run.
+  static var nextMonth: Orgsync_V1_Date {
+    CalendarDate.today(now: Date().addingTimeInterval(31 * 86_400))
+  }
+
   static let cases: [Case] = [
     Case(description: "member without a name", field: "name") { _ in member("  ") },
     Case(description: "member with an impossible birth date", field: "birth_date") { _ in
@@ -49,6 +54,21 @@ struct ValidationTests {
       var body = Orgsync_V1_RecordBody()
       body.meeting = m
       return body
+    },
+    Case(description: "a lecture dated next month (not given yet)", field: "date") { _ in
+      var l = Orgsync_V1_Lecture()
+      l.speakerName = "王書記"
+      l.topic = "密切聯繫群眾"
+      l.kind = .partyLecture
+      l.date = Self.nextMonth
+      return .with { $0.lecture = l }
+    },
+    Case(description: "a meeting dated next month (not held yet)", field: "date") { _ in
+      var m = Orgsync_V1_Meeting()
+      m.date = Self.nextMonth
+      m.kind = .branchGeneral
+      m.topic = "學習黨章"
+      return .with { $0.meeting = m }
     },
     Case(description: "quarterly check filed for a half-year", field: "period") { _ in
       var body = report(.draft)

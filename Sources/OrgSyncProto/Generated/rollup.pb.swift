@@ -88,7 +88,7 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._units = newValue}
   }
 
-  /// member records of every status
+  /// member records of every status (the deceased, those gone too)
   public var members: UInt32 {
     get {_storage._members}
     set {_uniqueStorage()._members = newValue}
@@ -196,6 +196,18 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
   public var lateUnitIds: [Data] {
     get {_storage._lateUnitIds}
     set {_uniqueStorage()._lateUnitIds = newValue}
+  }
+
+  /// full and probationary members: the headline count
+  public var partyMembers: UInt32 {
+    get {_storage._partyMembers}
+    set {_uniqueStorage()._partyMembers = newValue}
+  }
+
+  /// applicants, activists and development targets
+  public var inPipeline: UInt32 {
+    get {_storage._inPipeline}
+    set {_uniqueStorage()._inPipeline = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -317,7 +329,7 @@ nonisolated extension Orgsync_V1_StatusCount: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UnitRollUp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0")
 
   fileprivate class _StorageClass {
     var _unitID: Data = Data()
@@ -343,6 +355,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
     var _meetings: UInt32 = 0
     var _serviceCases: UInt32 = 0
     var _lateUnitIds: [Data] = []
+    var _partyMembers: UInt32 = 0
+    var _inPipeline: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -376,6 +390,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       _meetings = source._meetings
       _serviceCases = source._serviceCases
       _lateUnitIds = source._lateUnitIds
+      _partyMembers = source._partyMembers
+      _inPipeline = source._inPipeline
     }
   }
 
@@ -417,6 +433,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         case 21: try { try decoder.decodeSingularUInt32Field(value: &_storage._meetings) }()
         case 22: try { try decoder.decodeSingularUInt32Field(value: &_storage._serviceCases) }()
         case 23: try { try decoder.decodeRepeatedBytesField(value: &_storage._lateUnitIds) }()
+        case 24: try { try decoder.decodeSingularUInt32Field(value: &_storage._partyMembers) }()
+        case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._inPipeline) }()
         default: break
         }
       }
@@ -494,6 +512,12 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       if !_storage._lateUnitIds.isEmpty {
         try visitor.visitRepeatedBytesField(value: _storage._lateUnitIds, fieldNumber: 23)
       }
+      if _storage._partyMembers != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._partyMembers, fieldNumber: 24)
+      }
+      if _storage._inPipeline != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._inPipeline, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -526,6 +550,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._meetings != rhs_storage._meetings {return false}
         if _storage._serviceCases != rhs_storage._serviceCases {return false}
         if _storage._lateUnitIds != rhs_storage._lateUnitIds {return false}
+        if _storage._partyMembers != rhs_storage._partyMembers {return false}
+        if _storage._inPipeline != rhs_storage._inPipeline {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -70,7 +70,7 @@ struct  Orgsync__V1__UnitRollUp
    */
   uint32_t units;
   /*
-   * member records of every status
+   * member records of every status (the deceased, those gone too)
    */
   uint32_t members;
   size_t n_members_by_status;
@@ -135,10 +135,18 @@ struct  Orgsync__V1__UnitRollUp
    */
   size_t n_late_unit_ids;
   ProtobufCBinaryData *late_unit_ids;
+  /*
+   * full and probationary members: the headline count
+   */
+  uint32_t party_members;
+  /*
+   * applicants, activists and development targets
+   */
+  uint32_t in_pipeline;
 };
 #define ORGSYNC__V1__UNIT_ROLL_UP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__unit_roll_up__descriptor) \
-    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL }
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0 }
 
 
 struct  Orgsync__V1__RollUp
