@@ -302,7 +302,7 @@ const ProtobufCMessageDescriptor orgsync__v1__status_count__descriptor =
   (ProtobufCMessageInit) orgsync__v1__status_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[25] =
+static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[27] =
 {
   {
     "unit_id",
@@ -604,6 +604,30 @@ static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reports_submitted_late",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, reports_submitted_late),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_days_late",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, max_days_late),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   12,   /* field[12] = cadres_liaison_off */
@@ -615,6 +639,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   24,   /* field[24] = in_pipeline */
   22,   /* field[22] = late_unit_ids */
   6,   /* field[6] = leading_cadres */
+  26,   /* field[26] = max_days_late */
   16,   /* field[16] = median_days_to_resolve */
   20,   /* field[20] = meetings */
   4,   /* field[4] = members */
@@ -628,6 +653,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   7,   /* field[7] = reports_due */
   10,   /* field[10] = reports_late */
   8,   /* field[8] = reports_submitted */
+  25,   /* field[25] = reports_submitted_late */
   21,   /* field[21] = service_cases */
   0,   /* field[0] = unit_id */
   3,   /* field[3] = units */
@@ -635,7 +661,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__unit_roll_up__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 25 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
 {
@@ -645,7 +671,7 @@ const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
   "Orgsync__V1__UnitRollUp",
   "orgsync.v1",
   sizeof(Orgsync__V1__UnitRollUp),
-  25,
+  27,
   orgsync__v1__unit_roll_up__field_descriptors,
   orgsync__v1__unit_roll_up__field_indices_by_name,
   1,  orgsync__v1__unit_roll_up__number_ranges,

@@ -5,6 +5,7 @@ import OrgSyncProto
 public enum RollUpTable {
   public static let columns = [
     "unit", "units", "party members", "probationary", "in pipeline", "cadres", "reports", "acknowledged", "late",
+    "in late",
     "no lecture", "liaison off", "opinions",
     "problems open", "resolved", "median days", "promises due", "kept on time", "overdue", "meetings", "services",
   ]
@@ -14,7 +15,8 @@ public enum RollUpTable {
       name, String(r.units), String(r.partyMembers),
       String(r.membersByStatus.first { $0.status == .probationary }?.count ?? 0), String(r.inPipeline),
       String(r.leadingCadres), "\(r.reportsSubmitted)/\(r.reportsDue)",
-      String(r.reportsAcknowledged), String(r.reportsLate), String(r.cadresWithoutLecture), String(r.cadresLiaisonOff),
+      String(r.reportsAcknowledged), String(r.reportsLate), String(r.reportsSubmittedLate),
+      String(r.cadresWithoutLecture), String(r.cadresLiaisonOff),
       String(r.opinions), String(r.problemsOpen), String(r.problemsResolved),
       r.problemsResolved == 0 ? "-" : String(format: "%.1f", r.medianDaysToResolve), String(r.commitmentsDue),
       String(r.commitmentsFulfilledOnTime), String(r.commitmentsOverdue), String(r.meetings), String(r.serviceCases),

@@ -31,6 +31,7 @@ public struct RollUpBuilder: Sendable {
   var lectured: Set<Key16> = []
   var liaison: [Key16: Int] = [:]
   var reported: [Key16: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
+  var submittedOn: [Key16: Int] = [:]  // grassroots unit → day number of its first submission for the period
   let rootKey: Key16
 
   /// Per-row counters the records add to; folded into the rows by `build()`.
@@ -187,6 +188,10 @@ public struct RollUpBuilder: Sendable {
         [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
       }
       if rank(status) >= rank(reported[unit] ?? .draft) { reported[unit] = status }
+      if status == .submitted || status == .acknowledged {
+        let on = f.date(N.reportSubmitted)
+        if set(on) { submittedOn[unit] = min(submittedOn[unit] ?? .max, CalendarDate.dayNumber(on)) }
+      }
     case .lecture:
       let speaker = f.bytes(N.lectureSpeaker)
       if f.date(N.lectureDate).year == year, !speaker.isEmpty { lectured.insert(Key16(speaker)) }
@@ -248,6 +253,7 @@ public struct RollUpBuilder: Sendable {
       [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
     }
     reported.merge(other.reported) { rank($0) >= rank($1) ? $0 : $1 }
+    submittedOn.merge(other.submittedOn) { min($0, $1) }
   }
 
   public mutating func build() -> Orgsync_V1_RollUp {
@@ -274,7 +280,16 @@ public struct RollUpBuilder: Sendable {
       guard let slot = branchOf[unit] else { continue }
       let row = slotKeys[slot]
       let status = reported[unit] ?? .unspecified
-      if status == .submitted || status == .acknowledged { rows[row]?.row.reportsSubmitted += 1 }
+      if status == .submitted || status == .acknowledged {
+        rows[row]?.row.reportsSubmitted += 1
+        // Lateness is not forgiven by arriving: a report in after the deadline stays late.
+        if let day = submittedOn[unit], day > CalendarDate.dayNumber(deadline) {
+          rows[row]?.row.reportsSubmittedLate += 1
+          let daysLate = UInt32(day - CalendarDate.dayNumber(deadline))
+          let before = rows[row]?.row.maxDaysLate ?? 0
+          rows[row]?.row.maxDaysLate = max(before, daysLate)
+        }
+      }
       if status == .acknowledged { rows[row]?.row.reportsAcknowledged += 1 }
       if status != .submitted, status != .acknowledged, pastDeadline {
         rows[row]?.row.reportsLate += 1
@@ -347,6 +362,8 @@ extension Orgsync_V1_UnitRollUp {
     reportsSubmitted += other.reportsSubmitted
     reportsAcknowledged += other.reportsAcknowledged
     reportsLate += other.reportsLate
+    reportsSubmittedLate += other.reportsSubmittedLate
+    maxDaysLate = max(maxDaysLate, other.maxDaysLate)
     cadresWithoutLecture += other.cadresWithoutLecture
     cadresLiaisonOff += other.cadresLiaisonOff
     opinions += other.opinions
@@ -373,6 +390,7 @@ enum N {
   static let reportYear = number(.report, "year")
   static let reportPeriod = number(.report, "period")
   static let reportStatus = number(.report, "status")
+  static let reportSubmitted = number(.report, "submitted_on")
   static let lectureSpeaker = number(.lecture, "speaker_id")
   static let lectureDate = number(.lecture, "date")
   static let liaisonUntil = number(.liaisonPoint, "until")

@@ -131,6 +131,25 @@ struct RollUpTests {
     #expect(total.members == 9, "every record is still counted as a record")
   }
 
+  @Test("a report that came in 43 days after the deadline stays late; one on time does not")
+  func lateStaysLate() async throws {
+    let county = try await County()
+    var onTime = report(.submitted)
+    onTime.report.submittedOn = CalendarDate.make(2026, 10, 10)
+    var late = report(.submitted)
+    late.report.submittedOn = CalendarDate.make(2026, 11, 27)  // Q3's deadline is 15 October
+    #expect(try await county.push(create(onTime, unit: county.taiping), as: county.taipingBranch).outcome == .applied)
+    #expect(try await county.push(create(late, unit: county.xinmin), as: county.xinminBranch).outcome == .applied)
+    var request = Orgsync_V1_RollUpRequest()
+    request.year = 2026
+    request.period = .q3
+    let total = try await county.store.rollUp(actor: county.countyCommittee, request: request).total
+    #expect(total.reportsSubmitted == 2)
+    #expect(total.reportsSubmittedLate == 1)
+    #expect(total.maxDaysLate == 43)
+    #expect(total.reportsLate == 1, "雙鳳村 has not reported at all")
+  }
+
   @Test("every figure of the county's Q3 roll-up, per township and in total")
   func figures() async throws {
     let county = try await County()

@@ -210,6 +210,18 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._inPipeline = newValue}
   }
 
+  /// submitted, but after the deadline (they stay late)
+  public var reportsSubmittedLate: UInt32 {
+    get {_storage._reportsSubmittedLate}
+    set {_uniqueStorage()._reportsSubmittedLate = newValue}
+  }
+
+  /// the latest of those, in days past the deadline
+  public var maxDaysLate: UInt32 {
+    get {_storage._maxDaysLate}
+    set {_uniqueStorage()._maxDaysLate = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -329,7 +341,7 @@ nonisolated extension Orgsync_V1_StatusCount: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UnitRollUp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0\u{3}reports_submitted_late\0\u{3}max_days_late\0")
 
   fileprivate class _StorageClass {
     var _unitID: Data = Data()
@@ -357,6 +369,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
     var _lateUnitIds: [Data] = []
     var _partyMembers: UInt32 = 0
     var _inPipeline: UInt32 = 0
+    var _reportsSubmittedLate: UInt32 = 0
+    var _maxDaysLate: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -392,6 +406,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       _lateUnitIds = source._lateUnitIds
       _partyMembers = source._partyMembers
       _inPipeline = source._inPipeline
+      _reportsSubmittedLate = source._reportsSubmittedLate
+      _maxDaysLate = source._maxDaysLate
     }
   }
 
@@ -435,6 +451,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         case 23: try { try decoder.decodeRepeatedBytesField(value: &_storage._lateUnitIds) }()
         case 24: try { try decoder.decodeSingularUInt32Field(value: &_storage._partyMembers) }()
         case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._inPipeline) }()
+        case 26: try { try decoder.decodeSingularUInt32Field(value: &_storage._reportsSubmittedLate) }()
+        case 27: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDaysLate) }()
         default: break
         }
       }
@@ -518,6 +536,12 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       if _storage._inPipeline != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._inPipeline, fieldNumber: 25)
       }
+      if _storage._reportsSubmittedLate != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._reportsSubmittedLate, fieldNumber: 26)
+      }
+      if _storage._maxDaysLate != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxDaysLate, fieldNumber: 27)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -552,6 +576,8 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._lateUnitIds != rhs_storage._lateUnitIds {return false}
         if _storage._partyMembers != rhs_storage._partyMembers {return false}
         if _storage._inPipeline != rhs_storage._inPipeline {return false}
+        if _storage._reportsSubmittedLate != rhs_storage._reportsSubmittedLate {return false}
+        if _storage._maxDaysLate != rhs_storage._maxDaysLate {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -143,10 +143,18 @@ struct  Orgsync__V1__UnitRollUp
    * applicants, activists and development targets
    */
   uint32_t in_pipeline;
+  /*
+   * submitted, but after the deadline (they stay late)
+   */
+  uint32_t reports_submitted_late;
+  /*
+   * the latest of those, in days past the deadline
+   */
+  uint32_t max_days_late;
 };
 #define ORGSYNC__V1__UNIT_ROLL_UP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__unit_roll_up__descriptor) \
-    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0 }
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0 }
 
 
 struct  Orgsync__V1__RollUp
