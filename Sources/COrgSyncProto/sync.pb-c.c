@@ -1763,7 +1763,7 @@ const ProtobufCMessageDescriptor orgsync__v1__change__descriptor =
   (ProtobufCMessageInit) orgsync__v1__change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[8] =
+static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[9] =
 {
   {
     "changes",
@@ -1861,6 +1861,18 @@ static const ProtobufCFieldDescriptor orgsync__v1__pull_page__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "trusted_authorities",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__PullPage, n_trusted_authorities),
+    offsetof(Orgsync__V1__PullPage, trusted_authorities),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
   0,   /* field[0] = changes */
@@ -1871,11 +1883,12 @@ static const unsigned orgsync__v1__pull_page__field_indices_by_name[] = {
   5,   /* field[5] = open_conflicts */
   3,   /* field[3] = remaining */
   4,   /* field[4] = reset */
+  8,   /* field[8] = trusted_authorities */
 };
 static const ProtobufCIntRange orgsync__v1__pull_page__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
 {
@@ -1885,7 +1898,7 @@ const ProtobufCMessageDescriptor orgsync__v1__pull_page__descriptor =
   "Orgsync__V1__PullPage",
   "orgsync.v1",
   sizeof(Orgsync__V1__PullPage),
-  8,
+  9,
   orgsync__v1__pull_page__field_descriptors,
   orgsync__v1__pull_page__field_indices_by_name,
   1,  orgsync__v1__pull_page__number_ranges,

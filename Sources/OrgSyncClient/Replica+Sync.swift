@@ -204,6 +204,7 @@ extension Replica {
   /// Applies one pull page and its cursor atomically. A page with `reset` first drops the
   /// server copy (the device's unit moved in the tree), keeping only pending local edits.
   func apply(page: Orgsync_V1_PullPage) throws {
+    var authoritiesChanged = false
     try writer.write { db in
       if page.reset {
         try db.execute(sql: "DELETE FROM server_records")
@@ -225,7 +226,16 @@ extension Replica {
       try setState("hlc", Int64(bitPattern: clock.now()), db)
       try setState("cursor", page.cursor, db)
       if page.conflictsIncluded { try store(conflicts: page.openConflicts, complete: true, db) }
+      // Over TLS only (a device with a trusted authority): the authorities to trust from now on.
+      if !page.trustedAuthorities.isEmpty, let current: String = try state("tls_ca", db) {
+        let announced = page.trustedAuthorities.map { Self.pem(certificate: [UInt8]($0)) }.joined()
+        if announced != current {
+          try setState("tls_ca", announced, db)
+          authoritiesChanged = true
+        }
+      }
     }
+    if authoritiesChanged { try saveIdentityCopy() }
   }
 
   func upsertServerRecord(_ record: Orgsync_V1_Record, _ db: Database) throws {
@@ -369,5 +379,19 @@ extension Replica {
           """
       ).map { ([UInt8]($0[0] as Data), [UInt8]($0[1] as Data)) }
     }
+  }
+}
+
+extension Replica {
+  /// A DER certificate as PEM.
+  static func pem(certificate der: [UInt8]) -> String {
+    let base64 = Data(der).base64EncodedString()
+    var lines: [Substring] = []
+    var rest = Substring(base64)
+    while !rest.isEmpty {
+      lines.append(rest.prefix(64))
+      rest = rest.dropFirst(64)
+    }
+    return "-----BEGIN CERTIFICATE-----\n" + lines.joined(separator: "\n") + "\n-----END CERTIFICATE-----\n"
   }
 }

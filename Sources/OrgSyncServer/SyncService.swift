@@ -34,9 +34,15 @@ public struct SyncService: RPCService {
   /// The page a pull serves when the request names no size.
   public static let defaultPage = 500
 
-  public init(store: any ServerStore, logger: Logger = Logger(label: "orgsync.sync")) {
+  /// Certificate authorities (DER) announced to devices on the last page of every pull.
+  let trustedAuthorities: [[UInt8]]
+
+  public init(
+    store: any ServerStore, logger: Logger = Logger(label: "orgsync.sync"), trustedAuthorities: [[UInt8]] = []
+  ) {
     self.store = store
     self.logger = logger
+    self.trustedAuthorities = trustedAuthorities
   }
 
   func actor(_ context: ServerContext) async throws -> Actor {
@@ -54,10 +60,12 @@ public struct SyncService: RPCService {
     return device
   }
 
-  /// Notes a completed sync, at most once a minute per device (it costs a write).
+  /// Notes a completed sync, at most once a minute per device (it costs a write) — every time
+  /// while a new certificate authority is being announced, so that `orgsyncd tls switch` knows
+  /// exactly which devices have heard of it.
   func noteSeen(_ device: DeviceInfo) async {
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    guard now - (device.lastSeenAt ?? 0) > 60_000 else { return }
+    guard trustedAuthorities.count > 1 || now - (device.lastSeenAt ?? 0) > 60_000 else { return }
     do {
       try await store.noteSeen(deviceID: device.id, at: now)
     } catch {
@@ -153,6 +161,7 @@ public struct SyncService: RPCService {
               actor: actor, includeResolved: false, limit: 1000, resolvedSince: month)
             for index in page.openConflicts.indices { PersonalData.redact(&page.openConflicts[index], for: actor) }
             page.conflictsIncluded = true
+            page.trustedAuthorities = trustedAuthorities.map { Data($0) }
           }
           try await writer.write(page)
           Counter(label: "orgsync_pull_changes_total").increment(by: page.changes.count)

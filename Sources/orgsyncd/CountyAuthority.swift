@@ -19,6 +19,9 @@ struct CountyAuthority {
   var caKeyPath: String { folder.appendingPathComponent("ca-key.pem").path }
   var serverCertificatePath: String { folder.appendingPathComponent("server.pem").path }
   var serverKeyPath: String { folder.appendingPathComponent("server-key.pem").path }
+  /// A new authority announced to devices before the server switches to it.
+  var nextCACertificatePath: String { folder.appendingPathComponent("next-ca.pem").path }
+  var nextCAKeyPath: String { folder.appendingPathComponent("next-ca-key.pem").path }
 
   init(dataFolder: URL) {
     folder = dataFolder.appendingPathComponent("tls")
@@ -26,10 +29,48 @@ struct CountyAuthority {
 
   var exists: Bool { FileManager.default.fileExists(atPath: serverCertificatePath) }
 
-  /// Makes the CA (20 years) and a server certificate, unless they exist.
+  /// Makes the CA (20 years) and a server certificate.
   func create(hosts: [String]) throws {
     try FileManager.default.createDirectory(
       at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try makeAuthority(certificatePath: caCertificatePath, keyPath: caKeyPath)
+    try issueServerCertificate(hosts: hosts)
+  }
+
+  var hasNext: Bool { FileManager.default.fileExists(atPath: nextCACertificatePath) }
+
+  /// Makes the next authority; devices are told of it with every sync from now on.
+  func rotate() throws {
+    try makeAuthority(certificatePath: nextCACertificatePath, keyPath: nextCAKeyPath)
+  }
+
+  /// The next authority becomes the current one (the old one is kept as `ca-previous.pem`), and
+  /// a server certificate is issued from it.
+  func switchToNext(hosts: [String]) throws {
+    let previous = folder.appendingPathComponent("ca-previous.pem").path
+    _ = try? FileManager.default.removeItem(atPath: previous)
+    try FileManager.default.copyItem(atPath: caCertificatePath, toPath: previous)
+    guard rename(nextCAKeyPath, caKeyPath) == 0, rename(nextCACertificatePath, caCertificatePath) == 0 else {
+      throw ValidationError("cannot move the next authority into place: \(String(cString: strerror(errno)))")
+    }
+    try issueServerCertificate(hosts: hosts)
+  }
+
+  /// The authorities devices should trust (DER): the current one, and the next one if any.
+  func trustedAuthorities() throws -> [[UInt8]] {
+    var result = [try der(of: caCertificatePath)]
+    if hasNext { result.append(try der(of: nextCACertificatePath)) }
+    return result
+  }
+
+  private func der(of path: String) throws -> [UInt8] {
+    let certificate = try Certificate(pemEncoded: try String(contentsOfFile: path, encoding: .utf8))
+    var serializer = DER.Serializer()
+    try serializer.serialize(certificate)
+    return serializer.serializedBytes
+  }
+
+  private func makeAuthority(certificatePath: String, keyPath: String) throws {
     let now = Date()
     let caKey = P256.Signing.PrivateKey()
     let name = try DistinguishedName {
@@ -45,9 +86,8 @@ struct CountyAuthority {
         Critical(KeyUsage(keyCertSign: true, cRLSign: true))
       },
       issuerPrivateKey: .init(caKey))
-    try write(caKey.pemRepresentation, to: caKeyPath, secret: true)
-    try write(try ca.serializeAsPEM().pemString, to: caCertificatePath, secret: false)
-    try issueServerCertificate(hosts: hosts)
+    try write(caKey.pemRepresentation, to: keyPath, secret: true)
+    try write(try ca.serializeAsPEM().pemString, to: certificatePath, secret: false)
   }
 
   /// A new server certificate from the existing CA (a new key too); the CA stays.
@@ -83,10 +123,7 @@ struct CountyAuthority {
 
   /// The pin devices check (see `EnrollmentPin`).
   func pin() throws -> String {
-    let ca = try Certificate(pemEncoded: try String(contentsOfFile: caCertificatePath, encoding: .utf8))
-    var serializer = DER.Serializer()
-    try serializer.serialize(ca)
-    return EnrollmentPin.pin(certificateDER: serializer.serializedBytes)
+    EnrollmentPin.pin(certificateDER: try der(of: caCertificatePath))
   }
 
   private func write(_ text: String, to path: String, secret: Bool) throws {

@@ -75,7 +75,56 @@ struct Init: AsyncParsableCommand {
 struct TLSCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tls", abstract: "The county's certificate authority and the server's certificate.",
-    subcommands: [Renew.self, Show.self], defaultSubcommand: Show.self)
+    subcommands: [Renew.self, Show.self, Rotate.self, Switch.self], defaultSubcommand: Show.self)
+
+  struct Rotate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Make a new certificate authority and announce it to every PC with each sync.",
+      discussion:
+        "Restart `orgsyncd serve` to start announcing it. Once every PC has synced (orgsyncd devices list), run `orgsyncd tls switch`: no PC needs to be enrolled again."
+    )
+    @OptionGroup var options: DataOptions
+
+    func run() async throws {
+      let authority = CountyAuthority(dataFolder: options.folder)
+      guard authority.exists else { throw ValidationError("no certificates in \(authority.folder.path)") }
+      guard !authority.hasNext else {
+        throw ValidationError("a new authority is announced already; run `orgsyncd tls switch`")
+      }
+      try authority.rotate()
+      print("made a new certificate authority: \(authority.nextCACertificatePath)")
+      print("restart the server; each PC learns of it with its next sync; then: orgsyncd tls switch")
+    }
+  }
+
+  struct Switch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Serve with the announced authority (restart `orgsyncd serve` afterwards).")
+    @OptionGroup var options: DataOptions
+    @Option(name: .customLong("host"), help: "A name or IPv4 address devices use (repeat for several).")
+    var hosts: [String] = []
+    @Flag(help: "Switch even though some PCs have not synced since the new authority was announced.")
+    var force = false
+
+    func run() async throws {
+      let authority = CountyAuthority(dataFolder: options.folder)
+      guard authority.hasNext else {
+        throw ValidationError("no new authority is announced: run `orgsyncd tls rotate` first")
+      }
+      let attributes = try FileManager.default.attributesOfItem(atPath: authority.nextCACertificatePath)
+      let announced = attributes[.modificationDate] as? Date ?? Date()
+      let since = Int64(announced.timeIntervalSince1970 * 1000)
+      let behind = try await options.store().devices().filter { $0.revokedAt == nil && ($0.lastSeenAt ?? 0) < since }
+      if !behind.isEmpty, !force {
+        throw ValidationError(
+          "\(behind.count) PCs have not synced since the new authority was announced (orgsyncd devices list); they would need `orgsync enroll --replace`. Wait for them, or add --force"
+        )
+      }
+      try authority.switchToNext(hosts: hosts)
+      print("now serving with the new authority; restart `orgsyncd serve`")
+      print("new pin for enrolment codes: \(EnrollmentPin.printed(code: "", pin: try authority.pin()))")
+    }
+  }
 
   struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print where the certificates are and the CA's pin.")
@@ -438,6 +487,7 @@ struct Serve: AsyncParsableCommand {
     let history = try await store.beginHistory(reason: "serve")
     logger.info("history", metadata: ["id": "\(RecordID.short(history))"])
     var tls: TLSConfiguration?
+    var announced: [[UInt8]] = []
     switch (tlsCertificate, tlsKey) {
     case (let certificate?, let key?):
       tls = .makeServerConfiguration(
@@ -452,6 +502,7 @@ struct Serve: AsyncParsableCommand {
         try authority.create(hosts: [])
         logger.notice("made the county's certificate authority", metadata: ["folder": "\(authority.folder.path)"])
       }
+      announced = try authority.trustedAuthorities()
       tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(authority.serverCertificatePath).map { .certificate($0) },
         privateKey: .privateKey(try NIOSSLPrivateKey(file: authority.serverKeyPath, format: .pem)))
@@ -468,7 +519,10 @@ struct Serve: AsyncParsableCommand {
       configuration: .init(
         host: host, port: port, limits: limits, tls: tls, shutdownGracePeriod: .seconds(gracePeriod),
         authenticator: DeviceAuthenticator(store: shared, logger: logger)),
-      services: [SyncService(store: shared, logger: logger), EnrollmentService(store: shared, logger: logger)],
+      services: [
+        SyncService(store: shared, logger: logger, trustedAuthorities: announced),
+        EnrollmentService(store: shared, logger: logger),
+      ],
       logger: logger)
     var services: [any Service] = [server, RetentionService(store: store, days: purgeDeletedAfterDays, logger: logger)]
     if adminPort != 0 {

@@ -286,6 +286,42 @@ struct CLITests {
     #expect(again.status == 0, "\(again.err)")
   }
 
+  @Test("a move to a new certificate authority: announced through sync, then switched; a PC that synced needs nothing")
+  func authorityMove() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 2, members: 1)
+    try await daemon.start()
+    let server = "127.0.0.1:\(daemon.port)"
+    let synced = daemon.folder.appendingPathComponent("synced")
+    let away = daemon.folder.appendingPathComponent("away")
+    for (home, unit) in [(synced, "430521-100-001"), (away, "430521-100-002")] {
+      let code = try await daemon.code(unit: unit, role: "branch")
+      #expect(try await Tool.run("orgsync", ["enroll", "--server", server, "--code", code], home: home).status == 0)
+      #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    }
+    await daemon.stop()
+    #expect(try await Tool.run("orgsyncd", ["tls", "rotate", "--data", daemon.data]).status == 0)
+    try await daemon.start()
+    #expect(try await Tool.run("orgsync", ["sync"], home: synced).status == 0, "learns of the new authority")
+    await daemon.stop()
+    // One PC has not synced since: the switch is refused until it has, or until forced.
+    let refused = try await Tool.run("orgsyncd", ["tls", "switch", "--data", daemon.data])
+    #expect(refused.status != 0)
+    #expect(refused.err.contains("1 PCs have not synced"), "\(refused.err)")
+    #expect(try await Tool.run("orgsyncd", ["tls", "switch", "--data", daemon.data, "--force"]).status == 0)
+    try await daemon.start()
+    let after = try await Tool.run("orgsync", ["sync"], home: synced)
+    #expect(after.status == 0, "the PC that synced trusts the new authority: \(after.err)")
+    let stranded = try await Tool.run("orgsync", ["sync"], home: away)
+    #expect(stranded.status == 69, "\(stranded.err)")
+    // It enrols again in place with a new code (which carries the new pin).
+    let code = try await daemon.code(unit: "430521-100-002", role: "branch")
+    let again = try await Tool.run(
+      "orgsync", ["enroll", "--replace", "--server", server, "--code", code],
+      home: away)
+    #expect(again.status == 0, "\(again.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: away).status == 0)
+  }
+
   @Test("a hierarchy imports from CSV; a bad row is refused before anything is written")
   func importCSV() async throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-import-\(UUID())")

@@ -688,6 +688,12 @@ public nonisolated struct Orgsync_V1_PullPage: Sendable {
   /// its tail lost): this is the only page and carries no changes. Heal, then pull from empty.
   public var historyChanged: Bool = false
 
+  /// On the last page, over TLS: every certificate authority (DER) a device should trust from
+  /// now on — the current one and, during a move to a new one, the next. A device replaces the
+  /// authorities it trusts with these (they came over a connection its current trust verified),
+  /// so the server can switch to the new authority later without any PC being re-enrolled.
+  public var trustedAuthorities: [Data] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1704,7 +1710,7 @@ nonisolated extension Orgsync_V1_Change: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullPage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0\u{3}open_conflicts\0\u{3}conflicts_included\0\u{3}history_changed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{1}cursor\0\u{1}more\0\u{1}remaining\0\u{1}reset\0\u{3}open_conflicts\0\u{3}conflicts_included\0\u{3}history_changed\0\u{3}trusted_authorities\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1720,6 +1726,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.openConflicts) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.conflictsIncluded) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.historyChanged) }()
+      case 9: try { try decoder.decodeRepeatedBytesField(value: &self.trustedAuthorities) }()
       default: break
       }
     }
@@ -1750,6 +1757,9 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if self.historyChanged != false {
       try visitor.visitSingularBoolField(value: self.historyChanged, fieldNumber: 8)
     }
+    if !self.trustedAuthorities.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.trustedAuthorities, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1762,6 +1772,7 @@ nonisolated extension Orgsync_V1_PullPage: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.openConflicts != rhs.openConflicts {return false}
     if lhs.conflictsIncluded != rhs.conflictsIncluded {return false}
     if lhs.historyChanged != rhs.historyChanged {return false}
+    if lhs.trustedAuthorities != rhs.trustedAuthorities {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -413,10 +413,18 @@ struct  Orgsync__V1__PullPage
    * its tail lost): this is the only page and carries no changes. Heal, then pull from empty.
    */
   protobuf_c_boolean history_changed;
+  /*
+   * On the last page, over TLS: every certificate authority (DER) a device should trust from
+   * now on — the current one and, during a move to a new one, the next. A device replaces the
+   * authorities it trusts with these (they came over a connection its current trust verified),
+   * so the server can switch to the new authority later without any PC being re-enrolled.
+   */
+  size_t n_trusted_authorities;
+  ProtobufCBinaryData *trusted_authorities;
 };
 #define ORGSYNC__V1__PULL_PAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__pull_page__descriptor) \
-    , 0,NULL, {0,NULL}, 0, 0, 0, 0,NULL, 0, 0 }
+    , 0,NULL, {0,NULL}, 0, 0, 0, 0,NULL, 0, 0, 0,NULL }
 
 
 /*
