@@ -21,6 +21,7 @@ public final class FairScheduler: Sendable {
 
   private struct State {
     var running = 0
+    var runningByKey: [String: Int] = [:]
     var queues: [String: CircularBuffer<Waiter>] = [:]
     /// Keys with waiting work, in turn order.
     var turns = CircularBuffer<String>()
@@ -29,16 +30,21 @@ public final class FairScheduler: Sendable {
 
   /// Operations that run at once (SQLite work is CPU-bound: about the number of cores).
   public let capacity: Int
+  /// Operations of one key that run at once: one fewer than `capacity` (at least one), so one
+  /// device can never hold every slot — another device's operation starts at once rather than
+  /// after one of its operations.
+  public let perKey: Int
   private let state = Mutex(State())
 
   public init(capacity: Int = max(2, ProcessInfo.processInfo.activeProcessorCount)) {
     self.capacity = capacity
+    self.perKey = max(1, capacity - 1)
   }
 
   /// Runs `body` when `key`'s turn comes.
   public func run<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
     try await acquire(key)
-    defer { release() }
+    defer { release(key) }
     return try await body()
   }
 
@@ -47,8 +53,11 @@ public final class FairScheduler: Sendable {
 
   private func acquire(_ key: String) async throws {
     let id: UInt64? = state.withLock { state in
-      if state.running < capacity, state.turns.isEmpty {
+      // Free slots can only be held back from keys at their own limit, so taking one jumps no
+      // one; a key with work queued already waits behind it.
+      if state.running < capacity, state.runningByKey[key, default: 0] < perKey, state.queues[key] == nil {
         state.running += 1
+        state.runningByKey[key, default: 0] += 1
         return nil
       }
       state.nextID += 1
@@ -81,19 +90,26 @@ public final class FairScheduler: Sendable {
     }
   }
 
-  private func release() {
+  /// Frees `key`'s slot and gives it to the first key in turn order that may run one more.
+  private func release(_ key: String) {
     let next: Waiter? = state.withLock { state in
-      guard let key = state.turns.popFirst(), var queue = state.queues[key], let waiter = queue.popFirst() else {
-        state.running -= 1
+      state.running -= 1
+      let left = state.runningByKey[key, default: 1] - 1
+      state.runningByKey[key] = left > 0 ? left : nil
+      guard let index = state.turns.firstIndex(where: { state.runningByKey[$0, default: 0] < perKey }) else {
         return nil
       }
+      let turn = state.turns.remove(at: index)
+      guard var queue = state.queues[turn], let waiter = queue.popFirst() else { return nil }
       if queue.isEmpty {
-        state.queues[key] = nil
+        state.queues[turn] = nil
       } else {
-        state.queues[key] = queue
-        state.turns.append(key)  // to the back of the line
+        state.queues[turn] = queue
+        state.turns.append(turn)  // to the back of the line
       }
-      return waiter  // the slot passes on: `running` stays as it is
+      state.running += 1
+      state.runningByKey[turn, default: 0] += 1
+      return waiter
     }
     next?.continuation.resume()
   }

@@ -34,6 +34,28 @@ struct FairSchedulerTests {
       ran.firstIndex(of: "quiet")! <= 1, "the quiet device waited for at most one of the busy one's operations: \(ran)")
   }
 
+  @Test("one device never holds every slot: with two, its second operation waits and another device's starts at once")
+  func slotLeftForOthers() async throws {
+    let scheduler = FairScheduler(capacity: 2)
+    let gate = AsyncStream<Void>.makeStream()
+    let entered = AsyncStream<Void>.makeStream()
+    let holder = Task {
+      try await scheduler.run("busy") {
+        entered.continuation.yield()
+        for await _ in gate.stream { break }
+      }
+    }
+    for await _ in entered.stream { break }
+    let second = Task { try await scheduler.run("busy") { "busy" } }
+    while scheduler.waiting < 1 { await Task.yield() }
+    // The free slot goes to another device without waiting.
+    #expect(try await scheduler.run("quiet") { "quiet" } == "quiet")
+    #expect(scheduler.waiting == 1, "the busy device's second operation still waits")
+    gate.continuation.yield()
+    try await holder.value
+    #expect(try await second.value == "busy")
+  }
+
   @Test("a waiting operation that is cancelled leaves the line and takes no slot")
   func cancelled() async throws {
     let scheduler = FairScheduler(capacity: 1)
