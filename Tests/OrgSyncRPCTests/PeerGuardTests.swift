@@ -39,6 +39,20 @@ struct PeerGuardTests {
     #expect(peerGuard.delayBeforeAttempt(keys: keys) == .zero)
   }
 
+  @Test("a device may reconnect 10 times at once, then once every 6 seconds")
+  func helloBudget() {
+    let peerGuard = PeerGuard(policy: .defaults)
+    let start = ContinuousClock.now
+    for _ in 0..<10 { #expect(peerGuard.takeHello(device: [1], now: start)) }
+    #expect(!peerGuard.takeHello(device: [1], now: start), "the burst is used up")
+    #expect(peerGuard.takeHello(device: [2], now: start), "another device is not affected")
+    #expect(!peerGuard.takeHello(device: [1], now: start + .seconds(5)))
+    #expect(peerGuard.takeHello(device: [1], now: start + .seconds(6)))
+    #expect(!peerGuard.takeHello(device: [1], now: start + .seconds(7)))
+    // After a quiet spell the whole burst is back.
+    for _ in 0..<10 { #expect(peerGuard.takeHello(device: [1], now: start + .seconds(600))) }
+  }
+
   @Test("a peer's calls beyond its running limit wait their turn and start in order; a waiter can give up")
   func runningCalls() async throws {
     var policy = PeerPolicy()

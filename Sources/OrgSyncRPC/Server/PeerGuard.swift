@@ -15,6 +15,11 @@ public struct PeerPolicy: Hashable, Sendable {
   /// Calls of one peer running at once across all its connections; later ones wait their turn
   /// (they are not refused). Bounds what one peer can make the server produce and hold.
   public var maxRunningCallsPerPeer = 8
+  /// Connections one device may open (hellos accepted) in a burst, and the pace at which that
+  /// allowance comes back: a PC reconnects a few times an hour; one that reconnects in a loop
+  /// — broken, or fighting its own connection cap — is slowed instead of churning the server.
+  public var helloBurstPerDevice = 10
+  public var helloRefillInterval: Duration = .seconds(6)
   /// Request bytes one connection may have waiting for handlers (calls queued behind the
   /// running ones hold theirs); a message beyond it fails its call with RESOURCE_EXHAUSTED.
   public var maxHeldRequestBytes = 8 << 20
@@ -61,6 +66,8 @@ final class PeerGuard: Sendable {
     var waiting: [String: CircularBuffer<Waiter>] = [:]
     var nextWaiterID: UInt64 = 0
     var failures: [String: Failures] = [:]
+    /// Per device: hellos left, and when that count was last topped up.
+    var helloAllowance: [[UInt8]: (left: Int, at: ContinuousClock.Instant)] = [:]
   }
 
   let policy: PeerPolicy
@@ -90,6 +97,28 @@ final class PeerGuard: Sendable {
       state.unauthenticated -= 1
       let left = state.unauthenticatedByAddress[address, default: 1] - 1
       state.unauthenticatedByAddress[address] = left > 0 ? left : nil
+    }
+  }
+
+  /// Takes one of the device's hellos; false when it has used them all (try again shortly).
+  /// Counted only after the proof was checked, so no one can spend another device's allowance.
+  func takeHello(device: [UInt8], now: ContinuousClock.Instant = .now) -> Bool {
+    state.withLock { state in
+      if state.helloAllowance.count > 100_000 { state.helloAllowance = [:] }
+      var entry = state.helloAllowance[device] ?? (policy.helloBurstPerDevice, now)
+      let refilled = Int((now - entry.at) / policy.helloRefillInterval)
+      if refilled > 0 {
+        entry.left = min(policy.helloBurstPerDevice, entry.left + refilled)
+        entry.at = entry.at + policy.helloRefillInterval * refilled
+      }
+      guard entry.left > 0 else {
+        state.helloAllowance[device] = entry
+        return false
+      }
+      if entry.left == policy.helloBurstPerDevice { entry.at = now }
+      entry.left -= 1
+      state.helloAllowance[device] = entry
+      return true
     }
   }
 

@@ -299,6 +299,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         ])
       goAwayAndClose(reason: .unauthenticated, message: reason)
     case .accepted(let peer, let ackProof):
+      if !peer.isAnonymous, !peerGuard.takeHello(device: peer.deviceID) {
+        Counter(label: "orgsync_hellos_throttled_total").increment()
+        return goAwayAndClose(
+          reason: .noError, message: "this device opened too many connections just now; try again in a minute")
+      }
       self.peer = peer
       leaveHelloCount()
       if !peer.isAnonymous {
