@@ -395,3 +395,41 @@ extension Replica {
     return "-----BEGIN CERTIFICATE-----\n" + lines.joined(separator: "\n") + "\n-----END CERTIFICATE-----\n"
   }
 }
+
+extension Replica {
+  /// Clears, once, the personal fields a committee device no longer receives (`PersonalData`)
+  /// from records it pulled before the server withheld them. Pending local edits are laid over
+  /// the cleared copy again, so nothing typed here is touched. Returns how many records changed.
+  func dropWithheldPersonalData() throws -> Int {
+    guard let identity = try identity(), identity.role == .committee else { return 0 }
+    let actor = Actor(deviceID: identity.deviceID, unitID: identity.unitID, role: identity.role)
+    return try writer.write { db in
+      if let done: Int64 = try state("personal_policy", db), done >= 1 { return 0 }
+      let types = PersonalData.withheldBelow.keys.map(\.rawValue)
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT id, type, unit_id, body FROM server_records
+            WHERE type IN (\(types.map { _ in "?" }.joined(separator: ","))) AND unit_id != ?
+          """, arguments: StatementArguments(types + [Data(identity.unitID)]))
+      var changed = 0
+      for row in rows {
+        var record = Orgsync_V1_Record()
+        record.id = row[0]
+        record.type = Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified
+        record.unitID = row[2]
+        record.body = try RecordKinds.body(type: record.type, bytes: [UInt8](row[3] as Data))
+        let before = record.body
+        PersonalData.redact(&record, for: actor)
+        guard record.body != before else { continue }
+        try db.execute(
+          sql: "UPDATE server_records SET body = ? WHERE id = ?",
+          arguments: [Data(RecordKinds.bytes(of: record.body)), record.id])
+        try rebase([UInt8](record.id), db)
+        changed += 1
+      }
+      try setState("personal_policy", Int64(1), db)
+      return changed
+    }
+  }
+}

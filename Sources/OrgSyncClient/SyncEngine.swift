@@ -86,6 +86,8 @@ public struct SyncEngine: Sendable {
       throw error
     }
     try await replica.blocking { try $0.markSynced(at: Self.nowMillis) }
+    // Once, after the first sync under the policy: what the server now withholds goes here too.
+    _ = try await replica.blocking { try $0.dropWithheldPersonalData() }
     progress(SyncProgress(phase: .done, done: report.pulled, total: report.pulled, bytes: 0))
     return report
   }

@@ -96,6 +96,31 @@ struct HistoryTests {
     #expect(try kept() == 0)
   }
 
+  @Test("a county PC that pulled phones and notes before the server withheld them drops them, once")
+  func withheldAfterUpgrade() async throws {
+    let server = try await TestServer()
+    let county = try await server.device(unit: server.county, role: .committee)
+    let branch = try await server.device(unit: server.taiping, role: .branch)
+    var full = memberBody("吳桂芳", note: "低保戶，需幫扶")
+    full.member.phone = "13807394321"
+    var record = Orgsync_V1_Record()
+    record.id = Data(RecordID.make())
+    record.type = .member
+    record.unitID = Data(server.taiping)
+    record.version = 3
+    record.body = full
+    // As the county PC held it before: the whole record.
+    for device in [county, branch] { try device.replica.repair(upserting: [record], removing: []) }
+    #expect(try county.replica.dropWithheldPersonalData() == 1)
+    let held = try #require(try county.replica.record(id: Array(record.id)))
+    #expect(held.body.member.name == "吳桂芳")
+    #expect(held.body.member.phone.isEmpty && held.body.member.note.isEmpty)
+    #expect(try county.replica.dropWithheldPersonalData() == 0, "once")
+    // The branch keeps its own people whole.
+    #expect(try branch.replica.dropWithheldPersonalData() == 0)
+    #expect(try branch.replica.record(id: Array(record.id))?.body.member.phone == "13807394321")
+  }
+
   @Test("a power cut that loses the server's WAL: the tail comes back from the branch")
   func lostTail() async throws {
     let server = try await TestServer()
