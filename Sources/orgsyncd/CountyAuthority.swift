@@ -22,6 +22,21 @@ struct CountyAuthority {
   /// A new authority announced to devices before the server switches to it.
   var nextCACertificatePath: String { folder.appendingPathComponent("next-ca.pem").path }
   var nextCAKeyPath: String { folder.appendingPathComponent("next-ca-key.pem").path }
+  /// When a server first announced the next authority (milliseconds since 1970).
+  var announcedPath: String { folder.appendingPathComponent("next-ca.announced").path }
+
+  /// Notes that a server is announcing the next authority from now (the first time only).
+  func noteAnnounced(now: Date = Date()) throws {
+    guard hasNext, !FileManager.default.fileExists(atPath: announcedPath) else { return }
+    try write(String(Int64(now.timeIntervalSince1970 * 1000)), to: announcedPath, secret: false)
+  }
+
+  /// Since when devices have been told of the next authority; nil: not announced yet.
+  func announcedSince() -> Int64? {
+    (try? String(contentsOfFile: announcedPath, encoding: .utf8)).flatMap {
+      Int64($0.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+  }
 
   init(dataFolder: URL) {
     folder = dataFolder.appendingPathComponent("tls")
@@ -54,6 +69,7 @@ struct CountyAuthority {
       throw ValidationError("cannot move the next authority into place: \(String(cString: strerror(errno)))")
     }
     try issueServerCertificate(hosts: hosts)
+    _ = try? FileManager.default.removeItem(atPath: announcedPath)
   }
 
   /// The authorities devices should trust (DER): the current one, and the next one if any.

@@ -111,9 +111,10 @@ struct TLSCommand: AsyncParsableCommand {
       guard authority.hasNext else {
         throw ValidationError("no new authority is announced: run `orgsyncd tls rotate` first")
       }
-      let attributes = try FileManager.default.attributesOfItem(atPath: authority.nextCACertificatePath)
-      let announced = attributes[.modificationDate] as? Date ?? Date()
-      let since = Int64(announced.timeIntervalSince1970 * 1000)
+      guard let since = authority.announcedSince() else {
+        throw ValidationError(
+          "no server has announced the new authority yet: restart `orgsyncd serve`, let the PCs sync, then switch")
+      }
       let behind = try await options.store().devices().filter { $0.revokedAt == nil && ($0.lastSeenAt ?? 0) < since }
       if !behind.isEmpty, !force {
         throw ValidationError(
@@ -503,6 +504,7 @@ struct Serve: AsyncParsableCommand {
         logger.notice("made the county's certificate authority", metadata: ["folder": "\(authority.folder.path)"])
       }
       announced = try authority.trustedAuthorities()
+      try authority.noteAnnounced()
       tls = .makeServerConfiguration(
         certificateChain: try NIOSSLCertificate.fromPEMFile(authority.serverCertificatePath).map { .certificate($0) },
         privateKey: .privateKey(try NIOSSLPrivateKey(file: authority.serverKeyPath, format: .pem)))
