@@ -56,9 +56,10 @@ public struct FieldInput {
     return values.dropFirst().map { $0.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-") }
   }
 
-  static func enumValue(_ name: String, _ short: String) -> String? {
+  static func enumValue(_ name: String, _ typed: String) -> String? {
     guard let values = ProtoFields.enums[name], let first = values.first else { return nil }
     let prefix = String(first.dropLast("UNSPECIFIED".count))
+    let short = ChineseNames.shortName(typed, enum: name) ?? typed  // `--status 正式党员` too
     let full = prefix + short.uppercased().replacingOccurrences(of: "-", with: "_")
     return values.dropFirst().contains(full) ? full : nil
   }
@@ -190,7 +191,10 @@ public struct FieldInput {
       throw InputError("\(flag) takes a record id (or its last 6–8 digits as listed) or a unit code, not '\(text)'")
     default:
       guard let value = Self.enumValue(fieldType, text) else {
-        let choices = Self.choices(ofEnum: fieldType).joined(separator: ", ")
+        let choices = Self.choices(ofEnum: fieldType).map { short in
+          let chinese = ChineseNames.names(of: short, enum: fieldType)
+          return chinese.isEmpty ? short : "\(short) (\(chinese.joined(separator: "/")))"
+        }.joined(separator: ", ")
         throw InputError("\(flag) must be one of: \(choices) (got '\(text)')")
       }
       return value

@@ -189,7 +189,8 @@ struct CLITests {
     await daemon.stop()
     let added = try await Tool.run(
       "orgsync",
-      ["add", "member", "--name", "張三豐", "--status", "full", "--gender", "male", "--birth-date", "1960-02-29"],
+      // As a secretary types it: the closed sets take their Chinese names too.
+      ["add", "member", "--name", "张三丰", "--status", "正式党员", "--gender", "男", "--birth-date", "1960-02-29"],
       home: branch)
     #expect(added.status == 0, "\(added.err)")
     let down = try await Tool.run("orgsync", ["sync"], home: branch)
@@ -374,6 +375,7 @@ struct CLITests {
       (["add", "member", "--nmae", "李四"], 65, "has no field --nmae"),
       (["add", "member", "--name", "李四", "--birth-date", "1990-02-30"], 65, "real date"),
       (["add", "member", "--name", "李四", "--status", "boss"], 65, "must be one of"),
+      (["add", "member", "--name", "李四", "--status", "老板"], 65, "full (正式党员)"),
       (["add", "opinion", "--content", "路燈壞了"], 65, "source is required"),
       (["add", "spaceship"], 64, "unknown record type"),
       (["aggregate", "--period", "2026-Q5"], 64, "the period is"),
