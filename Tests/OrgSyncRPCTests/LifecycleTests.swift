@@ -160,13 +160,24 @@ struct LifecycleTests {
 
   @Test("a call to a server that is not there fails with UNAVAILABLE")
   func serverDown() async throws {
-    // Bind and release a port so that nothing listens on it.
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
-      host: "127.0.0.1", port: 0
-    )
-    .get()
-    let port = channel.localAddress!.port!
-    try await channel.close()
+    // A port that is bound but not listening: connections to it are refused, and no other test's
+    // server can take it meanwhile (a port merely released could be handed out again at once).
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #expect(fd >= 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    #expect(bound == 0)
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    let port = Int(UInt16(bigEndian: address.sin_port))
     let client = try RPCClient(
       configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))
     let error = await #expect(throws: RPCError.self) { try await client.unary(Echo.unary, entry("x")) }
