@@ -28,81 +28,23 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     case closed
   }
 
-  final class Stream: MessageSink, @unchecked Sendable {
-    let id: UInt32
-    let requests: InboundQueue
-    let credit: SendCredit
-    unowned let connection: ServerConnectionHandler
-    var task: Task<Void, Never>?
-    var deadlineTimer: Scheduled<Void>?
-    var active = true
-    /// Credit the client still has before it must wait (it may overdraw by one message).
-    var receiveCredit: Int
-    var consumedSinceUpdate = 0
-    let maxMessage: Int
-
-    init(
-      id: UInt32, connection: ServerConnectionHandler, loop: any EventLoop, sendWindow: Int, receiveWindow: Int,
-      maxMessage: Int
-    ) {
-      self.id = id
-      self.maxMessage = maxMessage
-      self.connection = connection
-      self.requests = InboundQueue(loop: loop)
-      self.credit = SendCredit(initial: sendWindow)
-      self.receiveCredit = receiveWindow
-    }
-
-    /// Sends one response message once the call has credit and the socket is taking data: a
-    /// client that stops reading stops the handler here, and the server holds at most what
-    /// the socket's buffer, one window and the message being sent need.
-    func send(_ payload: ByteBuffer) async throws {
-      let loop = requests.loop
-      guard payload.readableBytes <= maxMessage else {
-        throw RPCError(
-          code: .resourceExhausted,
-          message: "a response of \(payload.readableBytes) bytes is larger than the \(maxMessage) the client accepts")
-      }
-      if loop.inEventLoop, active, credit.canSend, connection.isWritable {
-        connection.sendMessage(payload, on: self)
-        return
-      }
-      while true {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-          loop.execute { self.credit.wait(continuation) }
-        }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-          loop.execute { self.connection.waitUntilWritable(self, continuation) }
-        }
-        let sent = try await loop.submit { [self] in
-          guard active else { throw credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
-          // Another call may have filled the socket since we were woken: wait again.
-          guard credit.canSend, connection.isWritable else { return false }
-          connection.sendMessage(payload, on: self)
-          return true
-        }.get()
-        if sent { return }
-      }
-    }
-  }
-
   private let router: Router
-  private let limits: ConnectionLimits
+  let limits: ConnectionLimits
   private let authenticator: any ConnectionAuthenticator
   private let runHandlersOnEventLoop: Bool
-  private var logger: Logger
+  var logger: Logger
   private let onClose: @Sendable (ObjectIdentifier) -> Void
   private let peerGuard: PeerGuard
 
   var context: ChannelHandlerContext!
   private var executor: EventLoopTaskExecutor!
-  private var state: State = .awaitingPreface
+  var state: State = .awaitingPreface
   private var peer = PeerIdentity.anonymous
-  private var peerLimits = ConnectionLimits.defaults
+  var peerLimits = ConnectionLimits.defaults
   private let serverNonce = HelloProof.randomBytes()
-  private var streams: [UInt32: Stream] = [:]
-  private var highestStreamID: UInt32 = 0
-  private var draining = false
+  var streams: [UInt32: Stream] = [:]
+  var highestStreamID: UInt32 = 0
+  var draining = false
   /// Counted against the caps on connections that have not finished their hello.
   private var countedBeforeHello: Bool
   private var remoteAddress: SocketAddress?
@@ -112,7 +54,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   /// would also hold back the WINDOW_UPDATE a running call needs to finish: a deadlock.)
   private var bufferedInbound = 0
   /// Handlers waiting for the socket to take more data (in arrival order).
-  private var writabilityWaiters = CircularBuffer<
+  var writabilityWaiters = CircularBuffer<
     (stream: Stream, continuation: CheckedContinuation<Void, any Error>)
   >()
   var out = ByteBuffer()
@@ -542,43 +484,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     if error.code != .ok { stream.task?.cancel() }
   }
 
-  fileprivate func sendMessage(_ payload: ByteBuffer, on stream: Stream) {
-    context.eventLoop.assertInEventLoop()
-    stream.credit.spend(payload.readableBytes)
-    var payload = payload
-    emit { $0.writeFrame(type: .message, streamID: stream.id) { $0.writeBuffer(&payload) } }
-    // Hand large output to the channel now, so that its writability tells the next sender the
-    // truth (frames gathered for a later flush are invisible to it).
-    if out.readableBytes >= Self.flushThreshold { flushNow() }
-  }
-
-  /// Output gathered in one loop tick beyond which it is flushed at once.
-  static let flushThreshold = 64 * 1024
-
-  /// The flow-control window of every call on this connection, both ways: the smaller of the
-  /// two announced (a client cannot make the server hold more than the server chose).
-  private var window: Int { min(limits.initialWindow, peerLimits.initialWindow) }
-
-  fileprivate var isWritable: Bool { context.channel.isWritable }
-
-  fileprivate func waitUntilWritable(_ stream: Stream, _ continuation: CheckedContinuation<Void, any Error>) {
-    context.eventLoop.assertInEventLoop()
-    if !stream.active {
-      continuation.resume(throwing: stream.credit.error ?? RPCError(code: .cancelled, message: "the call has ended"))
-    } else if context.channel.isWritable {
-      continuation.resume()
-    } else {
-      writabilityWaiters.append((stream, continuation))
-    }
-  }
-
-  private func wakeWritabilityWaiters() {
-    guard context.channel.isWritable else { return }
-    // Each woken sender checks again before it writes; those that find the socket full wait
-    // again, in order.
-    while let waiter = writabilityWaiters.popFirst() { waiter.continuation.resume() }
-  }
-
   private func helloKeys(_ deviceID: [UInt8]) -> [PeerGuard.GuessKey] {
     peerGuard.helloKeys(deviceID: deviceID, address: remoteAddress)
   }
@@ -601,52 +506,5 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       return wire
     }
     writeControl(.trailers, trailers, streamID: id)
-  }
-
-  // MARK: Shutdown
-
-  /// Graceful shutdown: GOAWAY naming the last accepted call; close once those have finished.
-  func beginDrain() {
-    context.eventLoop.assertInEventLoop()
-    guard !draining, case .ready = state else {
-      if case .ready = state {} else { context.close(promise: nil) }
-      return
-    }
-    draining = true
-    writeGoAway(reason: .noError, message: "the server is shutting down")
-    flushNow()
-    if streams.isEmpty { context.close(promise: nil) }
-  }
-
-  private func protocolError(_ message: String) {
-    logger.debug("protocol error", metadata: ["reason": "\(message)"])
-    goAwayAndClose(reason: .protocolError, message: message)
-  }
-
-  fileprivate func goAwayAndClose(reason: Orgsync_V1_GoAwayReason, message: String) {
-    guard context.channel.isActive else { return }
-    if case .closed = state { return }
-    state = .closed
-    writeGoAway(reason: reason, message: message)
-    let buffer = out
-    out.clear()
-    context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { [context] _ in context?.close(promise: nil) }
-  }
-
-  private func writeGoAway(reason: Orgsync_V1_GoAwayReason, message: String) {
-    var goAway = Orgsync_V1_GoAway()
-    goAway.lastStreamID = highestStreamID
-    goAway.reason = reason
-    goAway.message = message
-    writeControl(.goAway, goAway)
-  }
-
-  static func goAwayReason(for code: WireError.Code) -> Orgsync_V1_GoAwayReason {
-    switch code {
-    case .frameTooLarge: .frameTooLarge
-    case .badChecksum: .badChecksum
-    case .unsupportedVersion: .unsupportedVersion
-    default: .protocolError
-    }
   }
 }
