@@ -80,6 +80,8 @@ var targets: [Target] = [
       "OrgSyncRPC",
       "OrgSyncProto",
       .product(name: "GRDB", package: "GRDB.swift"),
+      .product(name: "Crypto", package: "swift-crypto"),
+      .product(name: "CryptoExtras", package: "swift-crypto"),
     ]
   ),
   .target(

@@ -34,10 +34,11 @@ cleanup() {
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 orgsyncd() { "$bin/orgsyncd" "$@" --data "$work/server"; }
-# Each office has its own computer (its own ORGSYNC_HOME).
-shiqiao() { ORGSYNC_HOME="$work/shiqiao" "$bin/orgsync" "$@"; }
-xinmin() { ORGSYNC_HOME="$work/xinmin" "$bin/orgsync" "$@"; }
-county() { ORGSYNC_HOME="$work/county" "$bin/orgsync" "$@"; }
+# Each office has its own computer (its own ORGSYNC_HOME) and its own passphrase, which locks the
+# records kept on it (typed at a prompt by a person; given here as a script would give it).
+shiqiao() { ORGSYNC_HOME="$work/shiqiao" ORGSYNC_PASSPHRASE="石桥村支部口令" "$bin/orgsync" "$@"; }
+xinmin() { ORGSYNC_HOME="$work/xinmin" ORGSYNC_PASSPHRASE="新民村支部口令" "$bin/orgsync" "$@"; }
+county() { ORGSYNC_HOME="$work/county" ORGSYNC_PASSPHRASE="县委组织部口令" "$bin/orgsync" "$@"; }
 
 step "the county office sets up its server (with its own certificate authority: TLS on) and a generated county (4 townships × 6 villages)"
 orgsyncd init
@@ -75,6 +76,8 @@ shiqiao edit "$inspection" --follow-up-note "減速帶已申請，十月中旬�
 county edit "$inspection" --follow-up-note "逾期未整改，請十月底前報告"
 shiqiao list member | head -4
 shiqiao status
+echo "a copy of 石橋村's disk, searched for the new member's name:"
+grep -rl "張秀英" "$work/shiqiao" || echo "  not found: the records on the PC are encrypted (the key needs the passphrase)"
 
 step "the link is back: everyone syncs (the county first)"
 county sync

@@ -2,7 +2,9 @@ import CCRC32C
 import Foundation
 
 /// A second copy of every queued edit, outside the SQLite file: an append-only file of
-/// records `[length u32 LE][CRC-32C u32 LE][Mutation bytes]`, fsynced on each append. If the
+/// records `[length u32 LE][CRC-32C u32 LE][sealed Mutation bytes]`, fsynced on each append
+/// (sealed with the replica's key, as in the file; a journal written before sealing existed
+/// holds clear Mutation bytes until the replica is first opened with a key). If the
 /// replica file is damaged (a disk error, a half-copied file, a zeroed header), `orgsync
 /// recover` reads the queued edits back from here. It is emptied whenever the outbox is empty
 /// (everything in it was accepted by the server).
@@ -14,28 +16,39 @@ struct OutboxJournal: Sendable {
   let path: String
 
   func append(_ payloads: [[UInt8]]) throws {
-    try withLockedFile(flags: O_WRONLY | O_APPEND | O_CREAT) { fd in
-      var out: [UInt8] = []
-      for payload in payloads {
-        let crc = payload.withUnsafeBytes { orgsync_crc32c(0, $0.baseAddress, $0.count) }
-        for value in [UInt32(payload.count), crc] {
-          withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-        }
-        out.append(contentsOf: payload)
-      }
-      try out.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-          let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-          if written < 0 {
-            if errno == EINTR { continue }
-            throw ReplicaError("cannot write the edit journal \(path): \(String(cString: strerror(errno)))")
-          }
-          offset += written
-        }
-      }
-      guard fsync(fd) == 0 else { throw ReplicaError("cannot flush the edit journal \(path) to disk") }
+    try withLockedFile(flags: O_WRONLY | O_APPEND | O_CREAT) { fd in try write(payloads, to: fd) }
+  }
+
+  /// Replaces every record (sealing a journal written before sealing existed). The queued
+  /// edits are in the SQLite file already: this is the second copy being rewritten.
+  func replace(with payloads: [[UInt8]]) throws {
+    try withLockedFile(flags: O_WRONLY | O_CREAT) { fd in
+      guard ftruncate(fd, 0) == 0 else { throw ReplicaError("cannot rewrite the edit journal \(path)") }
+      try write(payloads, to: fd)
     }
+  }
+
+  private func write(_ payloads: [[UInt8]], to fd: Int32) throws {
+    var out: [UInt8] = []
+    for payload in payloads {
+      let crc = payload.withUnsafeBytes { orgsync_crc32c(0, $0.baseAddress, $0.count) }
+      for value in [UInt32(payload.count), crc] {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+      }
+      out.append(contentsOf: payload)
+    }
+    try out.withUnsafeBytes { raw in
+      var offset = 0
+      while offset < raw.count {
+        let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+        if written < 0 {
+          if errno == EINTR { continue }
+          throw ReplicaError("cannot write the edit journal \(path): \(String(cString: strerror(errno)))")
+        }
+        offset += written
+      }
+    }
+    guard fsync(fd) == 0 else { throw ReplicaError("cannot flush the edit journal \(path) to disk") }
   }
 
   /// Every intact record, oldest first (reading stops at the first damaged one).

@@ -90,12 +90,12 @@ extension Replica {
       try checkRules(m, db)
       try db.execute(
         sql: "INSERT INTO outbox (mutation_id, record_id, mutation) VALUES (?, ?, ?)",
-        arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data])
+        arguments: [m.mutationID, m.recordID, try sealed(m)])
       try setState("hlc", Int64(bitPattern: m.hlc), db)
       try rebase([UInt8](m.recordID), db)
     }
     // Committed (and fsynced); now the second copy, before the caller says "saved".
-    try journal?.append([try m.serializedBytes()])
+    try journal?.append([[UInt8](try sealed(m))])
     return m
   }
 
@@ -117,7 +117,7 @@ extension Replica {
     {
       current = (
         Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified, [UInt8](row[1] as Data), row[2],
-        [UInt8](row[3] as Data)
+        try unsealed(row[3])
       )
     }
     let after = Self.applyLocally(m, to: current)
@@ -145,7 +145,7 @@ extension Replica {
       }
     let changed = Set(
       numbers.filter { before[$0] != afterFields[$0] }.compactMap { RecordKinds.fieldName($0, of: m.type) })
-    let resolver = ReplicaResolver(db: db)
+    let resolver = ReplicaResolver(db: db, sealer: sealer)
     let policy = Policy(resolver: resolver)
     try policy.authorize(actor, old: oldState, new: newState, fields: changed)
     let reviewer = try actor.unitID != owner && resolver.isAncestorOrSelf(actor.unitID, of: owner)
@@ -166,12 +166,12 @@ extension Replica {
     {
       state = (
         Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified, [UInt8](row[1] as Data), row[2],
-        [UInt8](row[3] as Data)
+        try unsealed(row[3])
       )
     }
     let pending = try Data.fetchAll(
       db.cachedStatement(sql: "SELECT mutation FROM outbox WHERE record_id = ? ORDER BY seq"), arguments: [Data(id)]
-    ).map { try Orgsync_V1_Mutation(serializedBytes: $0) }
+    ).map { try unsealedMutation($0) }
     for m in pending {
       state = Self.applyLocally(m, to: state)
     }
@@ -179,7 +179,7 @@ extension Replica {
       try db.cachedStatement(
         sql: "INSERT OR REPLACE INTO records (id, type, unit_id, version, body, pending) VALUES (?, ?, ?, ?, ?, ?)"
       ).execute(arguments: [
-        Data(id), state.type.rawValue, Data(state.unit), state.version, Data(state.body), !pending.isEmpty,
+        Data(id), state.type.rawValue, Data(state.unit), state.version, try sealed(state.body), !pending.isEmpty,
       ])
     } else {
       try db.cachedStatement(sql: "DELETE FROM records WHERE id = ?").execute(arguments: [Data(id)])

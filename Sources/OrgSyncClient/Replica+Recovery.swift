@@ -55,8 +55,14 @@ extension Replica {
 
   /// Reads what it can from the replica at `path` without changing it: the identity (from the
   /// file, else from its copy beside it), the queued edits (from the edit journal, plus any
-  /// only the file still has).
-  public static func salvage(path: String) -> Salvage {
+  /// only the file still has). `key` opens what is sealed; entries from before sealing
+  /// existed are read as they are.
+  public static func salvage(path: String, key: ReplicaKey) -> Salvage {
+    let sealer = Sealer(key: key)
+    func mutation(_ bytes: [UInt8]) -> Orgsync_V1_Mutation? {
+      (try? sealer.open(Data(bytes))).flatMap { try? Orgsync_V1_Mutation(serializedBytes: $0) }
+        ?? (try? Orgsync_V1_Mutation(serializedBytes: bytes))
+    }
     var salvage = Salvage()
     var configuration = Configuration()
     configuration.readonly = true
@@ -64,21 +70,22 @@ extension Replica {
     func state<T: DatabaseValueConvertible>(_ key: String) -> T? {
       try? damaged?.read { db in try T.fetchOne(db, sql: "SELECT value FROM state WHERE key = ?", arguments: [key]) }
     }
-    if let server: String = state("server"), let device: Data = state("device_id"), let secret: Data = state("secret"),
+    if let server: String = state("server"), let device: Data = state("device_id"),
+      let secret = (state("secret") as Data?).map({ (try? sealer.open($0)) ?? [UInt8]($0) }),
       let unit: Data = state("unit_id"), let role: Int = state("role")
     {
       salvage.identity = Identity(
-        server: server, deviceID: [UInt8](device), secret: [UInt8](secret), unitID: [UInt8](unit),
+        server: server, deviceID: [UInt8](device), secret: secret, unitID: [UInt8](unit),
         role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified, unitName: state("unit_name") ?? "")
       salvage.trustedAuthority = state("tls_ca")
     }
-    if salvage.identity == nil, let copy = identityCopy(path: path) {
+    if salvage.identity == nil, let copy = identityCopy(path: path, sealer: sealer) {
       salvage.identity = copy.identity
       salvage.trustedAuthority = copy.pem
     }
     var seen = Set<Data>()
     for bytes in OutboxJournal(path: journalPath(path)).entries() {
-      guard let m = try? Orgsync_V1_Mutation(serializedBytes: bytes), seen.insert(m.mutationID).inserted else {
+      guard let m = mutation(bytes), seen.insert(m.mutationID).inserted else {
         continue
       }
       salvage.queued.append(m)
@@ -92,7 +99,7 @@ extension Replica {
         guard
           let bytes = try? damaged.read({ db in
             try Data.fetchOne(db, sql: "SELECT mutation FROM outbox WHERE seq = ?", arguments: [seq])
-          }), let m = try? Orgsync_V1_Mutation(serializedBytes: bytes), seen.insert(m.mutationID).inserted
+          }), let m = mutation([UInt8](bytes)), seen.insert(m.mutationID).inserted
         else { continue }
         salvage.queued.append(m)
         salvage.fromFile += 1
@@ -102,11 +109,12 @@ extension Replica {
     return salvage
   }
 
-  static func identityCopy(path: String) -> (identity: Identity, pem: String?)? {
+  static func identityCopy(path: String, sealer: Sealer) -> (identity: Identity, pem: String?)? {
     guard let data = FileManager.default.contents(atPath: identityPath(path)),
       let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
       let server = object["server"] as? String, let device = (object["device_id"] as? String).flatMap(unhex),
-      let secret = (object["secret"] as? String).flatMap(unhex),
+      let stored = (object["secret"] as? String).flatMap(unhex),
+      let secret = object["sealed"] as? Bool == true ? try? sealer.open(Data(stored)) : stored,
       let unit = (object["unit_id"] as? String).flatMap(unhex),
       let role = object["role"] as? Int
     else { return nil }
@@ -123,8 +131,10 @@ extension Replica {
   /// their original ids (the server applies each once). The records come back with the next
   /// sync. Throws if no identity can be found (then only a new enrolment helps; the queued
   /// edits are still in the journal for `enroll --replace`).
-  public static func recover(path: String, now: Date = Date()) throws -> (salvage: Salvage, keptAs: String) {
-    let salvage = salvage(path: path)
+  public static func recover(path: String, key: ReplicaKey, now: Date = Date()) throws -> (
+    salvage: Salvage, keptAs: String
+  ) {
+    let salvage = salvage(path: path, key: key)
     guard let identity = salvage.identity else {
       throw ReplicaError(
         "this computer's identity cannot be read from \(path) or its copy; enrol again with "
@@ -135,7 +145,7 @@ extension Replica {
     for suffix in ["", "-wal", "-shm"] where manager.fileExists(atPath: path + suffix) {
       try manager.moveItem(atPath: path + suffix, toPath: aside + suffix)
     }
-    let replica = try Replica(path: path)
+    let replica = try Replica(path: path, key: key)
     try replica.setIdentity(identity)
     try replica.setTrustedAuthority(salvage.trustedAuthority)
     try replica.requeue(salvage.queued)
@@ -148,7 +158,7 @@ extension Replica {
       for m in mutations {
         try db.execute(
           sql: "INSERT OR IGNORE INTO outbox (mutation_id, record_id, mutation) VALUES (?, ?, ?)",
-          arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data])
+          arguments: [m.mutationID, m.recordID, try sealed(m)])
         clock.observe(m.hlc)
         try rebase([UInt8](m.recordID), db)
       }

@@ -20,7 +20,7 @@ extension Replica {
       while let row = try rows.next() {
         let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
         let id = [UInt8](row[1] as Data)
-        let bytes = [UInt8](row[3] as Data)
+        let bytes = try unsealed(row[3])
         if type == .orgUnit {
           builder.addUnit(id: id, unit: try RecordKinds.body(type: type, bytes: bytes).orgUnit)
         } else {

@@ -8,7 +8,7 @@ extension Replica {
   func outboxBatch(limit: Int) throws -> [Orgsync_V1_Mutation] {
     try writer.read { db in
       try Data.fetchAll(db, sql: "SELECT mutation FROM outbox ORDER BY seq LIMIT ?", arguments: [limit])
-        .map { try Orgsync_V1_Mutation(serializedBytes: $0) }
+        .map { try unsealedMutation($0) }
     }
   }
 
@@ -59,7 +59,7 @@ extension Replica {
         """,
       arguments: [
         m.mutationID, m.recordID, m.type.rawValue, result.rejectCode.rawValue, result.field, reason,
-        try m.serializedBytes() as Data, now,
+        try sealed(m), now,
       ])
   }
 
@@ -67,7 +67,7 @@ extension Replica {
   func keepSent(_ m: Orgsync_V1_Mutation, now: Int64, _ db: Database) throws {
     try db.cachedStatement(
       sql: "INSERT OR IGNORE INTO sent (mutation_id, record_id, mutation, at) VALUES (?, ?, ?, ?)"
-    ).execute(arguments: [m.mutationID, m.recordID, try m.serializedBytes() as Data, now])
+    ).execute(arguments: [m.mutationID, m.recordID, try sealed(m), now])
   }
 
   /// Server positions this replica has seen (its cursor, its last push answer).
@@ -107,7 +107,7 @@ extension Replica {
     try writer.read { db in
       try Row.fetchAll(
         db, sql: "SELECT seq, mutation FROM sent WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]
-      ).map { ($0[0], try Orgsync_V1_Mutation(serializedBytes: $0[1] as Data)) }
+      ).map { ($0[0], try unsealedMutation($0[1])) }
     }
   }
 
@@ -119,7 +119,7 @@ extension Replica {
         for row in try Row.fetchAll(
           db, sql: "SELECT seq, mutation FROM sent WHERE record_id = ?", arguments: [Data(id)])
         {
-          out.append((row[0], try Orgsync_V1_Mutation(serializedBytes: row[1] as Data)))
+          out.append((row[0], try unsealedMutation(row[1])))
         }
       }
       return out.sorted { $0.0 < $1.0 }.map(\.1)
@@ -181,7 +181,7 @@ extension Replica {
         let type = Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified
         return LocalRecord(
           id: [UInt8](row[0] as Data), type: type, unitID: [UInt8](row[2] as Data), version: row[3],
-          body: try RecordKinds.body(type: type, bytes: [UInt8](row[4] as Data)), pending: false)
+          body: try RecordKinds.body(type: type, bytes: unsealed(row[4])), pending: false)
       }
     }
   }
@@ -250,7 +250,7 @@ extension Replica {
         """
     ).execute(arguments: [
       record.id, record.type.rawValue, record.unitID, record.version, Int64(bitPattern: record.hlc),
-      Data(RecordKinds.bytes(of: record.body)),
+      try sealed(RecordKinds.bytes(of: record.body)),
     ])
   }
 
@@ -317,7 +317,7 @@ extension Replica {
           INSERT INTO conflicts (id, record_id, status, body) VALUES (?, ?, ?, ?)
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body
           """,
-        arguments: [conflict.id, conflict.recordID, conflict.status.rawValue, try conflict.serializedBytes() as Data])
+        arguments: [conflict.id, conflict.recordID, conflict.status.rawValue, try sealed(conflict.serializedBytes())])
     }
   }
 
@@ -326,7 +326,7 @@ extension Replica {
     try writer.read { db in
       try Data.fetchAll(
         db, sql: "SELECT body FROM conflicts WHERE status = 1 OR ? ORDER BY status, id", arguments: [includeResolved]
-      ).map { try Orgsync_V1_Conflict(serializedBytes: $0) }
+      ).map { try Orgsync_V1_Conflict(serializedBytes: unsealed($0)) }
     }
   }
 
@@ -418,13 +418,13 @@ extension Replica {
         record.id = row[0]
         record.type = Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified
         record.unitID = row[2]
-        record.body = try RecordKinds.body(type: record.type, bytes: [UInt8](row[3] as Data))
+        record.body = try RecordKinds.body(type: record.type, bytes: unsealed(row[3]))
         let before = record.body
         PersonalData.redact(&record, for: actor)
         guard record.body != before else { continue }
         try db.execute(
           sql: "UPDATE server_records SET body = ? WHERE id = ?",
-          arguments: [Data(RecordKinds.bytes(of: record.body)), record.id])
+          arguments: [try sealed(RecordKinds.bytes(of: record.body)), record.id])
         try rebase([UInt8](record.id), db)
         changed += 1
       }

@@ -7,6 +7,7 @@ import OrgSyncProto
 /// value is refused at once with the field named — offline too.
 struct ReplicaResolver: ReferenceResolver {
   let db: Database
+  let sealer: Sealer
 
   func record(_ id: [UInt8]) throws -> ReferencedRecord? {
     guard
@@ -15,7 +16,7 @@ struct ReplicaResolver: ReferenceResolver {
     let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
     return ReferencedRecord(
       type: type, unitID: [UInt8](row[1] as Data), deleted: false,
-      body: (try? RecordKinds.body(type: type, bytes: [UInt8](row[2] as Data))) ?? Orgsync_V1_RecordBody())
+      body: (try? RecordKinds.body(type: type, bytes: sealer.open(row[2]))) ?? Orgsync_V1_RecordBody())
   }
 
   func isAncestorOrSelf(_ ancestor: [UInt8], of unit: [UInt8]) throws -> Bool {
@@ -38,7 +39,7 @@ extension Replica {
   public func validate(_ body: Orgsync_V1_RecordBody, unitID: [UInt8], today: Orgsync_V1_Date) throws {
     try writer.read { db in
       do {
-        try Validator(resolver: ReplicaResolver(db: db), today: today).validate(body, unitID: unitID)
+        try Validator(resolver: ReplicaResolver(db: db, sealer: sealer), today: today).validate(body, unitID: unitID)
       } catch let rejection as Rejection where rejection.code == .notFound {
         return  // maybe outside what this replica holds
       }

@@ -8,6 +8,11 @@ import OrgSyncProto
 /// outbox of mutations not yet accepted, rejected mutations with their reasons, the conflict
 /// inbox, the pull cursor and the device's identity. One SQLite file, mode 0600.
 ///
+/// Record bodies and queued, sent and refused edits are sealed with the replica's key
+/// (`ReplicaKey`, AES-GCM per value) before SQLite sees them, and the edit journal likewise:
+/// the file, its WAL and the journal hold no member's name or phone in the clear. Ids, types,
+/// units and versions stay clear, so SQL can still find and order rows.
+///
 /// Every local edit changes `records` and appends to `outbox` in one transaction; every pull
 /// page changes `server_records`, rebases the touched records and stores the new cursor in one
 /// transaction. So a process killed at any point leaves a replica that resumes correctly.
@@ -20,16 +25,22 @@ public final class Replica: Sendable {
   public let path: String?
   /// A copy of each queued edit outside the SQLite file (nil in memory).
   let journal: OutboxJournal?
+  /// Seals values before they are stored and opens them when read (no key in memory).
+  let sealer: Sealer
 
   /// Where the edit journal of the replica at `path` lives.
   public static func journalPath(_ path: String) -> String { path + ".outbox-journal" }
   /// Where the identity of the replica at `path` is kept a second time.
   public static func identityPath(_ path: String) -> String { path + ".identity" }
 
-  /// Opens or creates the replica at `path` (nil: in memory, for tests).
-  public init(path: String?) throws {
+  /// Opens or creates the replica at `path` (nil: in memory, for tests), sealed with `key`
+  /// (required for a file). A replica written before sealing existed is sealed on its first
+  /// opening with a key, and its old clear pages are wiped.
+  public init(path: String?, key: ReplicaKey? = nil) throws {
+    if path != nil, key == nil { throw ReplicaError("this computer's data file needs its key") }
     self.path = path
     journal = path.map { OutboxJournal(path: Self.journalPath($0)) }
+    sealer = Sealer(key: key)
     var configuration = Configuration()
     // FULL: "saved" is printed only once the edit is fsynced (it survives a power cut). The
     // busy timeout lets `orgsync ui`, a timer's `sync` and a typed command share the file.
@@ -37,6 +48,8 @@ public final class Replica: Sendable {
     configuration.prepareDatabase { db in
       try db.execute(sql: "PRAGMA synchronous = FULL")
       try db.execute(sql: "PRAGMA cache_size = -32768")
+      // What is deleted or overwritten is zeroed, not left in free pages for a disk copy.
+      try db.execute(sql: "PRAGMA secure_delete = ON")
     }
     if let path {
       let existed = FileManager.default.fileExists(atPath: path)
@@ -53,6 +66,7 @@ public final class Replica: Sendable {
     try Self.migrator.migrate(writer)
     let last = try writer.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM state WHERE key = 'hlc'") } ?? 0
     clock = HybridClock(last: UInt64(bitPattern: last))
+    try sealIfNeeded()
   }
 
   static var migrator: DatabaseMigrator {
@@ -161,7 +175,7 @@ public final class Replica: Sendable {
         let role: Int = try state("role", db)
       else { return nil }
       return Identity(
-        server: server, deviceID: [UInt8](device), secret: [UInt8](secret), unitID: [UInt8](unit),
+        server: server, deviceID: [UInt8](device), secret: try unsealed(secret), unitID: [UInt8](unit),
         role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified, unitName: try state("unit_name", db) ?? "")
     }
   }
@@ -170,7 +184,8 @@ public final class Replica: Sendable {
     try writer.write { db in
       try setState("server", identity.server, db)
       try setState("device_id", Data(identity.deviceID), db)
-      try setState("secret", Data(identity.secret), db)
+      // Sealed: a copied disk must not carry a credential that pulls the unit's records.
+      try setState("secret", try sealed(identity.secret), db)
       try setState("unit_id", Data(identity.unitID), db)
       try setState("role", identity.role.rawValue, db)
       try setState("unit_name", identity.unitName, db)
@@ -179,11 +194,13 @@ public final class Replica: Sendable {
   }
 
   /// Keeps the identity (and trusted authority) in a small file beside the replica, mode 0600,
-  /// so that `orgsync recover` can rebuild a damaged replica without a new enrolment.
+  /// so that `orgsync recover` can rebuild a damaged replica without a new enrolment. The
+  /// device secret in it is sealed with the replica's key.
   func saveIdentityCopy() throws {
     guard let path, let identity = try identity() else { return }
     var object: [String: Any] = [
-      "server": identity.server, "device_id": Self.hex(identity.deviceID), "secret": Self.hex(identity.secret),
+      "server": identity.server, "device_id": Self.hex(identity.deviceID),
+      "secret": Self.hex([UInt8](try sealed(identity.secret))), "sealed": sealer.key != nil,
       "unit_id": Self.hex(identity.unitID), "role": identity.role.rawValue, "unit_name": identity.unitName,
     ]
     if let pem = try trustedAuthority() { object["tls_ca"] = pem }
@@ -201,6 +218,14 @@ public final class Replica: Sendable {
       Glibc.close(fd)
     }
     guard rename(temporary, target) == 0 else { throw ReplicaError("cannot write \(target)") }
+  }
+
+  /// Flushes the folder holding `path`, so that a rename in it survives a power cut.
+  static func syncDirectory(of path: String) {
+    let fd = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    fsync(fd)
+    Glibc.close(fd)
   }
 
   static func hex(_ bytes: [UInt8]) -> String {
@@ -275,21 +300,21 @@ public final class Replica: Sendable {
         } else {
           try Row.fetchAll(db, sql: "SELECT * FROM records ORDER BY id")
         }
-      return try rows.map(Self.localRecord)
+      return try rows.map(localRecord)
     }
   }
 
   public func record(id: [UInt8]) throws -> LocalRecord? {
     try writer.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM records WHERE id = ?", arguments: [Data(id)]).map(Self.localRecord)
+      try Row.fetchOne(db, sql: "SELECT * FROM records WHERE id = ?", arguments: [Data(id)]).map(localRecord)
     }
   }
 
-  static func localRecord(_ row: Row) throws -> LocalRecord {
+  func localRecord(_ row: Row) throws -> LocalRecord {
     let type = Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified
     return LocalRecord(
       id: [UInt8](row["id"] as Data), type: type, unitID: [UInt8](row["unit_id"] as Data), version: row["version"],
-      body: try RecordKinds.body(type: type, bytes: [UInt8](row["body"] as Data)), pending: row["pending"])
+      body: try RecordKinds.body(type: type, bytes: unsealed(row["body"])), pending: row["pending"])
   }
 
   /// The server's records as last pulled (for checks against the server).
@@ -302,7 +327,7 @@ public final class Replica: Sendable {
         record.unitID = row["unit_id"]
         record.version = row["version"]
         record.hlc = UInt64(bitPattern: row["hlc"])
-        record.body = try RecordKinds.body(type: record.type, bytes: [UInt8](row["body"] as Data))
+        record.body = try RecordKinds.body(type: record.type, bytes: unsealed(row["body"]))
         return record
       }
     }
@@ -349,7 +374,7 @@ public final class Replica: Sendable {
           mutationID: [UInt8](row["mutation_id"] as Data), recordID: [UInt8](row["record_id"] as Data),
           type: Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified,
           code: Orgsync_V1_RejectCode(rawValue: row["code"]) ?? .unspecified, field: row["field"],
-          reason: row["reason"], mutation: try Orgsync_V1_Mutation(serializedBytes: row["mutation"] as Data),
+          reason: row["reason"], mutation: try unsealedMutation(row["mutation"]),
           at: row["at"])
       }
     }

@@ -15,11 +15,15 @@ public enum EnrollmentPin {
 
   /// The pin of a CA certificate's DER bytes (16 characters).
   public static func pin(certificateDER: [UInt8]) -> String {
-    let digest = Array(SHA256.hash(data: certificateDER)).prefix(10)  // 80 bits
+    encode(Array(SHA256.hash(data: certificateDER)).prefix(10))  // 80 bits
+  }
+
+  /// Bytes in the code alphabet, five bits a character (a short tail padded with zero bits).
+  public static func encode(_ bytes: some Sequence<UInt8>) -> String {
     var bits = 0
     var value = 0
     var out = ""
-    for byte in digest {
+    for byte in bytes {
       value = (value << 8) | Int(byte)
       bits += 8
       while bits >= 5 {
@@ -28,19 +32,13 @@ public enum EnrollmentPin {
       }
       value &= (1 << bits) - 1
     }
+    if bits > 0 { out.append(alphabet[(value << (5 - bits)) & 31]) }
     return out
   }
 
   /// The code and pin as printed: groups of four joined by dashes.
   public static func printed(code: String, pin: String?) -> String {
-    let all = normalize(code) + (pin ?? "")
-    var groups: [String] = []
-    var rest = Substring(all)
-    while !rest.isEmpty {
-      groups.append(String(rest.prefix(4)))
-      rest = rest.dropFirst(4)
-    }
-    return groups.joined(separator: "-")
+    grouped(normalize(code) + (pin ?? ""))
   }
 
   /// Splits what was typed into the one-time code and the pin (nil when the code carries
@@ -55,7 +53,19 @@ public enum EnrollmentPin {
     }
   }
 
-  static func normalize(_ text: String) -> String {
+  /// Text in groups of four joined by dashes, as codes are printed.
+  public static func grouped(_ text: String) -> String {
+    var groups: [String] = []
+    var rest = Substring(text)
+    while !rest.isEmpty {
+      groups.append(String(rest.prefix(4)))
+      rest = rest.dropFirst(4)
+    }
+    return groups.joined(separator: "-")
+  }
+
+  /// Upper case, without the dashes and spaces people type between groups.
+  public static func normalize(_ text: String) -> String {
     text.uppercased().filter { $0 != "-" && $0 != " " }
   }
 }

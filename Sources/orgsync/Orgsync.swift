@@ -18,6 +18,7 @@ enum Exit {
   static let software: Int32 = 70  // something unexpected
   static let notEnrolled: Int32 = 77  // enrol first, or the server refused this device
   static let damaged: Int32 = 74  // the data file is damaged: run `orgsync recover`
+  static let locked: Int32 = 75  // the data is locked: run `orgsync unlock` (once after each start of the PC)
 }
 
 /// A failure with words for the user and an exit code.
@@ -37,12 +38,14 @@ struct Orgsync: AsyncParsableCommand {
       Exit codes: 0 done; 64 bad command line; 65 a value that cannot be stored; 69 server unreachable (edits stay queued); \
       67 this device may not make that change (nothing saved); 68 synced, but the server refused some edits (kept: see `orgsync rejected`); \
       70 unexpected error; 74 this computer's data file is damaged (run `orgsync recover`: queued edits are kept); \
+      75 this computer's data is locked (run `orgsync unlock` and type the passphrase, once after each start of the PC); \
       77 not enrolled or refused by the server (`orgsync enroll --replace` keeps queued edits).
       """,
     version: OrgSyncVersion.current,
     subcommands: [
       Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
-      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self, Held.self,
+      Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self, Held.self, Unlock.self,
+      Lock.self, Passphrase.self,
     ])
 
   static func main() async {
@@ -121,11 +124,21 @@ struct Common: ParsableArguments {
     return URL(fileURLWithPath: path)
   }
 
-  func replica() throws -> Replica {
+  func makeFolder() throws {
     try FileManager.default.createDirectory(
       at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+  }
+
+  /// The key of this computer's data (asks for the passphrase once after each start of the PC).
+  func replicaKey() throws -> ReplicaKey {
+    try makeFolder()
+    return try KeyAccess(replicaPath: replicaPath).key()
+  }
+
+  func replica() throws -> Replica {
+    let key = try replicaKey()
     do {
-      return try Replica(path: replicaPath)
+      return try Replica(path: replicaPath, key: key)
     } catch let error where ReplicaDamaged.isDamage(error) {
       throw ReplicaDamaged(path: replicaPath, detail: "\(error)")
     }

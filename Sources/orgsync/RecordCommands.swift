@@ -29,7 +29,7 @@ struct Enroll: AsyncParsableCommand {
       do {
         replica = try common.replica()
       } catch is ReplicaDamaged {
-        let (salvage, aside) = try Replica.recover(path: common.replicaPath)
+        let (salvage, aside) = try Replica.recover(path: common.replicaPath, key: try common.replicaKey())
         print("set the damaged data file aside as \(aside); kept \(salvage.queued.count) queued edits")
         replica = try common.replica()
       }

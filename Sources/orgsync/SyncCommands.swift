@@ -92,15 +92,16 @@ struct Recover: AsyncParsableCommand {
 
   func run() async throws {
     let path = common.replicaPath
+    let key = try common.replicaKey()
     if !force, FileManager.default.fileExists(atPath: path) {
-      if let replica = try? Replica(path: path), (try? replica.integrityProblem()) == .some(nil),
+      if let replica = try? Replica(path: path, key: key), (try? replica.integrityProblem()) == .some(nil),
         (try? replica.identity()) != nil
       {
         print("the data file is sound; nothing to recover (use --force to rebuild it anyway)")
         return
       }
     }
-    let (salvage, aside) = try Replica.recover(path: path)
+    let (salvage, aside) = try Replica.recover(path: path, key: key)
     print("set the damaged data file aside as \(aside)")
     print(
       "kept the enrolment (\(salvage.identity?.unitName ?? "")) and \(salvage.queued.count) queued edits"

@@ -16,6 +16,14 @@ struct Tool {
       ?? candidates[0]
   }()
 
+  static let passphrase = "太平村支部2026"
+  /// A RAM-backed folder for opened keys, of this test run only.
+  static let runtimeFolder: String = {
+    let path = "/dev/shm/orgsync-tests-\(getpid())"
+    mkdir(path, 0o700)
+    return path
+  }()
+
   struct Result {
     var status: Int32
     var out: String
@@ -39,6 +47,10 @@ struct Tool {
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     if let home { environment["ORGSYNC_HOME"] = home.path }
+    // As a script would run it: the passphrase from the environment, the opened key kept in
+    // a RAM-backed folder of the test run's own.
+    environment["ORGSYNC_PASSPHRASE"] = passphrase
+    environment["XDG_RUNTIME_DIR"] = runtimeFolder
     environment.merge(extra) { _, new in new }
     process.environment = environment
     let out = Pipe()

@@ -8,6 +8,7 @@ import OrgSyncRPC
 import OrgSyncServer
 import OrgSyncStore
 import OrgSyncTestSupport
+import Synchronization
 import Testing
 
 /// A county on a real server over 127.0.0.1, with a SQLite file that outlives restarts:
@@ -107,7 +108,7 @@ final class TestServer: @unchecked Sendable {
   ) async throws -> Device {
     let code = try await store.makeEnrollmentCode(unitID: unit, role: role, validSeconds: 600)
     let enrolled = try await store.enroll(code: code, deviceName: "測試設備")
-    let replica = try Replica(path: replicaPath)
+    let replica = try Replica(path: replicaPath, key: replicaPath.map(testKey))
     try replica.setIdentity(
       .init(
         server: "127.0.0.1:\(port ?? self.port)", deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret),
@@ -220,3 +221,14 @@ func snapshot(_ replica: Replica) throws -> [Data: String] {
 func snapshot(_ records: [Data: Orgsync_V1_Record]) -> [Data: String] {
   records.mapValues { "\(Array($0.unitID)) v\($0.version) \(RecordKinds.bytes(of: $0.body))" }
 }
+
+/// The key of each replica file a test made (reopening a file needs the key it was sealed with).
+func testKey(_ path: String) -> ReplicaKey {
+  testKeys.withLock { keys in
+    if let key = keys[path] { return key }
+    let key = ReplicaKey.random()
+    keys[path] = key
+    return key
+  }
+}
+private let testKeys = Mutex<[String: ReplicaKey]>([:])

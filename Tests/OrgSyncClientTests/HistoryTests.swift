@@ -228,6 +228,68 @@ struct HistoryTests {
     #expect(kept.first?.body.notice.title == "通知", "kept with its fields")
   }
 
+  @Test("a data file written before records were sealed is sealed on its first opening, queued edits and all")
+  func sealsAnOldReplica() async throws {
+    let server = try await TestServer()
+    let path = server.folder.appendingPathComponent("old.sqlite").path
+    // As an earlier release left it: bodies and queued edits in the clear, in the file and
+    // in the edit journal.
+    var m = Orgsync_V1_Mutation()
+    m.mutationID = Data(RecordID.make())
+    m.recordID = Data(RecordID.make())
+    m.unitID = Data(server.taiping)
+    m.type = .member
+    m.body = memberBody("龍小雲", note: "13700001111")
+    m.hlc = 1
+    let mutation = m
+    let secret = (0..<32).map { _ in UInt8.random(in: 0...255) }
+    do {
+      let old = try DatabaseQueue(path: path)
+      try Replica.migrator.migrate(old)
+      try await old.write { db in
+        try db.execute(
+          sql: "INSERT INTO outbox (mutation_id, record_id, mutation) VALUES (?, ?, ?)",
+          arguments: [mutation.mutationID, mutation.recordID, try mutation.serializedBytes() as Data])
+        try db.execute(
+          sql: "INSERT INTO records (id, type, unit_id, version, body, pending) VALUES (?, ?, ?, 0, ?, 1)",
+          arguments: [
+            mutation.recordID, mutation.type.rawValue, mutation.unitID, Data(RecordKinds.bytes(of: mutation.body)),
+          ])
+        for (key, value) in [
+          ("server", "127.0.0.1:1" as any DatabaseValueConvertible), ("device_id", Data(repeating: 7, count: 16)),
+          ("secret", Data(secret)), ("unit_id", Data(server.taiping)), ("role", 1),
+        ] {
+          try db.execute(sql: "INSERT INTO state (key, value) VALUES (?, ?)", arguments: [key, value])
+        }
+      }
+      try old.close()
+      try OutboxJournal(path: Replica.journalPath(path)).append([try m.serializedBytes()])
+    }
+    func clearCopies() -> [String] {
+      ["", "-wal", Replica.journalPath("")].filter { suffix in
+        FileManager.default.contents(atPath: path + suffix)?.range(of: Data("龍小雲".utf8)) != nil
+      }
+    }
+    #expect(clearCopies() == ["", ".outbox-journal"], "the search finds the clear copies")
+
+    let replica = try Replica(path: path, key: testKey(path))
+    #expect(try replica.records(type: .member).map(\.body.member.name) == ["龍小雲"])
+    #expect(try replica.status().outbox == 1)
+    #expect(clearCopies().isEmpty, "no clear copy left in the file, its WAL or the journal")
+    #expect(try replica.identity()?.secret == secret, "the enrolment is kept")
+    for suffix in ["", "-wal", ".identity"] {
+      let bytes = FileManager.default.contents(atPath: path + suffix) ?? Data()
+      #expect(
+        bytes.range(of: Data(secret)) == nil && !String(decoding: bytes, as: UTF8.self).contains(Replica.hex(secret)),
+        "the device secret is sealed too (\(suffix))")
+    }
+    let salvage = Replica.salvage(path: path, key: testKey(path))
+    #expect(salvage.queued.map(\.mutationID) == [m.mutationID], "the sealed journal still reads back")
+    #expect(throws: ReplicaError.self, "another key does not open it") {
+      try Replica(path: path, key: .random())
+    }
+  }
+
   enum Damage: CaseIterable { case zeroedHeader, truncated }
 
   @Test("a damaged replica is rebuilt with its enrolment and every queued edit", arguments: Damage.allCases)
@@ -256,18 +318,18 @@ struct HistoryTests {
     try handle.close()
     // Opening or reading the damaged file fails as damage (the CLI turns it into exit 74).
     #expect {
-      let replica = try Replica(path: path)
+      let replica = try Replica(path: path, key: testKey(path))
       _ = try replica.records()
       if let problem = try replica.integrityProblem() { throw ReplicaDamaged(path: path, detail: problem) }
     } throws: { error in
       error is ReplicaDamaged || ReplicaDamaged.isDamage(error)
     }
 
-    let (salvage, aside) = try Replica.recover(path: path)
+    let (salvage, aside) = try Replica.recover(path: path, key: testKey(path))
     #expect(salvage.identity != nil)
     #expect(Set(salvage.queued.map(\.recordID)).isSuperset(of: queued))
     #expect(FileManager.default.fileExists(atPath: aside), "the damaged file is set aside, not deleted")
-    let replica = try Replica(path: path)
+    let replica = try Replica(path: path, key: testKey(path))
     #expect(try replica.status().outbox >= 2)
     let engine = try server.engine(for: replica)
     _ = try await engine.sync()

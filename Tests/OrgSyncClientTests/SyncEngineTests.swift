@@ -214,7 +214,7 @@ struct SyncEngineTests {
     // Damage the file behind the replica's back: lose two records, corrupt one version.
     let victims = try reader.replica.records(type: .opinion).prefix(3).map(\.id)
     try damage(path: path, drop: Array(victims.prefix(2)), staleVersion: victims[2])
-    let damaged = try Replica(path: path)
+    let damaged = try Replica(path: path, key: testKey(path))
     let engine = SyncEngine(replica: damaged, client: reader.engine.client)
     let repaired = try await engine.verify()
     #expect(repaired.mismatchedTypes == [.opinion])
@@ -249,7 +249,7 @@ struct SyncEngineTests {
 
 /// Edits a replica file directly (as a disk fault or a bad copy would).
 func damage(path: String, drop: [[UInt8]], staleVersion: [UInt8]) throws {
-  let replica = try Replica(path: path)
+  let replica = try Replica(path: path, key: testKey(path))
   try replica.writer.write { db in
     for id in drop {
       try db.execute(sql: "DELETE FROM server_records WHERE id = ?", arguments: [Data(id)])

@@ -78,7 +78,7 @@ if arguments[1] == "server" {
     .split(whereSeparator: { $0 == " " || $0 == "\n" })
   let identity = ClientIdentity(deviceID: unhex(parts[0]), secret: unhex(parts[1]))
   let replicaPath = folder.appendingPathComponent("replica.sqlite").path
-  let replica = try Replica(path: replicaPath)
+  let replica = try Replica(path: replicaPath, key: .random())
   let client = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, identity: identity))
   var engine = SyncEngine(replica: replica, client: client)
   engine.pageSize = Int(ProcessInfo.processInfo.environment["PAGE_SIZE"] ?? "1000")!
@@ -161,7 +161,7 @@ final class Sampler: Sendable {
 }
 
 func attack(serverPID: Int32) async throws {
-  let replica = try Replica(path: folder.appendingPathComponent("village.sqlite").path)
+  let replica = try Replica(path: folder.appendingPathComponent("village.sqlite").path, key: .random())
   let villageClient = try RPCClient(
     configuration: .init(
       host: "127.0.0.1", port: port, identity: try identity("identity-village"),
