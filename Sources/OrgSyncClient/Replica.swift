@@ -271,7 +271,7 @@ public final class Replica: Sendable {
   public static let sentRetentionMillis: Int64 = 180 * 86_400_000
 
   /// Notes a completed sync, and forgets accepted mutations past the retention period.
-  func markSynced(at millis: Int64) throws {
+  public func markSynced(at millis: Int64) throws {
     try writer.write { db in
       try setState("last_sync", millis, db)
       try db.execute(sql: "DELETE FROM sent WHERE at < ?", arguments: [millis - Self.sentRetentionMillis])

@@ -127,7 +127,11 @@ public struct FairShareStore: ServerStore {
     self.scheduler = scheduler
   }
 
-  private func turn<T: Sendable>(_ key: [UInt8], _ body: () async throws -> T) async throws -> T {
+  /// Runs `body` in the device's turn: store work, or CPU work done for the device on the
+  /// side (building and encoding its pages), so both count against the same share. Never call
+  /// the store from within `body`: a device holds at most its share of slots, and would wait
+  /// for itself.
+  public func turn<T: Sendable>(_ key: [UInt8], _ body: () async throws -> T) async throws -> T {
     try await scheduler.run(key.isEmpty ? "local" : RecordID.string(key), body)
   }
 

@@ -45,6 +45,14 @@ public struct SyncService: RPCService {
     self.trustedAuthorities = trustedAuthorities
   }
 
+  /// CPU work done for a device outside the store (redacting and encoding a page of thousands
+  /// of records: milliseconds), run in the device's turn when the store takes turns, so a
+  /// device pulling without pause occupies at most its share of the cores, not every core.
+  func inTurn<T: Sendable>(_ actor: Actor, _ body: () throws -> T) async throws -> T {
+    guard let fair = store as? FairShareStore else { return try body() }
+    return try await fair.turn(actor.deviceID) { try body() }
+  }
+
   func actor(_ context: ServerContext) async throws -> Actor {
     try await device(context).actor
   }
@@ -119,7 +127,7 @@ public struct SyncService: RPCService {
             "replay": "\(request.replay)", "history_changed": "\(outcome.historyChanged)",
           ])
         return response
-      },
+      }.offEventLoop(),
       .serverStreaming(SyncAPI.pull) { request, writer, context in
         let device = try await device(context)
         let actor = device.actor
@@ -149,30 +157,36 @@ public struct SyncService: RPCService {
             return
           }
           remaining = max(0, remaining - page.changes.count)
-          for index in page.changes.indices where page.changes[index].kind == .upsert {
-            PersonalData.redact(&page.changes[index].record, for: actor)
-            served.count(page.changes[index].record)
-          }
           page.remaining = UInt64(page.more ? remaining : 0)
           if !page.more {
             // Open ones, and those settled in the last 30 days: the side that lost is told.
             let month = Int64(Date().timeIntervalSince1970 * 1000) - 30 * 86_400_000
             page.openConflicts = try await store.conflicts(
               actor: actor, includeResolved: false, limit: 1000, resolvedSince: month)
-            for index in page.openConflicts.indices { PersonalData.redact(&page.openConflicts[index], for: actor) }
             page.conflictsIncluded = true
             page.trustedAuthorities = trustedAuthorities.map { Data($0) }
           }
-          try await writer.write(page)
+          let (encoded, fields) = try await inTurn(actor) { [page] in
+            var page = page
+            var fields = ServedFields()
+            for index in page.changes.indices where page.changes[index].kind == .upsert {
+              PersonalData.redact(&page.changes[index].record, for: actor)
+              fields.count(page.changes[index].record)
+            }
+            for index in page.openConflicts.indices { PersonalData.redact(&page.openConflicts[index], for: actor) }
+            return (try EncodedMessage(page), fields)
+          }
+          served.add(fields)
+          try await writer.write(encoded)
           Counter(label: "orgsync_pull_changes_total").increment(by: page.changes.count)
           cursor = Array(page.cursor)
           if !page.more { break }
         }
         await noteSeen(device)
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.digest) { request, context in
         try await store.digest(actor: try await actor(context), types: request.types)
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.conflicts) { request, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_ConflictsResponse()
@@ -180,7 +194,7 @@ public struct SyncService: RPCService {
           actor: actor, includeResolved: request.includeResolved, limit: request.limit == 0 ? 1000 : Int(request.limit))
         for index in response.conflicts.indices { PersonalData.redact(&response.conflicts[index], for: actor) }
         return response
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.resolveConflict) { request, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_ResolveConflictResponse()
@@ -199,7 +213,7 @@ public struct SyncService: RPCService {
           }
           try await writer.write(page)
         }
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.fetch) { request, context in
         guard request.ids.count <= Self.maxPage else {
           throw RPCError(code: .invalidArgument, message: "fetch at most \(Self.maxPage) records at once")
@@ -214,10 +228,10 @@ public struct SyncService: RPCService {
         }
         served.log(logger, device: context.peer.logName, method: "fetch")
         return response
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.rollUp) { request, context in
         try await store.rollUp(actor: try await actor(context), request: request)
-      },
+      }.offEventLoop(),
       .unary(SyncAPI.whoAmI) { _, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_WhoAmIResponse()
@@ -269,8 +283,12 @@ public struct EnrollmentService: RPCService {
 
 /// Which personal fields a call sent, counted by name — the trail of who received whose data,
 /// without the data: "device 3f2a9c1b pulled member.phone ×120".
-struct ServedFields {
+struct ServedFields: Sendable {
   private var counts: [String: Int] = [:]
+
+  mutating func add(_ other: ServedFields) {
+    counts.merge(other.counts, uniquingKeysWith: +)
+  }
 
   mutating func count(_ record: Orgsync_V1_Record) {
     for field in PersonalData.served(record) { counts[field, default: 0] += 1 }

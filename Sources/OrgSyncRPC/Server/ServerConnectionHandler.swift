@@ -432,7 +432,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         handler.value.finish(stream, status: withMetadata)
       }
     }
-    if runHandlersOnEventLoop {
+    if runHandlersOnEventLoop, method.runsOnEventLoop {
       stream.task = Task(executorPreference: executor, operation: run)
     } else {
       stream.task = Task(operation: run)

@@ -56,6 +56,27 @@ public struct ResponseWriter<Message: SwiftProtobuf.Message>: Sendable {
   }
 }
 
+extension ResponseWriter {
+  /// Sends a message encoded beforehand (see `EncodedMessage`).
+  public func write(_ encoded: EncodedMessage<Message>) async throws {
+    try await sink.send(encoded.payload)
+  }
+}
+
+/// A response message encoded ahead of sending, so that the caller decides where the CPU work
+/// of encoding a large message is done (and counted: the server encodes a pull page within the
+/// device's turn at the store).
+public struct EncodedMessage<Message: SwiftProtobuf.Message>: Sendable {
+  let payload: ByteBuffer
+
+  public init(_ message: Message) throws {
+    payload = try encodeMessage(message)
+  }
+
+  /// Encoded size in bytes.
+  public var count: Int { payload.readableBytes }
+}
+
 protocol MessageSink: Sendable {
   func send(_ payload: ByteBuffer) async throws
 }
@@ -75,6 +96,8 @@ public struct ServerMethod: Sendable {
   public let responseType: String
   /// Whether an anonymous connection (no device id) may call it — enrolment only.
   public var allowsAnonymous: Bool = false
+  /// Whether its handler runs on the connection's event loop (see `offEventLoop`).
+  public private(set) var runsOnEventLoop = true
   let handler: @Sendable (ServerContext, InboundQueue, any MessageSink) async throws -> Void
 
   init<Req, Resp>(
@@ -87,6 +110,18 @@ public struct ServerMethod: Sendable {
     self.responseType = Resp.protoMessageName
     self.allowsAnonymous = allowsAnonymous
     self.handler = handler
+  }
+
+  /// The same method, its handler run on Swift's global pool instead of the connection's
+  /// event loop: for calls whose work between store reads (building, redacting and encoding a
+  /// page of thousands of records) takes milliseconds. On the loop, that work would hold up
+  /// every other connection the loop serves — another device's small call waits behind a
+  /// whole page. Off it, the kernel shares the cores between them; the hop costs tens of
+  /// microseconds, nothing next to such a call.
+  public func offEventLoop() -> ServerMethod {
+    var method = self
+    method.runsOnEventLoop = false
+    return method
   }
 
   /// One request, one response.
