@@ -88,9 +88,25 @@ var targets: [Target] = [
     name: "OrgSyncCLI",
     dependencies: ["OrgSyncCore", "OrgSyncProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
   ),
+  .target(
+    name: "OrgSyncWeb",
+    dependencies: [
+      "OrgSyncCLI",
+      "OrgSyncClient",
+      "OrgSyncAPI",
+      "OrgSyncCore",
+      "OrgSyncRPC",
+      "OrgSyncProto",
+      .product(name: "Hummingbird", package: "hummingbird"),
+      .product(name: "Mustache", package: "swift-mustache"),
+      .product(name: "Crypto", package: "swift-crypto"),
+      .product(name: "Logging", package: "swift-log"),
+    ]
+  ),
   .executableTarget(
     name: "orgsync",
     dependencies: [
+      "OrgSyncWeb",
       "OrgSyncCLI",
       "OrgSyncClient",
       "OrgSyncAPI",
@@ -251,6 +267,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
   ],
   targets: targets,
   swiftLanguageModes: [.v6]

@@ -27,7 +27,9 @@ fi
 
 work=$(mktemp -d)
 server_pid=""
+ui_pids=()
 cleanup() {
+  for pid in "${ui_pids[@]}"; do kill "$pid" 2>/dev/null; done
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -123,6 +125,21 @@ for _ in $(seq 50); do curl -s "127.0.0.1:$((port + 1))/health" >/dev/null && br
 xinmin sync
 county sync
 county list meeting | grep 征兵 && echo "the meeting typed after the backup is on the server again"
+
+step "the web app: the county office and 石橋村 each open theirs (on its own PC: orgsync ui)"
+county ui --no-browser > "$work/ui-county.txt" &
+ui_pids+=($!)
+shiqiao ui --no-browser > "$work/ui-shiqiao.txt" &
+ui_pids+=($!)
+for _ in $(seq 300); do
+  grep -q http "$work/ui-county.txt" 2>/dev/null && grep -q http "$work/ui-shiqiao.txt" 2>/dev/null && break
+  sleep 0.2
+done
+echo "縣委組織部 (dashboard: 汇总):  $(grep -o 'http://[^ ]*' "$work/ui-county.txt")"
+echo "石橋村 (forms, sync, conflicts): $(grep -o 'http://[^ ]*' "$work/ui-shiqiao.txt")"
+if [ -t 0 ]; then
+  read -r -p "open them in a browser on this machine; press Enter to end the demo " _
+fi
 
 step "stopping the server"
 kill -TERM "$server_pid"

@@ -6,13 +6,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 # System packages: protoc and protoc-c (generated-code check), libprotobuf-c (C interop target),
-# SQLite's headers (GRDB builds against the system SQLite).
+# SQLite's headers (GRDB builds against the system SQLite); chromium and its driver, CJK fonts.
 need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
+# The web app's tests: a real browser driven over WebDriver, Chinese glyphs, an HTTP client.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+[ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

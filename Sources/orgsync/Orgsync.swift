@@ -45,7 +45,7 @@ struct Orgsync: AsyncParsableCommand {
     subcommands: [
       Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
       Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self, Held.self, Unlock.self,
-      Lock.self, Passphrase.self,
+      Lock.self, Passphrase.self, UI.self,
     ])
 
   static func main() async {
@@ -158,11 +158,14 @@ struct Common: ParsableArguments {
   }
 
   func client(_ identity: Replica.Identity, replica: Replica) throws -> RPCClient {
+    try RPCClient(configuration: try clientConfiguration(identity, replica: replica))
+  }
+
+  func clientConfiguration(_ identity: Replica.Identity, replica: Replica) throws -> RPCClient.Configuration {
     let (host, port) = try Endpoint.parse(identity.server)
-    return try RPCClient(
-      configuration: .init(
-        host: host, port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
-        tls: try Self.tls(pem: try replica.trustedAuthority()), connectTimeout: .seconds(15)))
+    return .init(
+      host: host, port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
+      tls: try Self.tls(pem: try replica.trustedAuthority()), connectTimeout: .seconds(15))
   }
 
   /// TLS that trusts only the given authority (the county's own CA), or nil for plain TCP.

@@ -1,0 +1,287 @@
+import Foundation
+import Hummingbird
+import OrgSyncCLI
+import OrgSyncClient
+import OrgSyncCore
+import OrgSyncProto
+import OrgSyncRPC
+
+extension WebApp {
+  static let pageSize = 50
+
+  func routes(_ router: Router<BasicRequestContext>) {
+    router.get("/") { request, _ in try await home(flash: request.uri.queryParameters.get("msg")) }
+    router.post("/sync") { request, _ in try await sync(request) }
+    router.get("/records/:type") { request, context in try await list(request, context) }
+    router.get("/records/:type/new") { _, context in try await newForm(context) }
+    router.post("/records/:type/new") { request, context in try await create(request, context) }
+    router.get("/record/:id") { request, context in
+      try await show(context, flash: request.uri.queryParameters.get("msg"))
+    }
+    router.get("/record/:id/edit") { _, context in try await editForm(context) }
+    router.post("/record/:id/edit") { request, context in try await saveEdit(request, context) }
+    router.get("/conflicts") { request, _ in try await conflicts(flash: request.uri.queryParameters.get("msg")) }
+    router.post("/conflicts/:id") { request, context in try await resolve(request, context) }
+    router.get("/rejected") { _, _ in try await rejected() }
+    router.get("/dashboard") { request, _ in try await dashboard(request) }
+  }
+
+  func home(flash: String?) async throws -> Response {
+    let (status, counts) = try await replica.blocking { replica in
+      let records = try replica.records()
+      return (try replica.status(), Dictionary(grouping: records, by: \.type).mapValues(\.count))
+    }
+    let types = Self.navTypes(for: identity.role).map {
+      ["type": RecordPresentation.word(for: $0), "label": Labels.type($0), "count": counts[$0] ?? 0] as [String: Any]
+    }
+    return try await html(
+      "home",
+      [
+        "unitName": identity.unitName, "lastSync": localTime(status.lastSync), "queued": status.outbox,
+        "openConflicts": status.openConflicts, "refused": status.rejected, "types": types,
+      ], title: "首页", flash: flash)
+  }
+
+  func sync(_ request: Request) async throws -> Response {
+    guard try await checked(request) != nil else { return forbidden }
+    let message: String
+    do {
+      guard let client = try makeClient() else { throw RPCError(code: .unavailable, message: "no server") }
+      defer { Task { await client.close() } }
+      var engine = SyncEngine(replica: replica, client: client)
+      let report = try await engine.sync()
+      message =
+        "同步完成：上传 \(report.pushed) 条，收到 \(report.pulled) 条"
+        + (report.rejected > 0 ? "，\(report.rejected) 条被退回（见“被退回”）" : "")
+        + (report.conflicts > 0 ? "，\(report.conflicts) 个冲突待处理" : "")
+    } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
+      message = "现在连不上服务器。录入的内容都保存在本机，联网后再点“立即同步”。"
+    } catch {
+      message = "同步没有完成（\(error)）。录入的内容都保存在本机。"
+    }
+    return redirect("/", message: message)
+  }
+
+  func list(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    guard let type = Self.type(context) else { return notFound }
+    let query = (request.uri.queryParameters.get("q") ?? "").trimmingCharacters(in: .whitespaces)
+    let page = max(1, request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1)
+    let columns = RecordPresentation.summaryFields(type)
+    let (rows, total) = try await replica.blocking { replica in
+      let units = try replica.units()
+      let namer: ([UInt8]) -> String? = { units[$0]?.name }
+      var matching: [(Replica.LocalRecord, [String])] = []
+      for record in try replica.records(type: type) {
+        let shown = Dictionary(
+          RecordPresentation.fields(of: record.body, unitName: namer).map { ($0.name, $0.value) },
+          uniquingKeysWith: { a, _ in a })
+        let cells = columns.map { column in Self.display(shown[column] ?? "", field: column, type: type) }
+        if query.isEmpty || cells.contains(where: { $0.contains(query) }) { matching.append((record, cells)) }
+      }
+      let start = (page - 1) * Self.pageSize
+      let slice = matching.dropFirst(start).prefix(Self.pageSize)
+      return (slice.map { record, cells in Row(id: record.id, cells: cells, pending: record.pending) }, matching.count)
+    }
+    let shown = rows.map {
+      ["id": RecordID.string($0.id), "cells": $0.cells, "sync": $0.pending ? "待上传" : "已同步"] as [String: Any]
+    }
+    let pages = total > Self.pageSize ? (1...((total + Self.pageSize - 1) / Self.pageSize)).map { ["number": $0] } : []
+    return try await html(
+      "list",
+      [
+        "type": RecordPresentation.word(for: type), "label": Labels.type(type), "q": query, "total": total,
+        "hasQuery": !query.isEmpty,
+        "columns": columns.map { Labels.field($0, of: type) }, "rows": shown, "pages": pages,
+        "canAdd": type != .orgUnit,
+      ], title: Labels.type(type), flash: request.uri.queryParameters.get("msg"))
+  }
+
+  func newForm(_ context: BasicRequestContext) async throws -> Response {
+    guard let type = Self.type(context) else { return notFound }
+    return try await formPage(type: type, heading: "新增" + Labels.type(type), values: [:], errors: [:], general: [])
+  }
+
+  func create(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    guard let type = Self.type(context) else { return notFound }
+    guard let values = try await checked(request) else { return forbidden }
+    let form = try await RecordForm.make(type: type, replica: replica)
+    let errors = form.fieldErrors(values)
+    guard errors.isEmpty else {
+      return try await formPage(
+        type: type, heading: "新增" + Labels.type(type), values: values, errors: errors,
+        general: ["有 \(errors.count) 项需要改正（见下方红字），其余内容已保留。"])
+    }
+    let unit = identity.unitID
+    do {
+      let body = try form.input.body(values.filter { !$0.value.isEmpty })
+      _ = try await replica.blocking { try $0.create(body, unitID: unit) }
+    } catch let rejection as Rejection {
+      let message = RecordForm.chinese(rejection.reason, field: rejection.field, type: type)
+      return try await formPage(
+        type: type, heading: "新增" + Labels.type(type), values: values,
+        errors: rejection.field.isEmpty ? [:] : [rejection.field: message], general: [message + "；没有保存，录入的内容仍在下面。"])
+    }
+    return redirect("/records/\(RecordPresentation.word(for: type))", message: "已保存\(Labels.type(type))，下次同步时上传。")
+  }
+
+  func show(_ context: BasicRequestContext, flash: String?) async throws -> Response {
+    guard let record = try await record(context) else { return notFound }
+    let units = try await replica.blocking { try $0.units() }
+    let fields = RecordPresentation.fields(of: record.body) { units[$0]?.name }.map {
+      [
+        "label": Labels.field($0.name, of: record.type),
+        "value": Self.display($0.value, field: $0.name, type: record.type),
+      ]
+    }
+    return try await html(
+      "record",
+      [
+        "id": RecordID.string(record.id), "label": Labels.type(record.type), "title": RecordForm.title(of: record.body),
+        "fields": fields, "sync": record.pending ? "有修改待上传" : "已与服务器一致",
+      ], title: RecordForm.title(of: record.body), flash: flash)
+  }
+
+  func editForm(_ context: BasicRequestContext) async throws -> Response {
+    guard let record = try await record(context) else { return notFound }
+    return try await formPage(
+      type: record.type, heading: "修改" + Labels.type(record.type), values: RecordForm.values(of: record.body),
+      errors: [:], general: [])
+  }
+
+  func saveEdit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    guard let record = try await record(context) else { return notFound }
+    guard let values = try await checked(request) else { return forbidden }
+    let type = record.type
+    let form = try await RecordForm.make(type: type, replica: replica)
+    let heading = "修改" + Labels.type(type)
+    let errors = form.fieldErrors(values)
+    guard errors.isEmpty else {
+      return try await formPage(type: type, heading: heading, values: values, errors: errors, general: [])
+    }
+    let before = RecordForm.values(of: record.body)
+    let changed = form.input.fields.map(\.name).filter { (values[$0] ?? "") != (before[$0] ?? "") }
+    guard !changed.isEmpty else { return redirect("/record/\(RecordID.string(record.id))", message: "没有改动。") }
+    do {
+      let body = try form.input.body(
+        Dictionary(uniqueKeysWithValues: changed.map { ($0, values[$0] ?? "") }), onto: record.body)
+      let id = record.id
+      _ = try await replica.blocking { try $0.update(id, fields: changed, from: body) }
+    } catch let rejection as Rejection {
+      let message = RecordForm.chinese(rejection.reason, field: rejection.field, type: type)
+      return try await formPage(
+        type: type, heading: heading, values: values,
+        errors: rejection.field.isEmpty ? [:] : [rejection.field: message],
+        general: [message + "；没有保存。"])
+    }
+    return redirect("/record/\(RecordID.string(record.id))", message: "已保存修改，下次同步时上传。")
+  }
+
+  func formPage(
+    type: Orgsync_V1_RecordType, heading: String, values: [String: String], errors: [String: String], general: [String]
+  ) async throws -> Response {
+    let form = try await RecordForm.make(type: type, replica: replica)
+    return try await html(
+      "form", ["heading": heading, "fields": form.fields(values: values, errors: errors), "errors": general],
+      title: heading)
+  }
+
+  // MARK: Conflicts and refused edits
+
+  func conflicts(flash: String?) async throws -> Response {
+    // A conflict carries only the fields in dispute: the record's name comes from this copy.
+    let (open, titles) = try await replica.blocking { replica in
+      let open = try replica.conflicts()
+      let titles = try open.map {
+        try replica.record(id: Array($0.recordID)).map { RecordForm.title(of: $0.body) } ?? ""
+      }
+      return (open, titles)
+    }
+    let items: [[String: Any]] = zip(open, titles).map { conflict, title in
+      let type = conflict.type
+      let kept = RecordForm.values(of: conflict.winner)
+      let lost = RecordForm.values(of: conflict.loser)
+      return [
+        "id": RecordID.string(Array(conflict.id)), "label": Labels.type(type),
+        "title": title,
+        "fields": conflict.fields.map {
+          [
+            "label": Labels.field($0, of: type), "kept": Self.display(kept[$0] ?? "", field: $0, type: type),
+            "lost": Self.display(lost[$0] ?? "", field: $0, type: type),
+          ]
+        },
+      ]
+    }
+    return try await html("conflicts", ["items": items], title: "冲突", flash: flash)
+  }
+
+  func resolve(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    guard let values = try await checked(request) else { return forbidden }
+    guard let id = context.parameters.get("id").flatMap(RecordID.parse) else { return notFound }
+    let resolution: Replica.Resolution = values["keep"] == "mine" ? .keepMine : .keepTheirs
+    _ = try await replica.blocking { try $0.resolve(conflictID: id, resolution) }
+    return redirect("/conflicts", message: "已处理，下次同步时告知服务器。")
+  }
+
+  func rejected() async throws -> Response {
+    let refused = try await replica.blocking { try $0.rejected() }
+    let items: [[String: Any]] = refused.map { item in
+      let values = RecordForm.values(of: item.mutation.body)
+      return [
+        "label": Labels.type(item.type), "reason": RecordForm.chinese(item.reason, field: item.field, type: item.type),
+        "fields": values.keys.sorted().map {
+          [
+            "label": Labels.field($0, of: item.type),
+            "value": Self.display(values[$0] ?? "", field: $0, type: item.type),
+          ]
+        },
+      ]
+    }
+    return try await html("rejected", ["items": items], title: "被退回的修改")
+  }
+
+  // MARK: Small helpers
+
+  struct Row: Sendable {
+    var id: [UInt8]
+    var cells: [String]
+    var pending: Bool
+  }
+
+  /// A value as shown: closed sets and yes/no in Chinese, ids by name where known.
+  static func display(_ value: String, field: String, type: Orgsync_V1_RecordType) -> String {
+    guard let messageType = RecordKinds.messageType(of: type),
+      let fieldType = ProtoFields.types[messageType.protoMessageName]?[field]
+    else { return value }
+    switch fieldType {
+    case "bool": return value == "yes" ? "是" : value == "no" ? "否" : value
+    case "string", "Date", "bytes", "repeated bytes", "int32", "int64", "uint32", "uint64", "double": return value
+    default: return value.isEmpty ? "" : Labels.choice(value, enum: fieldType)
+    }
+  }
+
+  static func type(_ context: BasicRequestContext) -> Orgsync_V1_RecordType? {
+    context.parameters.get("type").flatMap { RecordPresentation.typeNames[$0] }
+  }
+
+  func record(_ context: BasicRequestContext) async throws -> Replica.LocalRecord? {
+    guard let id = context.parameters.get("id").flatMap(RecordID.parse) else { return nil }
+    return try await replica.blocking { try $0.record(id: id) }
+  }
+
+  /// The form's fields if its CSRF token is right (nil: refuse it).
+  func checked(_ request: Request) async throws -> [String: String]? {
+    var values = try await Self.form(request)
+    guard let token = values.removeValue(forKey: "csrf"), LocalGuard.same(token, csrf) else { return nil }
+    return values
+  }
+
+  func redirect(_ path: String, message: String) -> Response {
+    var components = URLComponents()
+    components.path = path
+    components.queryItems = [URLQueryItem(name: "msg", value: message)]
+    return Response.redirect(to: components.string ?? path, type: .normal)
+  }
+
+  var forbidden: Response { Self.response("表单已过期，请返回后重新提交。", status: .forbidden) }
+  var notFound: Response { Self.response("没有这一页。", status: .notFound) }
+}

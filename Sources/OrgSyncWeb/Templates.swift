@@ -1,0 +1,130 @@
+import Mustache
+
+/// The pages' Mustache templates. Kept in the binary (the PC runs one file, no template folder
+/// to lose); `{{x}}` escapes HTML, so every value typed by a user is shown as text.
+enum Templates {
+  static let library: MustacheLibrary = {
+    var library = MustacheLibrary()
+    for (name, text) in all {
+      // The templates are constants of this file: a parse error is a programming error.
+      try! library.register(text, named: name)
+    }
+    return library
+  }()
+
+  static func render(_ name: String, _ object: [String: Any]) -> String {
+    library.render(object, withTemplate: name) ?? ""
+  }
+
+  static let all: [String: String] = [
+    "layout": layout, "home": home, "list": list, "form": form, "record": record, "conflicts": conflicts,
+    "rejected": rejected, "dashboard": dashboard, "message": message,
+  ]
+
+  static let layout = """
+    <!DOCTYPE html>
+    <html lang="zh-Hans"><head><meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{title}} — 组织工作台账</title>
+    <style>
+    body{font-family:"Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:0;color:#222;background:#f6f6f4;font-size:16px}
+    header{background:#b71c1c;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center;flex-wrap:wrap}
+    header a{color:#fff;text-decoration:none;padding:4px 6px}header a:hover{text-decoration:underline}
+    header .unit{font-weight:bold;margin-right:12px}
+    main{max-width:1280px;margin:0 auto;padding:16px}
+    table{border-collapse:collapse;background:#fff;width:100%}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+    th{background:#eee}td.n{text-align:right}
+    .box{background:#fff;border:1px solid #ccc;padding:12px 16px;margin-bottom:16px}
+    .error{background:#fdecea;border:1px solid #e57373;padding:8px 12px;margin-bottom:12px}
+    .ok{background:#e8f5e9;border:1px solid #81c784;padding:8px 12px;margin-bottom:12px}
+    label{display:block;font-weight:bold;margin-top:10px}.field-error{color:#b71c1c;font-weight:normal}
+    input,select,textarea{font:inherit;padding:4px;min-width:260px}textarea{width:100%;min-height:6em}
+    button{font:inherit;padding:6px 18px;background:#b71c1c;color:#fff;border:0;cursor:pointer}
+    .pages a{margin-right:8px}.late{color:#b71c1c;font-weight:bold}
+    @media print{header,form.noprint,.noprint{display:none}body{background:#fff}main{max-width:none}}
+    </style></head><body>
+    <header><span class="unit">{{unitName}}</span>
+    <a href="/">首页</a>{{#nav}}<a href="/records/{{type}}">{{label}}</a>{{/nav}}
+    <a href="/conflicts">冲突{{#openConflicts}}（{{openConflicts}}）{{/openConflicts}}</a>
+    <a href="/rejected">被退回{{#refused}}（{{refused}}）{{/refused}}</a>
+    {{#committee}}<a href="/dashboard">汇总</a>{{/committee}}</header>
+    <main>{{#flash}}<div class="ok">{{flash}}</div>{{/flash}}{{{body}}}</main>
+    </body></html>
+    """
+
+  static let home = """
+    <h1>{{unitName}}</h1>
+    <div class="box"><p>上次同步：{{lastSync}}</p>
+    <p>待上传的修改：{{queued}} 条　未处理的冲突：{{openConflicts}} 条　被退回的修改：{{refused}} 条</p>
+    <form method="post" action="/sync" class="noprint"><input type="hidden" name="csrf" value="{{csrf}}">
+    <button type="submit" id="sync">立即同步</button></form>
+    <p>没有网络时也可以照常录入，联网后点“立即同步”即可上传，录入的内容不会丢失。</p></div>
+    <div class="box"><h2>台账</h2><ul>{{#types}}<li><a href="/records/{{type}}">{{label}}</a>（{{count}}）</li>{{/types}}</ul></div>
+    """
+
+  static let list = """
+    <h1>{{label}}</h1>
+    <form method="get" class="noprint"><input name="q" value="{{q}}" placeholder="搜索"> <button type="submit">搜索</button>
+    {{#canAdd}}　<a href="/records/{{type}}/new" id="add">新增{{label}}</a>{{/canAdd}}</form>
+    <p>共 {{total}} 条{{#hasQuery}}（含“{{q}}”）{{/hasQuery}}</p>
+    <table><tr>{{#columns}}<th>{{.}}</th>{{/columns}}<th>状态</th></tr>
+    {{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}<td><a href="/record/{{id}}">{{sync}}</a></td></tr>{{/rows}}</table>
+    <p class="pages">{{#pages}}<a href="?q={{q}}&page={{number}}">{{number}}</a>{{/pages}}</p>
+    """
+
+  static let form = """
+    <h1>{{heading}}</h1>
+    {{#errors}}<div class="error">{{.}}</div>{{/errors}}
+    <form method="post" class="box"><input type="hidden" name="csrf" value="{{csrf}}">
+    {{#fields}}<label for="f-{{name}}">{{label}} {{#error}}<span class="field-error">{{error}}</span>{{/error}}</label>
+    {{#isText}}<input id="f-{{name}}" name="{{name}}" value="{{value}}">{{/isText}}
+    {{#isLong}}<textarea id="f-{{name}}" name="{{name}}">{{value}}</textarea>{{/isLong}}
+    {{#isNumber}}<input id="f-{{name}}" name="{{name}}" type="number" value="{{value}}">{{/isNumber}}
+    {{#isDate}}<input id="f-{{name}}" name="{{name}}" type="date" value="{{value}}">{{/isDate}}
+    {{#isChoice}}<select id="f-{{name}}" name="{{name}}"{{#multiple}} multiple size="6"{{/multiple}}><option value="">（请选择）</option>
+    {{#options}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/options}}</select>{{/isChoice}}
+    {{/fields}}<p><button type="submit" id="save">保存</button></p></form>
+    """
+
+  static let record = """
+    <h1>{{label}}：{{title}}</h1>
+    <p>{{sync}}　<a href="/record/{{id}}/edit" class="noprint">修改</a></p>
+    <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table>
+    """
+
+  static let conflicts = """
+    <h1>冲突</h1>
+    <p>同一项内容在两处被改成了不同的值。服务器暂时保留了一个，另一个也没有丢——请选择保留哪一个。</p>
+    {{^items}}<p>没有待处理的冲突。</p>{{/items}}
+    {{#items}}<div class="box"><h2>{{label}}：{{title}}</h2>
+    <table><tr><th>项目</th><th>现在保留的值</th><th>本机录入的值</th></tr>
+    {{#fields}}<tr><th>{{label}}</th><td>{{kept}}</td><td>{{lost}}</td></tr>{{/fields}}</table>
+    <form method="post" action="/conflicts/{{id}}" class="noprint"><input type="hidden" name="csrf" value="{{csrf}}">
+    <button name="keep" value="mine" id="keep-mine-{{id}}">保留本机的值</button>
+    <button name="keep" value="theirs" id="keep-theirs-{{id}}">保留现在的值</button></form></div>{{/items}}
+    """
+
+  static let rejected = """
+    <h1>被退回的修改</h1>
+    <p>这些修改服务器没有接受；录入的内容都保留在这里，改正后可以重新提交。</p>
+    {{^items}}<p>没有被退回的修改。</p>{{/items}}
+    {{#items}}<div class="box"><h2>{{label}}</h2><p class="late">{{reason}}</p>
+    <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table></div>{{/items}}
+    """
+
+  static let dashboard = """
+    <h1>{{root}} — {{periodLabel}}汇总</h1>
+    <form method="get" class="noprint">期次 <select name="period">{{#periods}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/periods}}</select>
+    <input type="hidden" name="unit" value="{{unit}}"> <button type="submit">查看</button>
+    {{#parent}}　<a href="/dashboard?unit={{parent}}&period={{period}}">返回上级</a>{{/parent}}</form>
+    <p>数据截至 {{asOf}}（本机副本，{{lastSync}}同步）</p>
+    {{#hasLate}}<div class="error"><b>未按时上报{{periodLabel}}报告：</b>{{#late}}<span class="late">{{.}}</span> {{/late}}</div>{{/hasLate}}
+    <div class="box"><h2>报告上报率</h2>{{{chart}}}</div>
+    <table id="rollup"><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
+    {{#rows}}<tr>{{#link}}<td><a href="/dashboard?unit={{link}}&period={{period}}">{{name}}</a></td>{{/link}}{{^link}}<td>{{name}}</td>{{/link}}{{#cells}}<td class="n">{{.}}</td>{{/cells}}</tr>{{/rows}}</table>
+    """
+
+  static let message = """
+    <h1>{{heading}}</h1><p>{{text}}</p>
+    """
+}
