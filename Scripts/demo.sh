@@ -127,9 +127,10 @@ county sync
 county list meeting | grep 征兵 && echo "the meeting typed after the backup is on the server again"
 
 step "the web app: the county office and 石橋村 each open theirs (on its own PC: orgsync ui)"
-county ui --no-browser > "$work/ui-county.txt" &
+# Started directly (not through the functions above), so that $! is the process itself.
+ORGSYNC_HOME="$work/county" ORGSYNC_PASSPHRASE="县委组织部口令" "$bin/orgsync" ui --no-browser > "$work/ui-county.txt" 2>&1 &
 ui_pids+=($!)
-shiqiao ui --no-browser > "$work/ui-shiqiao.txt" &
+ORGSYNC_HOME="$work/shiqiao" ORGSYNC_PASSPHRASE="石桥村支部口令" "$bin/orgsync" ui --no-browser > "$work/ui-shiqiao.txt" 2>&1 &
 ui_pids+=($!)
 for _ in $(seq 300); do
   grep -q http "$work/ui-county.txt" 2>/dev/null && grep -q http "$work/ui-shiqiao.txt" 2>/dev/null && break
