@@ -26,7 +26,15 @@ public final class FairScheduler: Sendable {
     /// Keys with waiting work, in turn order.
     var turns = CircularBuffer<String>()
     var nextID: UInt64 = 0
+    /// Heavy keys resting until then (see `release`).
+    var restUntil: [String: ContinuousClock.Instant] = [:]
+    /// When each key last started or finished an operation (recent ones only).
+    var lastActive: [String: ContinuousClock.Instant] = [:]
+    var wakeScheduled = false
   }
+
+  /// How recently another key must have worked for a heavy key to rest between operations.
+  static let othersActiveWindow: Duration = .milliseconds(100)
 
   /// Operations that run at once (SQLite work is CPU-bound: about the number of cores).
   public let capacity: Int
@@ -44,7 +52,8 @@ public final class FairScheduler: Sendable {
   /// Runs `body` when `key`'s turn comes.
   public func run<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
     try await acquire(key)
-    defer { release(key) }
+    let started = ContinuousClock.now
+    defer { release(key, spent: ContinuousClock.now - started) }
     return try await body()
   }
 
@@ -55,7 +64,11 @@ public final class FairScheduler: Sendable {
     let id: UInt64? = state.withLock { state in
       // Free slots can only be held back from keys at their own limit, so taking one jumps no
       // one; a key with work queued already waits behind it.
-      if state.running < capacity, state.runningByKey[key, default: 0] < perKey, state.queues[key] == nil {
+      let now = ContinuousClock.now
+      state.lastActive[key] = now
+      if state.running < capacity, state.runningByKey[key, default: 0] < perKey, state.queues[key] == nil,
+        (state.restUntil[key] ?? now) <= now
+      {
         state.running += 1
         state.runningByKey[key, default: 0] += 1
         return nil
@@ -66,13 +79,17 @@ public final class FairScheduler: Sendable {
     guard let id else { return }
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        let cancelled = state.withLock { state in
-          if Task.isCancelled { return true }
+        let (cancelled, ready, wake) = state.withLock { state -> (Bool, [Waiter], ContinuousClock.Instant?) in
+          if Task.isCancelled { return (true, [], nil) }
           if state.queues[key] == nil { state.turns.append(key) }
           state.queues[key, default: []].append(Waiter(id: id, continuation: continuation))
-          return false
+          // A free slot held back only by this key's rest: look again when the rest ends.
+          let (ready, wake) = dispatch(&state, now: ContinuousClock.now)
+          return (false, ready, wake)
         }
         if cancelled { continuation.resume(throwing: CancellationError()) }
+        for waiter in ready { waiter.continuation.resume() }
+        if let wake { scheduleWake(at: wake) }
       }
     } onCancel: {
       let waiter: Waiter? = state.withLock { state in
@@ -90,17 +107,51 @@ public final class FairScheduler: Sendable {
     }
   }
 
-  /// Frees `key`'s slot and gives it to the first key in turn order that may run one more.
-  private func release(_ key: String) {
-    let next: Waiter? = state.withLock { state in
+  /// Frees `key`'s slot and gives free slots to the first keys in turn order that may run.
+  ///
+  /// A heavy key — one with more operations waiting — that just worked while another key was
+  /// active rests for as long as its operation took: it then uses at most about half a core
+  /// while others work, not a whole one, and a small call from another device finds the cores
+  /// nearly free. Alone, it never rests.
+  private func release(_ key: String, spent: Duration) {
+    let (ready, wake): ([Waiter], ContinuousClock.Instant?) = state.withLock { state in
       state.running -= 1
       let left = state.runningByKey[key, default: 1] - 1
       state.runningByKey[key] = left > 0 ? left : nil
-      guard let index = state.turns.firstIndex(where: { state.runningByKey[$0, default: 0] < perKey }) else {
-        return nil
+      let now = ContinuousClock.now
+      state.lastActive[key] = now
+      let othersActive = state.lastActive.contains { $0.key != key && now - $0.value < Self.othersActiveWindow }
+      if state.queues[key] != nil, othersActive {
+        state.restUntil[key] = now + spent
       }
+      if state.lastActive.count > 1024 {
+        state.lastActive = state.lastActive.filter { now - $0.value < Self.othersActiveWindow }
+      }
+      return dispatch(&state, now: now)
+    }
+    for waiter in ready { waiter.continuation.resume() }
+    if let wake { scheduleWake(at: wake) }
+  }
+
+  /// Starts waiting operations while slots are free; returns them, and when to look again
+  /// if a resting key was passed over.
+  private func dispatch(_ state: inout State, now: ContinuousClock.Instant) -> ([Waiter], ContinuousClock.Instant?) {
+    var ready: [Waiter] = []
+    var wake: ContinuousClock.Instant?
+    while state.running < capacity {
+      guard
+        let index = state.turns.firstIndex(where: { turn in
+          guard state.runningByKey[turn, default: 0] < perKey else { return false }
+          if let until = state.restUntil[turn], until > now {
+            wake = min(wake ?? until, until)
+            return false
+          }
+          return true
+        })
+      else { break }
       let turn = state.turns.remove(at: index)
-      guard var queue = state.queues[turn], let waiter = queue.popFirst() else { return nil }
+      state.restUntil[turn] = nil
+      guard var queue = state.queues[turn], let waiter = queue.popFirst() else { continue }
       if queue.isEmpty {
         state.queues[turn] = nil
       } else {
@@ -109,9 +160,23 @@ public final class FairScheduler: Sendable {
       }
       state.running += 1
       state.runningByKey[turn, default: 0] += 1
-      return waiter
+      ready.append(waiter)
     }
-    next?.continuation.resume()
+    if wake != nil, state.wakeScheduled { wake = nil } else if wake != nil { state.wakeScheduled = true }
+    return (ready, wake)
+  }
+
+  /// Looks again when a resting key's rest ends (nothing else may release a slot before).
+  private func scheduleWake(at instant: ContinuousClock.Instant) {
+    Task {
+      try? await Task.sleep(until: instant, clock: .continuous)
+      let (ready, wake) = state.withLock { state in
+        state.wakeScheduled = false
+        return dispatch(&state, now: ContinuousClock.now)
+      }
+      for waiter in ready { waiter.continuation.resume() }
+      if let wake { scheduleWake(at: wake) }
+    }
   }
 }
 
