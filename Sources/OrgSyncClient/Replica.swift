@@ -304,6 +304,17 @@ public final class Replica: Sendable {
     }
   }
 
+  /// How many records of each type this copy holds (counted in SQL: nothing is decoded).
+  public func countsByType() throws -> [Orgsync_V1_RecordType: Int] {
+    try writer.read { db in
+      var counts: [Orgsync_V1_RecordType: Int] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT type, count(*) FROM records GROUP BY type") {
+        if let type = Orgsync_V1_RecordType(rawValue: row[0]) { counts[type] = row[1] }
+      }
+      return counts
+    }
+  }
+
   public func record(id: [UInt8]) throws -> LocalRecord? {
     try writer.read { db in
       try Row.fetchOne(db, sql: "SELECT * FROM records WHERE id = ?", arguments: [Data(id)]).map(localRecord)

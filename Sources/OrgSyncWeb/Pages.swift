@@ -27,10 +27,7 @@ extension WebApp {
   }
 
   func home(flash: String?) async throws -> Response {
-    let (status, counts) = try await replica.blocking { replica in
-      let records = try replica.records()
-      return (try replica.status(), Dictionary(grouping: records, by: \.type).mapValues(\.count))
-    }
+    let (status, counts) = try await replica.blocking { (try $0.status(), try $0.countsByType()) }
     let types = Self.navTypes(for: identity.role).map {
       ["type": RecordPresentation.word(for: $0), "label": Labels.type($0), "count": counts[$0] ?? 0] as [String: Any]
     }
