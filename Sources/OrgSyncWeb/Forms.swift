@@ -104,6 +104,12 @@ struct RecordForm {
     }
   }
 
+  /// The posted values of this type's own fields (anything else in a post is ignored).
+  func known(_ posted: [String: String]) -> [String: String] {
+    let names = Set(input.fields.map(\.name))
+    return posted.filter { names.contains($0.key) }
+  }
+
   /// Checks each typed value on its own, so every wrong field is named at once, in Chinese.
   func fieldErrors(_ values: [String: String]) -> [String: String] {
     var errors: [String: String] = [:]

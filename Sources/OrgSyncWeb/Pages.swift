@@ -100,8 +100,9 @@ extension WebApp {
 
   func create(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
     guard let type = Self.type(context) else { return notFound }
-    guard let values = try await checked(request) else { return forbidden }
+    guard let posted = try await checked(request) else { return forbidden }
     let form = try await RecordForm.make(type: type, replica: replica)
+    let values = form.known(posted)
     let errors = form.fieldErrors(values)
     guard errors.isEmpty else {
       return try await formPage(
@@ -112,6 +113,10 @@ extension WebApp {
     do {
       let body = try form.input.body(values.filter { !$0.value.isEmpty })
       _ = try await replica.blocking { try $0.create(body, unitID: unit) }
+    } catch let error as InputError {
+      return try await formPage(
+        type: type, heading: "新增" + Labels.type(type), values: values, errors: [:],
+        general: ["内容无法保存（\(error.message)）；录入的内容仍在下面。"])
     } catch let rejection as Rejection {
       let message = RecordForm.chinese(rejection.reason, field: rejection.field, type: type)
       return try await formPage(
@@ -147,9 +152,10 @@ extension WebApp {
 
   func saveEdit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
     guard let record = try await record(context) else { return notFound }
-    guard let values = try await checked(request) else { return forbidden }
+    guard let posted = try await checked(request) else { return forbidden }
     let type = record.type
     let form = try await RecordForm.make(type: type, replica: replica)
+    let values = form.known(posted)
     let heading = "修改" + Labels.type(type)
     let errors = form.fieldErrors(values)
     guard errors.isEmpty else {
@@ -163,6 +169,10 @@ extension WebApp {
         Dictionary(uniqueKeysWithValues: changed.map { ($0, values[$0] ?? "") }), onto: record.body)
       let id = record.id
       _ = try await replica.blocking { try $0.update(id, fields: changed, from: body) }
+    } catch let error as InputError {
+      return try await formPage(
+        type: type, heading: heading, values: values, errors: [:],
+        general: ["内容无法保存（\(error.message)）；录入的内容仍在下面。"])
     } catch let rejection as Rejection {
       let message = RecordForm.chinese(rejection.reason, field: rejection.field, type: type)
       return try await formPage(
