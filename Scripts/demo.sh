@@ -55,31 +55,31 @@ step "one-time codes for two village branches and the county committee (each end
 code_a=$(orgsyncd enroll --unit 430521-100-005 --role branch)
 code_b=$(orgsyncd enroll --unit 430521-100-002 --role branch)
 code_c=$(orgsyncd enroll --unit 430521 --role committee)
-echo "廉橋鎮石橋村: $code_a    廉橋鎮新民村: $code_b    縣委: $code_c"
+echo "廉桥镇石桥村: $code_a    廉桥镇新民村: $code_b    县委: $code_c"
 
 step "each office enrols its computer over TLS and takes its first copy"
-shiqiao enroll --server "127.0.0.1:$port" --code "$code_a" --name "石橋村黨支部辦公室"
-xinmin enroll --server "127.0.0.1:$port" --code "$code_b" --name "新民村黨支部辦公室"
-county enroll --server "127.0.0.1:$port" --code "$code_c" --name "縣委組織部"
+shiqiao enroll --server "127.0.0.1:$port" --code "$code_a" --name "石桥村党支部办公室"
+xinmin enroll --server "127.0.0.1:$port" --code "$code_b" --name "新民村党支部办公室"
+county enroll --server "127.0.0.1:$port" --code "$code_c" --name "县委组织部"
 shiqiao sync
 xinmin sync
 county sync
 
 step "the link goes down; the branches keep working offline"
-shiqiao add member --name 張秀英 --gender female --birth-date 1979-05-04 --status probationary \
-  --probation-start 2026-07-01 --occupation 村醫
-shiqiao add opinion --source visit --category livelihood --date 2026-09-18 --content "村小學門口缺少減速帶，接送孩子不安全"
-xinmin add meeting --date 2026-09-25 --kind branch-general --topic "學習黨章，研究秋收互助" \
+shiqiao add member --name 张秀英 --gender female --birth-date 1979-05-04 --status probationary \
+  --probation-start 2026-07-01 --occupation 村医
+shiqiao add opinion --source visit --category livelihood --date 2026-09-18 --content "村小学门口缺少减速带，接送孩子不安全"
+xinmin add meeting --date 2026-09-25 --kind branch-general --topic "学习党章，研究秋收互助" \
   --expected-count 21 --attendee-count 19
-xinmin add service-case --what "組織黨員幫助五保戶秋收" --beneficiaries 6 --date 2026-09-27
+xinmin add service-case --what "组织党员帮助五保户秋收" --beneficiaries 6 --date 2026-09-27
 inspection=$(shiqiao list inspection --csv | sed -n 2p | cut -d, -f1)
-echo "the county's inspection of 石橋村: $inspection"
-shiqiao edit "$inspection" --follow-up-note "減速帶已申請，十月中旬安裝" --follow-up-done 2026-10-10
-county edit "$inspection" --follow-up-note "逾期未整改，請十月底前報告"
+echo "the county's inspection of 石桥村: $inspection"
+shiqiao edit "$inspection" --follow-up-note "减速带已申请，十月中旬安装" --follow-up-done 2026-10-10
+county edit "$inspection" --follow-up-note "逾期未整改，请十月底前报告"
 shiqiao list member | head -4
 shiqiao status
-echo "a copy of 石橋村's disk, searched for the new member's name:"
-grep -rl "張秀英" "$work/shiqiao" || echo "  not found: the records on the PC are encrypted (the key needs the passphrase)"
+echo "a copy of 石桥村's disk, searched for the new member's name:"
+grep -rl "张秀英" "$work/shiqiao" || echo "  not found: the records on the PC are encrypted (the key needs the passphrase)"
 
 step "the link is back: everyone syncs (the county first)"
 county sync
@@ -94,9 +94,9 @@ shiqiao conflicts resolve "$conflict" --keep mine
 shiqiao sync
 shiqiao show "$inspection" | grep follow_up
 
-step "石橋村 submits its Q3 check, late"
-shiqiao add report --year 2026 --period q3 --kind quarterly-check --title "2026年第三季度創先爭優活動檢查報告" \
-  --body "本季度走訪群眾五十六戶，收集意見十二條，辦結實事四件。" --status submitted --submitted-on 2026-10-20
+step "石桥村 submits its Q3 check, late"
+shiqiao add report --year 2026 --period q3 --kind quarterly-check --title "2026年第三季度创先争优活动检查报告" \
+  --body "本季度走访群众五十六户，收集意见十二条，办结实事四件。" --status submitted --submitted-on 2026-10-20
 shiqiao sync
 
 step "the county office's roll-up for 2026 Q3 (from the server's live data)"
@@ -126,7 +126,7 @@ xinmin sync
 county sync
 county list meeting | grep 征兵 && echo "the meeting typed after the backup is on the server again"
 
-step "the web app: the county office and 石橋村 each open theirs (on its own PC: orgsync ui)"
+step "the web app: the county office and 石桥村 each open theirs (on its own PC: orgsync ui)"
 # Started directly (not through the functions above), so that $! is the process itself.
 ORGSYNC_HOME="$work/county" ORGSYNC_PASSPHRASE="县委组织部口令" "$bin/orgsync" ui --no-browser > "$work/ui-county.txt" 2>&1 &
 ui_pids+=($!)
@@ -136,8 +136,8 @@ for _ in $(seq 300); do
   grep -q http "$work/ui-county.txt" 2>/dev/null && grep -q http "$work/ui-shiqiao.txt" 2>/dev/null && break
   sleep 0.2
 done
-echo "縣委組織部 (dashboard: 汇总):  $(grep -o 'http://[^ ]*' "$work/ui-county.txt")"
-echo "石橋村 (forms, sync, conflicts): $(grep -o 'http://[^ ]*' "$work/ui-shiqiao.txt")"
+echo "县委组织部 (dashboard: 汇总):  $(grep -o 'http://[^ ]*' "$work/ui-county.txt")"
+echo "石桥村 (forms, sync, conflicts): $(grep -o 'http://[^ ]*' "$work/ui-shiqiao.txt")"
 if [ -t 0 ]; then
   read -r -p "open them in a browser on this machine; press Enter to end the demo " _
 fi

@@ -44,7 +44,7 @@ for round in $(seq 1 "$ROUNDS"); do
   kill -0 "$pid" 2>/dev/null || start
   for i in $(seq 1 "$DEVICES"); do
     for k in 1 2 3; do
-      ORGSYNC_HOME=$work/d$i "$BIN/orgsync" add member --name "黨員$round-$i-$k" --status full >/dev/null
+      ORGSYNC_HOME=$work/d$i "$BIN/orgsync" add member --name "党员$round-$i-$k" --status full >/dev/null
       added=$((added + 1))
     done
   done
@@ -80,7 +80,7 @@ for i in $(seq 1 "$DEVICES"); do
 done
 ORGSYNC_HOME=$work/county "$BIN/orgsync" sync >/dev/null
 found=$(ORGSYNC_HOME=$work/county "$BIN/orgsync" list member --json \
-  | python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if str(r.get("name","")).startswith("黨員")))')
+  | python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if str(r.get("name","")).startswith("党员")))')
 kill -TERM "$pid"; wait "$pid" || true
 echo "added $added members through $ROUNDS SIGTERMs; the county sees $found"
 [ "$found" = "$added" ] || { echo "LOST OR DOUBLED: expected $added" >&2; exit 1; }

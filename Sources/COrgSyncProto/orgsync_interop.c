@@ -57,7 +57,7 @@ unsigned osync_variant_count(const char *name) {
     return most;
 }
 
-static const char *sample_text = "太平村黨支部「創先爭優」第三季度檢查 🌾";
+static const char *sample_text = "太平村党支部「创先争优」第三季度检查 🌾";
 
 static ProtobufCMessage *fill(const ProtobufCMessageDescriptor *d, unsigned variant, int depth);
 

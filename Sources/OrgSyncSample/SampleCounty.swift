@@ -56,7 +56,7 @@ public struct SampleCounty: Sendable {
 
     // Hierarchy.
     countyID = id()
-    units.append((countyID, Self.unit("430521", "中共邵東縣委員會", .county, .committee, parent: nil, rng: &rng)))
+    units.append((countyID, Self.unit("430521", "中共邵东县委员会", .county, .committee, parent: nil, rng: &rng)))
     for t in 0..<options.townships {
       let township = id()
       townshipIDs.append(township)
@@ -65,7 +65,7 @@ public struct SampleCounty: Sendable {
         (
           township,
           Self.unit(
-            "430521-\(100 + t)", "中共\(name)鎮委員會", .township, .committee, parent: countyID, rng: &rng)
+            "430521-\(100 + t)", "中共\(name)镇委员会", .township, .committee, parent: countyID, rng: &rng)
         ))
       for v in 0..<options.villagesPerTownship {
         let village = id()
@@ -75,7 +75,7 @@ public struct SampleCounty: Sendable {
           (
             village,
             Self.unit(
-              String(format: "430521-%d-%03d", 100 + t, v + 1), "\(name)鎮\(villageName)村黨支部", .grassroots, .branch,
+              String(format: "430521-%d-%03d", 100 + t, v + 1), "\(name)镇\(villageName)村党支部", .grassroots, .branch,
               parent: township, rng: &rng)
           ))
       }
@@ -93,7 +93,7 @@ public struct SampleCounty: Sendable {
           body.member.clearProbationStart()
           body.member.clearAppliedOn()
         }
-        body.member.cadreTitle = unit == countyID ? "縣委常委" : "鎮黨委委員"
+        body.member.cadreTitle = unit == countyID ? "县委常委" : "镇党委委员"
         let cadreID = add(body, unit: unit)
         cadres.append((cadreID, body.member.name, unit))
       }
@@ -112,7 +112,7 @@ public struct SampleCounty: Sendable {
         var group = Orgsync_V1_Meeting()
         group.date = date(month: month, day: rng.int(1...28))
         group.kind = .partyGroup
-        group.topic = "黨小組學習"
+        group.topic = "党小组学习"
         group.expectedCount = 8
         group.attendeeCount = Int32(rng.int(5...8))
         _ = add(Self.body(meeting: group), unit: village)
@@ -122,7 +122,7 @@ public struct SampleCounty: Sendable {
         m.topic = Self.meetingTopics[rng.int(0...(Self.meetingTopics.count - 1))]
         m.expectedCount = Int32(m.kind == .branchGeneral ? options.membersPerVillage : 5)
         m.attendeeCount = Int32(max(1, Int(m.expectedCount) - rng.int(0...3)))
-        m.decisions = "會議研究部署了下一階段工作。"
+        m.decisions = "会议研究部署了下一阶段工作。"
         _ = add(Self.body(meeting: m), unit: village)
       }
       // Quarterly checks and the half-year summary; a few units are late or returned.
@@ -133,15 +133,15 @@ public struct SampleCounty: Sendable {
         r.year = year
         r.period = period
         r.kind = .quarterlyCheck
-        r.title = "\(year)年第\(["一", "二", "三"][q])季度創先爭優活動檢查報告"
-        r.body = "本季度支部圍繞中心工作開展創先爭優活動，走訪群眾\(rng.int(20...80))戶。"
+        r.title = "\(year)年第\(["一", "二", "三"][q])季度创先争优活动检查报告"
+        r.body = "本季度支部围绕中心工作开展创先争优活动，走访群众\(rng.int(20...80))户。"
         r.submittedOn = date(month: 3 * (q + 1) + (period == .q3 ? 0 : 1), day: rng.int(1...10))
         r.status = period == .q3 ? .submitted : (rng.int(0...19) == 0 ? .returned : .acknowledged)
         if r.status != .submitted {
           r.reviewerUnitID = Data(township)
           r.reviewedOn = date(month: 3 * (q + 1) + 1, day: 20)
         }
-        if r.status == .returned { r.reviewerComment = "請補充群眾意見的整改情況。" }
+        if r.status == .returned { r.reviewerComment = "请补充群众意见的整改情况。" }
         _ = add(Self.body(report: r), unit: village)
       }
       if months >= 7 {
@@ -149,8 +149,8 @@ public struct SampleCounty: Sendable {
         r.year = year
         r.period = .h1
         r.kind = .halfYearSummary
-        r.title = "\(year)年上半年創先爭優工作小結"
-        r.body = "上半年支部共為群眾辦實事\(rng.int(3...12))件。"
+        r.title = "\(year)年上半年创先争优工作小结"
+        r.body = "上半年支部共为群众办实事\(rng.int(3...12))件。"
         r.status = .acknowledged
         r.submittedOn = date(month: 7, day: 5)
         r.reviewerUnitID = Data(township)
@@ -183,7 +183,7 @@ public struct SampleCounty: Sendable {
           let start = CalendarDate.dayNumber(problem.identifiedOn)
           problem.resolvedOn = Self.date(
             dayNumber: min(start + days, CalendarDate.dayNumber(date(month: months, day: 28))))
-          problem.resolution = "已協調資金落實整改。"
+          problem.resolution = "已协调资金落实整改。"
         }
         problemIDs.append(add(Self.body(problem: problem), unit: village))
       }
@@ -196,7 +196,7 @@ public struct SampleCounty: Sendable {
         if rng.int(0...2) > 0, CalendarDate.compare(c.due, date(month: months, day: 28)) <= 0 {
           c.status = .fulfilled
           c.fulfilledOn = CalendarDate.compare(c.due, date(month: months, day: 1)) < 0 ? c.due : c.promisedOn
-          c.evidence = "群眾簽字確認。"
+          c.evidence = "群众签字确认。"
         } else {
           c.status = .due
         }
@@ -214,11 +214,11 @@ public struct SampleCounty: Sendable {
       }
       for _ in 0..<3 {
         var s = Orgsync_V1_SupportItem()
-        s.what = ["黨員活動室桌椅", "遠程教育設備", "黨建宣傳欄", "辦公電腦"][rng.int(0...3)]
+        s.what = ["党员活动室桌椅", "远程教育设备", "党建宣传栏", "办公电脑"][rng.int(0...3)]
         s.amountFen = Int64(rng.int(50_000...2_000_000))
         s.quantity = Int32(rng.int(1...10))
         s.date = anyDate(upTo: months)
-        s.provider = "縣委組織部"
+        s.provider = "县委组织部"
         _ = add(Self.body(supportItem: s), unit: village)
       }
     }
@@ -237,7 +237,7 @@ public struct SampleCounty: Sendable {
         l.speakerID = Data(cadre.id)
         l.speakerName = cadre.name
         l.date = anyDate(upTo: months)
-        l.topic = ["新時代黨的建設", "密切聯繫群眾", "創先爭優與中心工作"][rng.int(0...2)]
+        l.topic = ["新时代党的建设", "密切联系群众", "创先争优与中心工作"][rng.int(0...2)]
         l.audienceSize = Int32(rng.int(15...60))
         l.kind = .partyLecture
         _ = add(Self.body(lecture: l), unit: cadre.unit == countyID ? villageIDs[i % villageIDs.count] : cadre.unit)
@@ -247,16 +247,16 @@ public struct SampleCounty: Sendable {
     for (q, month) in [3, 6, 9].enumerated() where month <= months {
       var n = Orgsync_V1_Notice()
       n.audienceRootID = Data(countyID)
-      n.title = "關於做好第\(["一", "二", "三"][q])季度創先爭優檢查工作的通知"
-      n.body = "各鄉鎮黨委：請於季度末前完成督促檢查並報送情況。"
+      n.title = "关于做好第\(["一", "二", "三"][q])季度创先争优检查工作的通知"
+      n.body = "各乡镇党委：请于季度末前完成督促检查并报送情况。"
       n.issuedOn = date(month: month, day: 15)
       _ = add(Self.body(notice: n), unit: countyID)
     }
     for (index, village) in villageIDs.enumerated() where index % 4 == 0 {
       var i = Orgsync_V1_Inspection()
-      i.issuerUnitID = Data(countyID)  // the county's inspection group (縣委督查組)
+      i.issuerUnitID = Data(countyID)  // the county's inspection group (县委督查组)
       i.date = anyDate(upTo: months)
-      i.findings = "台賬基本齊全，群眾意見整改需加快。"
+      i.findings = "台账基本齐全，群众意见整改需加快。"
       i.followUpDue = date(month: min(12, months + 1), day: 15)
       _ = add(Self.body(inspection: i), unit: village)
     }
@@ -282,7 +282,7 @@ public struct SampleCounty: Sendable {
     m.gender = rng.int(0...9) < 7 ? .male : .female
     let born = Int(year) - rng.int(22...80)
     m.birthDate = CalendarDate.make(born, rng.int(1...12), rng.int(1...28))
-    m.ethnicity = rng.int(0...19) == 0 ? "土家族" : "漢族"
+    m.ethnicity = rng.int(0...19) == 0 ? "土家族" : "汉族"
     m.education = Orgsync_V1_Education(rawValue: rng.int(1...6)) ?? .juniorHigh
     m.occupation = occupations[rng.int(0...(occupations.count - 1))]
     let roll = rng.int(0...99)
@@ -334,27 +334,27 @@ public struct SampleCounty: Sendable {
   static func body(inspection: Orgsync_V1_Inspection) -> Orgsync_V1_RecordBody { .with { $0.inspection = inspection } }
 
   static let surnames = Array(
-    "王李張劉陳楊黃趙吳周徐孫馬朱胡郭何高林羅鄭梁謝宋唐許韓馮鄧曹彭曾蕭田董袁潘蔣蔡余杜葉程蘇魏呂丁沈姚盧姜崔鍾譚陸汪范金石廖賈夏韋方白鄒孟熊秦邱江尹薛段雷侯龍史陶黎賀顧毛郝龔邵萬錢嚴武戴莫孔向湯"
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘蒋蔡余杜叶程苏魏吕丁沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴莫孔向汤"
   ).map(String.init)
-  static let givenChars = Array("建國華明麗秀英志強軍偉芳敏靜麗娟勇傑濤超平紅梅蘭桂花春生德福海波玉珍鳳霞雲鵬飛翔林森文武良忠誠和順安康").map(String.init)
+  static let givenChars = Array("建国华明丽秀英志强军伟芳敏静丽娟勇杰涛超平红梅兰桂花春生德福海波玉珍凤霞云鹏飞翔林森文武良忠诚和顺安康").map(String.init)
   static let townshipNames = [
-    "廉橋", "流光嶺", "牛馬司", "火廠坪", "仙槎橋", "黑田鋪", "靈官殿", "魏家橋", "九龍嶺", "佘田橋", "團山", "楊橋", "周官橋", "簡家隴", "斫曹",
-    "野雞坪", "崇山鋪", "水東江", "雙鳳", "蔣河橋",
+    "廉桥", "流光岭", "牛马司", "火厂坪", "仙槎桥", "黑田铺", "灵官殿", "魏家桥", "九龙岭", "佘田桥", "团山", "杨桥", "周官桥", "简家陇", "斫曹",
+    "野鸡坪", "崇山铺", "水东江", "双凤", "蒋河桥",
   ]
   static let villageNames = [
-    "太平", "新民", "雙鳳", "楓林", "石橋", "大塘", "荷花", "龍潭", "長樂", "紅星", "青山", "白竹", "金雞", "梅溪", "桃花", "柏樹", "東風", "向陽", "和平",
-    "光明", "興隆",
-    "永豐", "五一", "前進", "勝利", "團結", "竹山", "茶園", "楊柳", "高坪", "石門", "大興",
+    "太平", "新民", "双凤", "枫林", "石桥", "大塘", "荷花", "龙潭", "长乐", "红星", "青山", "白竹", "金鸡", "梅溪", "桃花", "柏树", "东风", "向阳", "和平",
+    "光明", "兴隆",
+    "永丰", "五一", "前进", "胜利", "团结", "竹山", "茶园", "杨柳", "高坪", "石门", "大兴",
   ]
-  static let occupations = ["農民", "教師", "村醫", "個體工商戶", "退休幹部", "外出務工", "村幹部", "養殖戶", "企業職工"]
-  static let meetingTopics = ["學習黨章黨規", "部署創先爭優活動", "研究群眾反映的突出問題", "討論發展黨員", "通報季度工作", "組織生活會"]
+  static let occupations = ["农民", "教师", "村医", "个体工商户", "退休干部", "外出务工", "村干部", "养殖户", "企业职工"]
+  static let meetingTopics = ["学习党章党规", "部署创先争优活动", "研究群众反映的突出问题", "讨论发展党员", "通报季度工作", "组织生活会"]
   static let opinions: [(Orgsync_V1_ProblemCategory, String)] = [
-    (.livelihood, "村道年久失修，雨天泥濘難行"), (.livelihood, "飲用水水質差，希望接通自來水"), (.livelihood, "留守老人看病難"),
-    (.workStyle, "村務公開不及時"), (.workStyle, "幹部下村少，群眾辦事跑路多"), (.organisation, "黨員活動室長期閒置"),
-    (.economy, "農產品銷路不暢"), (.environment, "生活垃圾亂堆亂放"), (.safety, "河堤有隱患，汛期令人擔心"),
+    (.livelihood, "村道年久失修，雨天泥泞难行"), (.livelihood, "饮用水水质差，希望接通自来水"), (.livelihood, "留守老人看病难"),
+    (.workStyle, "村务公开不及时"), (.workStyle, "干部下村少，群众办事跑路多"), (.organisation, "党员活动室长期闲置"),
+    (.economy, "农产品销路不畅"), (.environment, "生活垃圾乱堆乱放"), (.safety, "河堤有隐患，汛期令人担心"),
   ]
-  static let promises = ["年底前修通村組公路", "為困難戶申請低保", "每月公開村務財務", "協調解決灌溉用水", "組織農技培訓兩期"]
-  static let services = ["幫助困難群眾收割稻穀", "為留守兒童輔導功課", "修繕村小學圍牆", "清理溝渠", "慰問五保老人", "組織義診"]
+  static let promises = ["年底前修通村组公路", "为困难户申请低保", "每月公开村务财务", "协调解决灌溉用水", "组织农技培训两期"]
+  static let services = ["帮助困难群众收割稻谷", "为留守儿童辅导功课", "修缮村小学围墙", "清理沟渠", "慰问五保老人", "组织义诊"]
 }
 
 extension SplitMix64 {

@@ -132,7 +132,7 @@ func unitNamer(_ replica: Replica) throws -> ([UInt8]) -> String? {
 
 struct Add: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Add a record, offline. Fields are flags: orgsync add member --name 張三 --status full …",
+    abstract: "Add a record, offline. Fields are flags: orgsync add member --name 张三 --status full …",
     discussion: "Run `orgsync add TYPE --help-fields` for a type's fields and their values.")
   @OptionGroup var common: Common
   @Argument(help: "The record type.") var type: String
@@ -222,7 +222,7 @@ struct Edit: AsyncParsableCommand {
     guard let current = try replica.record(id: recordID) else {
       throw Failure(message: "no record \(id) here", code: Exit.badValue)
     }
-    guard !values.isEmpty else { throw Failure(message: "say what to change, e.g. --note 新備註", code: Exit.usage) }
+    guard !values.isEmpty else { throw Failure(message: "say what to change, e.g. --note 新备注", code: Exit.usage) }
     var input = try FieldInput(type: current.type)
     input.lookupUnit = try unitLookup(replica)
     input.lookupRecord = recordLookup(replica)

@@ -78,7 +78,7 @@ struct ProtobufCInteropTests {
   @Test("a member with CJK text and negative numbers survives the trip")
   func handWrittenMember() throws {
     var member = Orgsync_V1_Member()
-    member.name = "張秀英"
+    member.name = "张秀英"
     member.gender = .female
     member.ethnicity = "土家族"
     member.birthDate = .with {
@@ -86,7 +86,7 @@ struct ProtobufCInteropTests {
     }
     member.status = .probationary
     member.leadingCadre = true
-    member.cadreTitle = "縣委組織部副部長"
+    member.cadreTitle = "县委组织部副部长"
     var body = Orgsync_V1_RecordBody()
     body.member = member
     var record = Orgsync_V1_Record()
@@ -98,7 +98,7 @@ struct ProtobufCInteropTests {
     let bytes: [UInt8] = try record.serializedBytes()
     let back = try Orgsync_V1_Record(serializedBytes: try #require(reencodeInC("orgsync.v1.Record", bytes)))
     #expect(back == record)
-    #expect(back.body.member.name == "張秀英")
+    #expect(back.body.member.name == "张秀英")
   }
 
   @Test("libprotobuf-c rejects what is not a message, and so does Swift")

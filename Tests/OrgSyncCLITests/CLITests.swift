@@ -190,7 +190,7 @@ struct CLITests {
       ["enroll", "--server", server, "--code", try await daemon.code(unit: "430521-100-001", role: "branch")],
       home: branch)
     #expect(enrolled.status == 0, "\(enrolled.err)")
-    #expect(enrolled.out.contains("太平村黨支部"))
+    #expect(enrolled.out.contains("太平村党支部"))
     #expect(
       try await Tool.run(
         "orgsync", ["enroll", "--server", server, "--code", try await daemon.code(unit: "430521", role: "committee")],
@@ -224,7 +224,7 @@ struct CLITests {
     let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.out.utf8)) as? [[String: Any]])
     // Rows: the county's own level (its 12 cadres), the two townships, the total. Counts are
     // JSON numbers; keys are snake_case.
-    #expect(rows.map { $0["unit"] as? String ?? "" } == ["中共邵東縣委員會", "中共廉橋鎮委員會", "中共流光嶺鎮委員會", "total"])
+    #expect(rows.map { $0["unit"] as? String ?? "" } == ["中共邵东县委员会", "中共廉桥镇委员会", "中共流光岭镇委员会", "total"])
     // The generator makes full and probationary members, activists and applicants (no one
     // deceased or gone): party members and the pipeline add up to the member records.
     func people(_ row: [String: Any]) -> Int? {
@@ -345,8 +345,8 @@ struct CLITests {
     let bad = folder.appendingPathComponent("bad.csv")
     try """
     code,name,level,kind,parent_code
-    430521,中共邵東縣委員會,county,committee,
-    430521-100,中共廉橋鎮委員會,village,committee,430521
+    430521,中共邵东县委员会,county,committee,
+    430521-100,中共廉桥镇委员会,village,committee,430521
     """.write(to: bad, atomically: true, encoding: .utf8)
     let refused = try await Tool.run("orgsyncd", ["import", "--data", data, bad.path])
     #expect(refused.status != 0)
@@ -355,9 +355,9 @@ struct CLITests {
     let good = folder.appendingPathComponent("good.csv")
     try """
     code,name,level,kind,parent_code
-    430521,中共邵東縣委員會,county,committee,
-    430521-100,中共廉橋鎮委員會,township,committee,430521
-    430521-100-001,太平村黨支部,grassroots,branch,430521-100
+    430521,中共邵东县委员会,county,committee,
+    430521-100,中共廉桥镇委员会,township,committee,430521
+    430521-100-001,太平村党支部,grassroots,branch,430521-100
     """.write(to: good, atomically: true, encoding: .utf8)
     let imported = try await Tool.run("orgsyncd", ["import", "--data", data, good.path])
     #expect(imported.status == 0, "\(imported.err)")
@@ -388,7 +388,7 @@ struct CLITests {
       (["add", "member", "--name", "李四", "--birth-date", "1990-02-30"], 65, "real date"),
       (["add", "member", "--name", "李四", "--status", "boss"], 65, "must be one of"),
       (["add", "member", "--name", "李四", "--status", "老板"], 65, "full (正式党员)"),
-      (["add", "opinion", "--content", "路燈壞了"], 65, "source is required"),
+      (["add", "opinion", "--content", "路灯坏了"], 65, "source is required"),
       (["add", "spaceship"], 64, "unknown record type"),
       (["aggregate", "--period", "2026-Q5"], 64, "the period is"),
       (["edit", "zzzz", "--name", "x"], 65, "not a record id"),

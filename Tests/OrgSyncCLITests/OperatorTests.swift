@@ -39,7 +39,7 @@ struct OperatorTests {
     #expect(copied.status == 0, "\(copied.err)")
     #expect(copied.out.contains("backed up"))
 
-    for name in ["鄧小英", "劉志強"] {
+    for name in ["邓小英", "刘志强"] {
       #expect(
         try await Tool.run("orgsync", ["add", "member", "--name", name, "--status", "full"], home: home).status == 0)
     }
@@ -64,7 +64,7 @@ struct OperatorTests {
     let other = try await branch(daemon, "second")
     #expect(try await Tool.run("orgsync", ["sync"], home: other).status == 0)
     let seen = try await names(other)
-    #expect(seen.contains("鄧小英") && seen.contains("劉志強"), "\(seen)")
+    #expect(seen.contains("邓小英") && seen.contains("刘志强"), "\(seen)")
     let histories = try await Tool.run("orgsyncd", ["histories", "--data", daemon.data])
     #expect(histories.out.contains("restore"))
   }
@@ -76,7 +76,7 @@ struct OperatorTests {
     // Devices syncing meanwhile keep the server writing.
     let home = try await branch(daemon)
     for i in 0..<20 {
-      _ = try await Tool.run("orgsync", ["add", "member", "--name", "黨員\(i)", "--status", "full"], home: home)
+      _ = try await Tool.run("orgsync", ["add", "member", "--name", "党员\(i)", "--status", "full"], home: home)
     }
     async let syncing = Tool.run("orgsync", ["sync"], home: home)
     let results = try await withThrowingTaskGroup(of: Tool.Result.self) { group in
@@ -114,7 +114,7 @@ struct OperatorTests {
     try await daemon.start()
     let home = try await branch(daemon)
     #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
-    for name in ["黃小明", "郭麗華", "林大海"] {
+    for name in ["黄小明", "郭丽华", "林大海"] {
       #expect(
         try await Tool.run("orgsync", ["add", "member", "--name", name, "--status", "full"], home: home).status == 0)
     }
@@ -135,7 +135,7 @@ struct OperatorTests {
     let synced = try await Tool.run("orgsync", ["sync"], home: home)
     #expect(synced.status == 0, "\(synced.err)")
     let listed = try await names(home)
-    for name in ["黃小明", "郭麗華", "林大海"] { #expect(listed.contains(name), "\(name) in \(listed)") }
+    for name in ["黄小明", "郭丽华", "林大海"] { #expect(listed.contains(name), "\(name) in \(listed)") }
     #expect(try await Tool.run("orgsync", ["verify"], home: home).out.contains("verified"))
   }
 
@@ -289,7 +289,7 @@ struct RefusedEditsCLITests {
     // The device holds its tree now: a meeting for the county's own level is refused at once.
     let foreign = try await Tool.run(
       "orgsync",
-      ["add", "meeting", "--unit", "430521", "--date", "2026-10-09", "--kind", "regular", "--topic", "縣委例會"],
+      ["add", "meeting", "--unit", "430521", "--date", "2026-10-09", "--kind", "regular", "--topic", "县委例会"],
       home: office)
     #expect(foreign.status == 67, "\(foreign.err)")
     #expect(foreign.err.contains("nothing was saved"), "\(foreign.err)")
@@ -298,7 +298,7 @@ struct RefusedEditsCLITests {
     let added = try await Tool.run(
       "orgsync",
       [
-        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度檢查報告",
+        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度检查报告",
         "--status", "draft",
       ], home: office)
     #expect(added.status == 0, "\(added.err)")
@@ -309,14 +309,14 @@ struct RefusedEditsCLITests {
       "orgsync", ["edit", id, "--status", "submitted", "--submitted-on", "2026-10-08"], home: office)
     #expect(submitted.status == 0, "\(submitted.err)")
     #expect(try await Tool.run("orgsync", ["sync"], home: office).status == 0)
-    #expect(try await Tool.run("orgsync", ["edit", id, "--body", "補充走訪情況"], home: laptop).status == 0)
+    #expect(try await Tool.run("orgsync", ["edit", id, "--body", "补充走访情况"], home: laptop).status == 0)
     let synced = try await Tool.run("orgsync", ["sync"], home: laptop)
     #expect(synced.status == 68, "\(synced.out) \(synced.err)")
     #expect(synced.out.contains("REFUSED"))
     let listed = try await Tool.run("orgsync", ["rejected"], home: laptop)
-    #expect(listed.out.contains("body=補充走訪情況"), "\(listed.out)")
+    #expect(listed.out.contains("body=补充走访情况"), "\(listed.out)")
     let shown = try await Tool.run("orgsync", ["rejected", "show", String(id.suffix(8))], home: laptop)
-    #expect(shown.out.contains("--body 補充走訪情況"), "\(shown.out) \(shown.err)")
+    #expect(shown.out.contains("--body 补充走访情况"), "\(shown.out) \(shown.err)")
     let discarded = try await Tool.run("orgsync", ["rejected", "discard", String(id.suffix(8))], home: laptop)
     #expect(discarded.status == 0, "\(discarded.err)")
     let status = try await Tool.run("orgsync", ["status", "--json"], home: laptop)
@@ -331,13 +331,13 @@ struct LongTextCLITests {
     let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
     try await daemon.start()
     let home = try await enrolledBranch(daemon)
-    let text = String(repeating: "本季度走訪群眾，收集意見，辦結實事。", count: 2800)  // 50,400 characters
+    let text = String(repeating: "本季度走访群众，收集意见，办结实事。", count: 2800)  // 50,400 characters
     let file = daemon.folder.appendingPathComponent("body.txt")
     try Data(("\u{FEFF}" + text).utf8).write(to: file)
     let added = try await Tool.run(
       "orgsync",
       [
-        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度總結",
+        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度总结",
         "--status", "draft", "--body-file", file.path,
       ], home: home)
     #expect(added.status == 0, "\(added.err)")
@@ -362,14 +362,14 @@ struct ShortIDCLITests {
       "orgsync",
       [
         "add", "opinion", "--source", "visit", "--category", "livelihood", "--date", "2026-09-18", "--content",
-        "村口缺路燈",
+        "村口缺路灯",
       ], home: home)
     #expect(opinion.status == 0, "\(opinion.err)")
     let id = try #require(opinion.out.split(separator: " ").dropFirst(2).first.map(String.init))
     let problem = try await Tool.run(
       "orgsync",
       [
-        "add", "problem", "--category", "livelihood", "--title", "路燈", "--identified-on", "2026-09-20",
+        "add", "problem", "--category", "livelihood", "--title", "路灯", "--identified-on", "2026-09-20",
         "--status", "open", "--opinion-ids", String(id.suffix(8)),
       ], home: home)
     #expect(problem.status == 0, "\(problem.err)")
@@ -492,7 +492,7 @@ struct JSONCLITests {
     let added = try await Tool.run(
       "orgsync",
       [
-        "add", "meeting", "--date", "2026-10-09", "--kind", "branch-general", "--topic", "學習", "--expected-count",
+        "add", "meeting", "--date", "2026-10-09", "--kind", "branch-general", "--topic", "学习", "--expected-count",
         "21", "--attendee-count", "20",
       ], home: home)
     #expect(added.status == 0, "\(added.err)")

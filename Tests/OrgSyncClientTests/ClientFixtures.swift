@@ -12,7 +12,7 @@ import Synchronization
 import Testing
 
 /// A county on a real server over 127.0.0.1, with a SQLite file that outlives restarts:
-/// 邵東縣委 → 廉橋鎮 (太平村, 新民村, 大塘村), 流光嶺鎮 (雙鳳村).
+/// 邵东县委 → 廉桥镇 (太平村, 新民村, 大塘村), 流光岭镇 (双凤村).
 final class TestServer: @unchecked Sendable {
   let folder: URL
   private(set) var store: SQLiteStore
@@ -44,13 +44,13 @@ final class TestServer: @unchecked Sendable {
       return unit
     }
     let results = try await store.importUnits([
-      (county, unit("430521", "中共邵東縣委員會", .county, nil)),
-      (lianqiao, unit("430521-103", "中共廉橋鎮委員會", .township, county)),
-      (liuguangling, unit("430521-104", "中共流光嶺鎮委員會", .township, county)),
-      (taiping, unit("430521-103-007", "太平村黨支部", .grassroots, lianqiao)),
-      (xinmin, unit("430521-103-008", "新民村黨支部", .grassroots, lianqiao)),
-      (datang, unit("430521-103-009", "大塘村黨支部", .grassroots, lianqiao)),
-      (shuangfeng, unit("430521-104-002", "雙鳳村黨支部", .grassroots, liuguangling)),
+      (county, unit("430521", "中共邵东县委员会", .county, nil)),
+      (lianqiao, unit("430521-103", "中共廉桥镇委员会", .township, county)),
+      (liuguangling, unit("430521-104", "中共流光岭镇委员会", .township, county)),
+      (taiping, unit("430521-103-007", "太平村党支部", .grassroots, lianqiao)),
+      (xinmin, unit("430521-103-008", "新民村党支部", .grassroots, lianqiao)),
+      (datang, unit("430521-103-009", "大塘村党支部", .grassroots, lianqiao)),
+      (shuangfeng, unit("430521-104-002", "双凤村党支部", .grassroots, liuguangling)),
     ])
     precondition(results.allSatisfy { $0.outcome == .applied })
     try await start()
@@ -107,7 +107,7 @@ final class TestServer: @unchecked Sendable {
     replicaPath: String? = nil
   ) async throws -> Device {
     let code = try await store.makeEnrollmentCode(unitID: unit, role: role, validSeconds: 600)
-    let enrolled = try await store.enroll(code: code, deviceName: "測試設備")
+    let enrolled = try await store.enroll(code: code, deviceName: "测试设备")
     let replica = try Replica(path: replicaPath, key: replicaPath.map(testKey))
     try replica.setIdentity(
       .init(
@@ -186,7 +186,7 @@ func noticeBody(_ title: String, to audience: [UInt8]) -> Orgsync_V1_RecordBody 
   var n = Orgsync_V1_Notice()
   n.audienceRootID = Data(audience)
   n.title = title
-  n.body = "請各支部按時報送。"
+  n.body = "请各支部按时报送。"
   n.issuedOn = CalendarDate.make(2026, 11, 20)
   var body = Orgsync_V1_RecordBody()
   body.notice = n
@@ -200,7 +200,7 @@ func reportBody(_ status: Orgsync_V1_ReportStatus, quarter: Orgsync_V1_ReportPer
   r.year = 2026
   r.period = quarter
   r.kind = .quarterlyCheck
-  r.title = "2026年季度檢查報告"
+  r.title = "2026年季度检查报告"
   r.status = status
   if status != .draft { r.submittedOn = CalendarDate.make(2026, 10, 8) }
   r.reviewerComment = comment

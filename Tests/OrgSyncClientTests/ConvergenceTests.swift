@@ -7,7 +7,7 @@ import OrgSyncTestSupport
 import Testing
 
 /// The randomized convergence test. One server, five devices — two in 太平村 (overlapping
-/// edits), one each in 新民村 and 大塘村 (all under 廉橋鎮), and the county committee — make
+/// edits), one each in 新民村 and 大塘村 (all under 廉桥镇), and the county committee — make
 /// random offline edits, deletes, moves, report submissions and reviews, and sync in random
 /// order through a link that cuts, corrupts and stalls; the server restarts now and then. After
 /// a final clean sync every replica must equal the server's view of its scope, and every
@@ -125,14 +125,14 @@ struct ConvergenceTests {
         let accept = Bool.random(using: &rng)
         var body = report.body
         body.report.status = accept ? .acknowledged : .returned
-        body.report.reviewerComment = accept ? "" : "請補充具體事例"
+        body.report.reviewerComment = accept ? "" : "请补充具体事例"
         return try replica.update(report.id, fields: ["status", "reviewer_comment"], from: body)
       } else if roll < 90 {
         var n = Orgsync_V1_Notice()
         let township = try lianqiao(of: replica)
         n.audienceRootID = Data(township.isEmpty ? unit : township)
-        n.title = "督促檢查通知"
-        n.body = "請按時報送材料。"
+        n.title = "督促检查通知"
+        n.body = "请按时报送材料。"
         n.issuedOn = CalendarDate.make(2026, 9, 20)
         var body = Orgsync_V1_RecordBody()
         body.notice = n
@@ -145,14 +145,14 @@ struct ConvergenceTests {
     let reports = try replica.records(type: .report).filter { $0.unitID == unit }
     switch roll {
     case 0..<30:
-      return try replica.create(memberBody("黨員\(Int.random(in: 1...9999, using: &rng))"), unitID: unit)
+      return try replica.create(memberBody("党员\(Int.random(in: 1...9999, using: &rng))"), unitID: unit)
     case 30..<45:
-      return try replica.create(opinionBody("意見\(Int.random(in: 1...9999, using: &rng))"), unitID: unit)
+      return try replica.create(opinionBody("意见\(Int.random(in: 1...9999, using: &rng))"), unitID: unit)
     case 45..<70:
       guard let member = members.randomElement(using: &rng) else { return nil }
       var body = member.body
       let field = Bool.random(using: &rng) ? "note" : "phone"
-      body.member.note = "備註\(Int.random(in: 1...99, using: &rng))"
+      body.member.note = "备注\(Int.random(in: 1...99, using: &rng))"
       body.member.phone = "138\(Int.random(in: 10_000_000...99_999_999, using: &rng))"
       return try replica.update(member.id, fields: [field], from: body)
     case 70..<78:

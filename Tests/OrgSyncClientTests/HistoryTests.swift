@@ -27,7 +27,7 @@ struct HistoryTests {
     let server = try await TestServer()
     let branch = try await server.device(unit: server.taiping, role: .branch)
     let county = try await server.device(unit: server.county, role: .committee)
-    let early = try branch.replica.create(memberBody("王建國"), unitID: server.taiping)
+    let early = try branch.replica.create(memberBody("王建国"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     _ = try await county.engine.sync()
 
@@ -36,8 +36,8 @@ struct HistoryTests {
 
     // After the backup: two records from the branch, and an edit of the early one.
     let member = try branch.replica.create(memberBody("李秀英"), unitID: server.taiping)
-    let opinion = try branch.replica.create(opinionBody("村口路燈不亮"), unitID: server.taiping)
-    try branch.replica.update(Array(early.recordID), fields: ["note"], from: memberBody("王建國", note: "流動黨員"))
+    let opinion = try branch.replica.create(opinionBody("村口路灯不亮"), unitID: server.taiping)
+    try branch.replica.update(Array(early.recordID), fields: ["note"], from: memberBody("王建国", note: "流动党员"))
     #expect(try await branch.engine.sync().pushed == 3)
     _ = try await county.engine.sync()  // the county's copy also went past the backup
     #expect(try county.replica.record(id: Array(member.recordID)) != nil)
@@ -49,7 +49,7 @@ struct HistoryTests {
     try await server.start()
 
     // The county issues a notice to the branch; its own sync notices the restore and heals.
-    let notice = try county.replica.create(noticeBody("關於報送第四季度材料的通知", to: server.taiping), unitID: server.county)
+    let notice = try county.replica.create(noticeBody("关于报送第四季度材料的通知", to: server.taiping), unitID: server.county)
     let countySync = try await county.engine.sync()
     #expect(countySync.healed)
     #expect(try countySync.held == 0 || county.replica.heldCount() == countySync.held)
@@ -61,9 +61,9 @@ struct HistoryTests {
     // The server holds both records and the edit again; the branch holds the notice.
     let onServer = try await server.scope(of: branch.actor)
     #expect(onServer[member.recordID]?.body.member.name == "李秀英")
-    #expect(onServer[opinion.recordID]?.body.opinion.content == "村口路燈不亮")
-    #expect(onServer[early.recordID]?.body.member.note == "流動黨員")
-    #expect(try branch.replica.record(id: Array(notice.recordID))?.body.notice.title == "關於報送第四季度材料的通知")
+    #expect(onServer[opinion.recordID]?.body.opinion.content == "村口路灯不亮")
+    #expect(onServer[early.recordID]?.body.member.note == "流动党员")
+    #expect(try branch.replica.record(id: Array(notice.recordID))?.body.notice.title == "关于报送第四季度材料的通知")
     #expect(try snapshot(branch.replica) == snapshot(onServer))
 
     // The county now catches up with what the branch offered back, and verify is clean on both.
@@ -83,7 +83,7 @@ struct HistoryTests {
   func sentRetention() async throws {
     let server = try await TestServer()
     let branch = try await server.device(unit: server.taiping, role: .branch)
-    _ = try branch.replica.create(memberBody("周小紅"), unitID: server.taiping)
+    _ = try branch.replica.create(memberBody("周小红"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     func kept() throws -> Int {
       try branch.replica.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sent") ?? 0 }
@@ -101,7 +101,7 @@ struct HistoryTests {
     let server = try await TestServer()
     let county = try await server.device(unit: server.county, role: .committee)
     let branch = try await server.device(unit: server.taiping, role: .branch)
-    var full = memberBody("吳桂芳", note: "低保戶，需幫扶")
+    var full = memberBody("吴桂芳", note: "低保户，需帮扶")
     full.member.phone = "13807394321"
     var record = Orgsync_V1_Record()
     record.id = Data(RecordID.make())
@@ -113,7 +113,7 @@ struct HistoryTests {
     for device in [county, branch] { try device.replica.repair(upserting: [record], removing: []) }
     #expect(try county.replica.dropWithheldPersonalData() == 1)
     let held = try #require(try county.replica.record(id: Array(record.id)))
-    #expect(held.body.member.name == "吳桂芳")
+    #expect(held.body.member.name == "吴桂芳")
     #expect(held.body.member.phone.isEmpty && held.body.member.note.isEmpty)
     #expect(try county.replica.dropWithheldPersonalData() == 0, "once")
     // The branch keeps its own people whole.
@@ -125,12 +125,12 @@ struct HistoryTests {
   func lostTail() async throws {
     let server = try await TestServer()
     let branch = try await server.device(unit: server.taiping, role: .branch)
-    try branch.replica.create(memberBody("趙德明"), unitID: server.taiping)
+    try branch.replica.create(memberBody("赵德明"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     try await server.store.checkpoint()
     let checkpointed = try Data(contentsOf: URL(fileURLWithPath: server.databasePath))
 
-    let late = try branch.replica.create(opinionBody("希望修一座橋"), unitID: server.taiping)
+    let late = try branch.replica.create(opinionBody("希望修一座桥"), unitID: server.taiping)
     #expect(try await branch.engine.sync().pushed == 1)
 
     // The files as they were at the last checkpoint: the main file then, no WAL.
@@ -144,13 +144,13 @@ struct HistoryTests {
 
     // Another device writes first, reusing sequence numbers a naive server would issue again.
     let neighbour = try await server.device(unit: server.taiping, role: .branch)
-    let other = try neighbour.replica.create(opinionBody("垃圾清運不及時"), unitID: server.taiping)
+    let other = try neighbour.replica.create(opinionBody("垃圾清运不及时"), unitID: server.taiping)
     _ = try await neighbour.engine.sync()
 
     let report = try await branch.engine.sync()
     #expect(report.healed, "the branch notices its position is past the server's log")
     let onServer = try await server.scope(of: branch.actor)
-    #expect(onServer[late.recordID]?.body.opinion.content == "希望修一座橋")
+    #expect(onServer[late.recordID]?.body.opinion.content == "希望修一座桥")
     #expect(try branch.replica.record(id: Array(other.recordID)) != nil, "and skips nothing written since")
     #expect(try snapshot(branch.replica) == snapshot(onServer))
   }
@@ -159,7 +159,7 @@ struct HistoryTests {
   func noReissue() async throws {
     let server = try await TestServer()
     let branch = try await server.device(unit: server.taiping, role: .branch)
-    try branch.replica.create(memberBody("孫立"), unitID: server.taiping)
+    try branch.replica.create(memberBody("孙立"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     let backup = server.folder.appendingPathComponent("b.sqlite").path
     _ = try await server.store.backup(to: backup)
@@ -169,7 +169,7 @@ struct HistoryTests {
     await server.stop()
     try await server.restore(from: backup)
     let writer = try await server.device(unit: server.xinmin, role: .branch)
-    try writer.replica.create(memberBody("吳剛"), unitID: server.xinmin)
+    try writer.replica.create(memberBody("吴刚"), unitID: server.xinmin)
     try await server.start()
     _ = try await writer.engine.sync()
     let newCursor = try LogPosition.decode(try writer.replica.cursor())!
@@ -184,7 +184,7 @@ struct HistoryTests {
     let branch = try await server.device(unit: server.taiping, role: .branch)
     let backup = server.folder.appendingPathComponent("b.sqlite").path
     _ = try await server.store.backup(to: backup)
-    let member = try branch.replica.create(memberBody("錢進"), unitID: server.taiping)
+    let member = try branch.replica.create(memberBody("钱进"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     await server.stop()
     try await server.restore(from: backup)
@@ -193,7 +193,7 @@ struct HistoryTests {
     #expect(report.healed)
     #expect(report.mismatchedTypes.isEmpty)
     #expect(try await server.store.record(id: Array(member.recordID), actor: branch.actor) != nil)
-    #expect(try branch.replica.record(id: Array(member.recordID))?.body.member.name == "錢進")
+    #expect(try branch.replica.record(id: Array(member.recordID))?.body.member.name == "钱进")
   }
 
   @Test("verify keeps aside, never deletes, a record the server lacks")
@@ -239,7 +239,7 @@ struct HistoryTests {
     m.recordID = Data(RecordID.make())
     m.unitID = Data(server.taiping)
     m.type = .member
-    m.body = memberBody("龍小雲", note: "13700001111")
+    m.body = memberBody("龙小云", note: "13700001111")
     m.hlc = 1
     let mutation = m
     let secret = (0..<32).map { _ in UInt8.random(in: 0...255) }
@@ -267,13 +267,13 @@ struct HistoryTests {
     }
     func clearCopies() -> [String] {
       ["", "-wal", Replica.journalPath("")].filter { suffix in
-        FileManager.default.contents(atPath: path + suffix)?.range(of: Data("龍小雲".utf8)) != nil
+        FileManager.default.contents(atPath: path + suffix)?.range(of: Data("龙小云".utf8)) != nil
       }
     }
     #expect(clearCopies() == ["", ".outbox-journal"], "the search finds the clear copies")
 
     let replica = try Replica(path: path, key: testKey(path))
-    #expect(try replica.records(type: .member).map(\.body.member.name) == ["龍小雲"])
+    #expect(try replica.records(type: .member).map(\.body.member.name) == ["龙小云"])
     #expect(try replica.status().outbox == 1)
     #expect(clearCopies().isEmpty, "no clear copy left in the file, its WAL or the journal")
     #expect(try replica.identity()?.secret == secret, "the enrolment is kept")
@@ -299,9 +299,9 @@ struct HistoryTests {
     var queued: [Data] = []
     do {
       let branch = try await server.device(unit: server.taiping, role: .branch, replicaPath: path)
-      for i in 0..<200 { try branch.replica.create(opinionBody("群眾意見\(i)"), unitID: server.taiping) }
+      for i in 0..<200 { try branch.replica.create(opinionBody("群众意见\(i)"), unitID: server.taiping) }
       _ = try await branch.engine.sync()
-      for name in ["馮雪", "陳亮"] {
+      for name in ["冯雪", "陈亮"] {
         queued.append(try branch.replica.create(memberBody(name), unitID: server.taiping).recordID)
       }
       try branch.replica.close()
@@ -377,7 +377,7 @@ struct ServerFailureTests {
     try await server.store.limitSize()
     // A report with a long body needs new pages.
     var report = reportBody(.draft)
-    report.report.body = String(repeating: "本季度支部工作總結。", count: 8000)
+    report.report.body = String(repeating: "本季度支部工作总结。", count: 8000)
     try branch.replica.create(report, unitID: server.taiping)
     let error = await #expect(throws: RPCError.self) { try await branch.engine.sync() }
     #expect(error?.code == .internal)

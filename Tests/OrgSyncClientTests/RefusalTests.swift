@@ -19,7 +19,7 @@ struct RefusalTests {
     _ = try await branch.engine.sync()
     _ = try await county.engine.sync()
     try county.replica.update(
-      Array(report.recordID), fields: ["status", "reviewer_comment"], from: reportBody(.acknowledged, comment: "已閱"))
+      Array(report.recordID), fields: ["status", "reviewer_comment"], from: reportBody(.acknowledged, comment: "已阅"))
     _ = try await county.engine.sync()
     _ = try await branch.engine.sync()
     #expect(try branch.replica.record(id: Array(report.recordID))?.body.report.status == .acknowledged)
@@ -27,7 +27,7 @@ struct RefusalTests {
 
     // An acknowledged report is final: no edit, no delete.
     var edited = reportBody(.acknowledged)
-    edited.report.title = "改過的標題"
+    edited.report.title = "改过的标题"
     let edit = #expect(throws: Rejection.self) {
       try branch.replica.update(Array(report.recordID), fields: ["title"], from: edited)
     }
@@ -38,7 +38,7 @@ struct RefusalTests {
     var meeting = Orgsync_V1_Meeting()
     meeting.date = CalendarDate.make(2026, 10, 9)
     meeting.kind = .regular
-    meeting.topic = "縣委例會"
+    meeting.topic = "县委例会"
     var body = Orgsync_V1_RecordBody()
     body.meeting = meeting
     let foreign = #expect(throws: Rejection.self) { try branch.replica.create(body, unitID: server.county) }
@@ -65,28 +65,28 @@ struct RefusalTests {
       Array(report.recordID), fields: ["status", "submitted_on"], from: reportBody(.submitted))
     _ = try await office.engine.sync()
     var rewrite = reportBody(.draft)
-    rewrite.report.body = "補充：走訪群眾五十六戶。"
+    rewrite.report.body = "补充：走访群众五十六户。"
     try laptop.replica.update(Array(report.recordID), fields: ["body"], from: rewrite)
     let refused = try await laptop.engine.sync()
     #expect(refused.rejected == 1)
     let kept = try #require(try laptop.replica.rejected().first)
-    #expect(kept.mutation.body.report.body == "補充：走訪群眾五十六戶。", "the typed text is kept")
+    #expect(kept.mutation.body.report.body == "补充：走访群众五十六户。", "the typed text is kept")
     #expect(try laptop.replica.status().rejected == 1)
 
     // The county returns the report; the laptop retries its edit, changed a little.
     _ = try await county.engine.sync()
     try county.replica.update(
-      Array(report.recordID), fields: ["status", "reviewer_comment"], from: reportBody(.returned, comment: "請補充"))
+      Array(report.recordID), fields: ["status", "reviewer_comment"], from: reportBody(.returned, comment: "请补充"))
     _ = try await county.engine.sync()
     _ = try await laptop.engine.sync()
     var change = reportBody(.returned)
-    change.report.body = "補充：走訪群眾五十六戶，收集意見十二條。"
+    change.report.body = "补充：走访群众五十六户，收集意见十二条。"
     try laptop.replica.retryRejected(kept.mutationID, changes: change, fields: ["body"])
     #expect(try laptop.replica.status().rejected == 0, "the refused edit is settled")
     let retried = try await laptop.engine.sync()
     #expect(retried.rejected == 0)
     let stored = try await server.store.record(id: Array(report.recordID), actor: laptop.actor)
-    #expect(stored?.body.report.body == "補充：走訪群眾五十六戶，收集意見十二條。")
+    #expect(stored?.body.report.body == "补充：走访群众五十六户，收集意见十二条。")
     #expect(stored?.body.report.status == .returned)
   }
 
@@ -116,11 +116,11 @@ struct DeleteConflictTests {
     let office = try await server.device(unit: server.taiping, role: .branch)
     let laptop = try await server.device(unit: server.taiping, role: .branch)
     let county = try await server.device(unit: server.county, role: .committee)
-    let member = try office.replica.create(memberBody("曾國強"), unitID: server.taiping)
+    let member = try office.replica.create(memberBody("曾国强"), unitID: server.taiping)
     _ = try await office.engine.sync()
     _ = try await laptop.engine.sync()
     // The office adds a phone number; the laptop, not yet told, deletes the member.
-    var phone = memberBody("曾國強")
+    var phone = memberBody("曾国强")
     phone.member.phone = "13807390001"
     try office.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
     _ = try await office.engine.sync()
@@ -154,13 +154,13 @@ struct DeleteConflictTests {
     let server = try await TestServer()
     let office = try await server.device(unit: server.taiping, role: .branch)
     let laptop = try await server.device(unit: server.taiping, role: .branch)
-    let opinion = try office.replica.create(opinionBody("希望村裡建一個圖書室"), unitID: server.taiping)
+    let opinion = try office.replica.create(opinionBody("希望村里建一个图书室"), unitID: server.taiping)
     _ = try await office.engine.sync()
     _ = try await laptop.engine.sync()
     try office.replica.delete(Array(opinion.recordID))
     _ = try await office.engine.sync()
-    var answered = opinionBody("希望村裡建一個圖書室")
-    answered.opinion.content = "希望村裡建一個圖書室（已報鎮裡，明年春天動工）"
+    var answered = opinionBody("希望村里建一个图书室")
+    answered.opinion.content = "希望村里建一个图书室（已报镇里，明年春天动工）"
     try laptop.replica.update(Array(opinion.recordID), fields: ["content"], from: answered)
     let report = try await laptop.engine.sync()
     #expect(report.rejected == 0, "not refused: the typed answer is not lost")
@@ -178,14 +178,14 @@ struct DeleteConflictTests {
     let server = try await TestServer()
     let branch = try await server.device(unit: server.taiping, role: .branch)
     let county = try await server.device(unit: server.county, role: .committee)
-    let member = try branch.replica.create(memberBody("周文華"), unitID: server.taiping)
+    let member = try branch.replica.create(memberBody("周文华"), unitID: server.taiping)
     _ = try await branch.engine.sync()
     // Two of the branch's PCs write the same note; the county, above them, must hear of it.
     let laptop = try await server.device(unit: server.taiping, role: .branch)
     _ = try await laptop.engine.sync()
     try laptop.replica.update(
-      Array(member.recordID), fields: ["note"], from: memberBody("周文華", note: "已轉入縣直機關"))
-    try branch.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("周文華", note: "外出務工"))
+      Array(member.recordID), fields: ["note"], from: memberBody("周文华", note: "已转入县直机关"))
+    try branch.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("周文华", note: "外出务工"))
     _ = try await branch.engine.sync()
     _ = try await laptop.engine.sync()
     _ = try await branch.engine.sync()
@@ -207,20 +207,20 @@ struct DeleteConflictTests {
     let server = try await TestServer()
     let office = try await server.device(unit: server.taiping, role: .branch)
     let laptop = try await server.device(unit: server.taiping, role: .branch)
-    let member = try office.replica.create(memberBody("魏紅"), unitID: server.taiping)
+    let member = try office.replica.create(memberBody("魏红"), unitID: server.taiping)
     _ = try await office.engine.sync()
     _ = try await laptop.engine.sync()
-    var phone = memberBody("魏紅")
+    var phone = memberBody("魏红")
     phone.member.phone = "13807390002"
     try office.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
-    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("魏紅", note: "村會計"))
+    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("魏红", note: "村会计"))
     _ = try await office.engine.sync()
     let report = try await laptop.engine.sync()
     #expect(report.conflicts == 0)
     _ = try await office.engine.sync()
     for device in [office, laptop] {
       let seen = try device.replica.record(id: Array(member.recordID))?.body.member
-      #expect(seen?.phone == "13807390002" && seen?.note == "村會計")
+      #expect(seen?.phone == "13807390002" && seen?.note == "村会计")
       #expect(try device.replica.conflicts(includeResolved: true).isEmpty)
     }
   }
@@ -230,11 +230,11 @@ struct DeleteConflictTests {
     let server = try await TestServer()
     let office = try await server.device(unit: server.taiping, role: .branch)
     let laptop = try await server.device(unit: server.taiping, role: .branch)
-    let member = try office.replica.create(memberBody("蔣平"), unitID: server.taiping)
+    let member = try office.replica.create(memberBody("蒋平"), unitID: server.taiping)
     _ = try await office.engine.sync()
     _ = try await laptop.engine.sync()
-    try office.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蔣平", note: "外出務工"))
-    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蔣平", note: "在村務農"))
+    try office.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蒋平", note: "外出务工"))
+    try laptop.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("蒋平", note: "在村务农"))
     _ = try await office.engine.sync()
     _ = try await laptop.engine.sync()
     _ = try await office.engine.sync()
@@ -242,7 +242,7 @@ struct DeleteConflictTests {
     for device in [office, laptop] {
       let conflict = try #require(try device.replica.conflicts().first)
       #expect(conflict.kind == .fields)
-      #expect(Set([conflict.winner.member.note, conflict.loser.member.note]) == ["外出務工", "在村務農"])
+      #expect(Set([conflict.winner.member.note, conflict.loser.member.note]) == ["外出务工", "在村务农"])
       #expect(conflict.winner.member.note == kept)
       #expect(try device.replica.record(id: Array(member.recordID))?.body.member.note == kept)
     }
@@ -255,11 +255,11 @@ struct DeleteConflictTests {
     let taiping = try await server.device(unit: server.taiping, role: .branch)
     let xinmin = try await server.device(unit: server.xinmin, role: .branch)
     let county = try await server.device(unit: server.county, role: .committee)
-    let member = try taiping.replica.create(memberBody("鄭凱"), unitID: server.taiping)
+    let member = try taiping.replica.create(memberBody("郑凯"), unitID: server.taiping)
     _ = try await taiping.engine.sync()
     _ = try await county.engine.sync()
     // The village records a new phone number; the county, not yet told, transfers the member.
-    var phone = memberBody("鄭凱")
+    var phone = memberBody("郑凯")
     phone.member.phone = "13807390003"
     try taiping.replica.update(Array(member.recordID), fields: ["phone"], from: phone)
     _ = try await taiping.engine.sync()

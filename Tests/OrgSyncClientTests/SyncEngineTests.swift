@@ -19,11 +19,11 @@ struct SyncEngineTests {
     await server.stop()
 
     // Offline: every edit lands locally and in the outbox.
-    let member = try taiping.replica.create(memberBody("歐陽修"), unitID: server.taiping)
-    let opinion = try taiping.replica.create(opinionBody("路燈壞了三個月"), unitID: server.taiping)
-    try taiping.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("歐陽修", note: "老黨員"))
+    let member = try taiping.replica.create(memberBody("欧阳修"), unitID: server.taiping)
+    let opinion = try taiping.replica.create(opinionBody("路灯坏了三个月"), unitID: server.taiping)
+    try taiping.replica.update(Array(member.recordID), fields: ["note"], from: memberBody("欧阳修", note: "老党员"))
     try taiping.replica.delete(Array(opinion.recordID))
-    #expect(try taiping.replica.record(id: Array(member.recordID))?.body.member.note == "老黨員")
+    #expect(try taiping.replica.record(id: Array(member.recordID))?.body.member.note == "老党员")
     #expect(try taiping.replica.record(id: Array(opinion.recordID)) == nil)
     #expect(try taiping.replica.status().outbox == 4)
     let down = await #expect(throws: RPCError.self) { try await taiping.engine.sync() }
@@ -38,7 +38,7 @@ struct SyncEngineTests {
     let seen = try #require(try county.replica.record(id: Array(member.recordID)))
     #expect(seen.body.member.name == member.body.member.name)
     #expect(seen.body.member.note == "", "a note about a person stays with the branch (PersonalData)")
-    #expect(try taiping.replica.record(id: Array(member.recordID))?.body.member.note == "老黨員")
+    #expect(try taiping.replica.record(id: Array(member.recordID))?.body.member.note == "老党员")
     #expect(try county.replica.record(id: Array(opinion.recordID)) == nil)
     #expect(try snapshot(taiping.replica) == snapshot(try await server.scope(of: taiping.actor)))
   }
@@ -47,7 +47,7 @@ struct SyncEngineTests {
   func interruptedPull() async throws {
     let server = try await TestServer()
     let writer = try await server.device(unit: server.taiping, role: .branch)
-    for i in 0..<300 { try writer.replica.create(opinionBody("意見第\(i)條"), unitID: server.taiping) }
+    for i in 0..<300 { try writer.replica.create(opinionBody("意见第\(i)条"), unitID: server.taiping) }
     _ = try await writer.engine.sync()
 
     let proxy = FaultyProxy(upstreamPort: server.port, seed: 7, faults: .init(cut: 1, within: 40_000))
@@ -76,7 +76,7 @@ struct SyncEngineTests {
   func lostReply() async throws {
     let server = try await TestServer()
     let device = try await server.device(unit: server.taiping, role: .branch)
-    let m = try device.replica.create(memberBody("蘇軾"), unitID: server.taiping)
+    let m = try device.replica.create(memberBody("苏轼"), unitID: server.taiping)
     // The server received and applied the push, and the answer never came back: the
     // mutation is on the server and still in the device's outbox.
     let first = try await server.store.push([m], actor: device.actor)
@@ -99,7 +99,7 @@ struct SyncEngineTests {
       unit: server.taiping, role: .branch, via: proxyPort, timeout: .milliseconds(500))
     device.engine.pushBatch = 3
     var mutations: [Orgsync_V1_Mutation] = []
-    for i in 0..<30 { mutations.append(try device.replica.create(opinionBody("第\(i)條"), unitID: server.taiping)) }
+    for i in 0..<30 { mutations.append(try device.replica.create(opinionBody("第\(i)条"), unitID: server.taiping)) }
     var attempts = 0
     while try device.replica.status().outbox > 0, attempts < 300 {
       attempts += 1
@@ -119,9 +119,9 @@ struct SyncEngineTests {
   func rejectedSetAside() async throws {
     let server = try await TestServer()
     let device = try await server.device(unit: server.taiping, role: .branch)
-    let good = try device.replica.create(memberBody("辛棄疾"), unitID: server.taiping)
+    let good = try device.replica.create(memberBody("辛弃疾"), unitID: server.taiping)
     let bad = try device.replica.create(memberBody("外村人"), unitID: server.xinmin)  // not its subtree
-    let after = try device.replica.create(opinionBody("希望增設公交站"), unitID: server.taiping)
+    let after = try device.replica.create(opinionBody("希望增设公交站"), unitID: server.taiping)
     let report = try await device.engine.sync()
     #expect(report.pushed == 2)
     #expect(report.rejected == 1)
@@ -143,23 +143,23 @@ struct SyncEngineTests {
     _ = try await desk.engine.sync()
     _ = try await laptop.engine.sync()
     let id = Array(m.recordID)
-    try laptop.replica.update(id, fields: ["note"], from: memberBody("柳宗元", note: "筆記本寫的"))
-    try desk.replica.update(id, fields: ["note"], from: memberBody("柳宗元", note: "辦公室寫的"))
+    try laptop.replica.update(id, fields: ["note"], from: memberBody("柳宗元", note: "笔记本写的"))
+    try desk.replica.update(id, fields: ["note"], from: memberBody("柳宗元", note: "办公室写的"))
     _ = try await desk.engine.sync()  // later clock, pushed first: it wins
     let report = try await laptop.engine.sync()
     #expect(report.conflicts == 1)
     let conflict = try #require(try laptop.replica.conflicts().first)
     #expect(conflict.fields == ["note"])
-    #expect(conflict.winner.member.note == "辦公室寫的")
-    #expect(conflict.loser.member.note == "筆記本寫的")
-    #expect(try laptop.replica.record(id: id)?.body.member.note == "辦公室寫的")
+    #expect(conflict.winner.member.note == "办公室写的")
+    #expect(conflict.loser.member.note == "笔记本写的")
+    #expect(try laptop.replica.record(id: id)?.body.member.note == "办公室写的")
 
     try laptop.replica.resolve(conflictID: Array(conflict.id), .keepMine)
     _ = try await laptop.engine.sync()
-    #expect(try laptop.replica.record(id: id)?.body.member.note == "筆記本寫的")
+    #expect(try laptop.replica.record(id: id)?.body.member.note == "笔记本写的")
     #expect(try laptop.replica.conflicts().isEmpty)
     _ = try await desk.engine.sync()
-    #expect(try desk.replica.record(id: id)?.body.member.note == "筆記本寫的")
+    #expect(try desk.replica.record(id: id)?.body.member.note == "笔记本写的")
     #expect(try laptop.replica.conflicts(includeResolved: true).first?.status == .resolved)
     #expect(try await server.store.conflicts(actor: desk.actor, includeResolved: false, limit: 10).isEmpty)
   }
@@ -168,7 +168,7 @@ struct SyncEngineTests {
   func noOpSync() async throws {
     let server = try await TestServer()
     let device = try await server.device(unit: server.taiping, role: .branch)
-    try device.replica.create(memberBody("王維"), unitID: server.taiping)
+    try device.replica.create(memberBody("王维"), unitID: server.taiping)
     _ = try await device.engine.sync()
     let before = device.engine.client.callsStarted
     let report = try await device.engine.sync()
@@ -200,7 +200,7 @@ struct SyncEngineTests {
   func verifyRepairs() async throws {
     let server = try await TestServer()
     let writer = try await server.device(unit: server.taiping, role: .branch)
-    for i in 0..<50 { try writer.replica.create(opinionBody("第\(i)條"), unitID: server.taiping) }
+    for i in 0..<50 { try writer.replica.create(opinionBody("第\(i)条"), unitID: server.taiping) }
     _ = try await writer.engine.sync()
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("replica-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -227,7 +227,7 @@ struct SyncEngineTests {
   func progressAndFileMode() async throws {
     let server = try await TestServer()
     let writer = try await server.device(unit: server.taiping, role: .branch)
-    for i in 0..<120 { try writer.replica.create(opinionBody("第\(i)條"), unitID: server.taiping) }
+    for i in 0..<120 { try writer.replica.create(opinionBody("第\(i)条"), unitID: server.taiping) }
     _ = try await writer.engine.sync()
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("replica-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -37,8 +37,8 @@ struct CallTests {
   func unary() async throws {
     try await withEchoServer { client, _, observations in
       let response = try await client.unary(
-        Echo.unary, entry("太平村黨支部", "2026-Q3"), options: CallOptions(metadata: ["x-unit": "430521"]))
-      #expect(response.key == "太平村黨支部")
+        Echo.unary, entry("太平村党支部", "2026-Q3"), options: CallOptions(metadata: ["x-unit": "430521"]))
+      #expect(response.key == "太平村党支部")
       #expect(response.value == "2026-Q3")
       #expect(observations.lastMetadata.withLock { $0 } == "430521")
       #expect(observations.lastPeer.withLock { $0 } == testIdentity.deviceID)
@@ -61,9 +61,9 @@ struct CallTests {
   func clientStreaming() async throws {
     try await withEchoServer { client, _, _ in
       let response = try await client.clientStreaming(Echo.collect) { writer in
-        for key in ["鄉", "鎮", "村"] { try await writer.write(entry(key)) }
+        for key in ["乡", "镇", "村"] { try await writer.write(entry(key)) }
       }
-      #expect(response.key == "鄉,鎮,村")
+      #expect(response.key == "乡,镇,村")
       #expect(response.value == "3")
     }
   }

@@ -4,7 +4,7 @@ import OrgSyncProto
 import OrgSyncStore
 import Testing
 
-/// A small county: 邵東縣委 → 廉橋鎮黨委 (太平村, 新民村) and 流光嶺鎮黨委 (雙鳳村).
+/// A small county: 邵东县委 → 廉桥镇党委 (太平村, 新民村) and 流光岭镇党委 (双凤村).
 struct County {
   let store: SQLiteStore
   let county = RecordID.make()
@@ -23,12 +23,12 @@ struct County {
   init(path: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }) async throws {
     store = try SQLiteStore(path: path, clock: clock)
     let results = try await store.importUnits([
-      (county, Self.unit("430521", "中共邵東縣委員會", .county, .committee, parent: nil)),
-      (lianqiao, Self.unit("430521-103", "中共廉橋鎮委員會", .township, .committee, parent: county)),
-      (liuguangling, Self.unit("430521-104", "中共流光嶺鎮委員會", .township, .committee, parent: county)),
-      (taiping, Self.unit("430521-103-007", "太平村黨支部", .grassroots, .branch, parent: lianqiao)),
-      (xinmin, Self.unit("430521-103-008", "新民村黨支部", .grassroots, .branch, parent: lianqiao)),
-      (shuangfeng, Self.unit("430521-104-002", "雙鳳村黨支部", .grassroots, .branch, parent: liuguangling)),
+      (county, Self.unit("430521", "中共邵东县委员会", .county, .committee, parent: nil)),
+      (lianqiao, Self.unit("430521-103", "中共廉桥镇委员会", .township, .committee, parent: county)),
+      (liuguangling, Self.unit("430521-104", "中共流光岭镇委员会", .township, .committee, parent: county)),
+      (taiping, Self.unit("430521-103-007", "太平村党支部", .grassroots, .branch, parent: lianqiao)),
+      (xinmin, Self.unit("430521-103-008", "新民村党支部", .grassroots, .branch, parent: lianqiao)),
+      (shuangfeng, Self.unit("430521-104-002", "双凤村党支部", .grassroots, .branch, parent: liuguangling)),
     ])
     for result in results { #expect(result.outcome == .applied, "\(result.reason)") }
   }
@@ -42,7 +42,7 @@ struct County {
     unit.level = level
     unit.kind = kind
     unit.parentID = Data(parent ?? [])
-    unit.secretary = "王建國"
+    unit.secretary = "王建国"
     return unit
   }
 
@@ -110,14 +110,14 @@ func member(_ name: String, status: Orgsync_V1_MemberStatus = .full, cadre: Bool
 }
 
 func report(
-  _ status: Orgsync_V1_ReportStatus, title: String = "2026年第三季度創先爭優活動檢查報告", comment: String = ""
+  _ status: Orgsync_V1_ReportStatus, title: String = "2026年第三季度创先争优活动检查报告", comment: String = ""
 ) -> Orgsync_V1_RecordBody {
   var r = Orgsync_V1_Report()
   r.year = 2026
   r.period = .q3
   r.kind = .quarterlyCheck
   r.title = title
-  r.body = "本季度共召開支部黨員大會三次，走訪群眾四十二戶。"
+  r.body = "本季度共召开支部党员大会三次，走访群众四十二户。"
   r.status = status
   if status != .draft { r.submittedOn = CalendarDate.make(2026, 10, 8) }
   r.reviewerComment = comment
@@ -126,18 +126,18 @@ func report(
   return body
 }
 
-func notice(audience: [UInt8], title: String = "關於開展第三季度督促檢查的通知") -> Orgsync_V1_RecordBody {
+func notice(audience: [UInt8], title: String = "关于开展第三季度督促检查的通知") -> Orgsync_V1_RecordBody {
   var n = Orgsync_V1_Notice()
   n.audienceRootID = Data(audience)
   n.title = title
-  n.body = "各黨支部須於十月十五日前報送季度檢查報告。"
+  n.body = "各党支部须于十月十五日前报送季度检查报告。"
   n.issuedOn = CalendarDate.make(2026, 9, 20)
   var body = Orgsync_V1_RecordBody()
   body.notice = n
   return body
 }
 
-func opinion(_ content: String = "村道年久失修，雨天泥濘難行。") -> Orgsync_V1_RecordBody {
+func opinion(_ content: String = "村道年久失修，雨天泥泞难行。") -> Orgsync_V1_RecordBody {
   var o = Orgsync_V1_Opinion()
   o.source = .visit
   o.content = content

@@ -30,17 +30,17 @@ final class LogLines: LogHandler, @unchecked Sendable {
 struct PersonalDataTests {
   /// A 太平村 member with a phone, a birth date, a note; and a named opinion.
   static func people(_ county: County) async throws -> (member: Orgsync_V1_Mutation, opinion: Orgsync_V1_Mutation) {
-    var body = member("劉秀英")
+    var body = member("刘秀英")
     body.member.phone = "13807391234"
     body.member.note = "家中有病人，需常探望"
     let m = create(body, unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
     var opinion = Orgsync_V1_RecordBody()
     opinion.opinion.source = .visit
-    opinion.opinion.content = "村道路燈壞了三盞"
+    opinion.opinion.content = "村道路灯坏了三盏"
     opinion.opinion.date = CalendarDate.make(2026, 10, 8)
     opinion.opinion.category = .livelihood
-    opinion.opinion.respondent = "王大爺"
+    opinion.opinion.respondent = "王大爷"
     let o = create(opinion, unit: county.taiping)
     try await county.push(o, as: county.taipingBranch)
     return (m, o)
@@ -74,15 +74,15 @@ struct PersonalDataTests {
       let own = try await pulled(village)
       #expect(own[people.member.recordID]?.body.member.phone == "13807391234")
       #expect(own[people.member.recordID]?.body.member.note == "家中有病人，需常探望")
-      #expect(own[people.opinion.recordID]?.body.opinion.respondent == "王大爺")
+      #expect(own[people.opinion.recordID]?.body.opinion.respondent == "王大爷")
 
       let above = try await pulled(countyDevice)
       let seen = try #require(above[people.member.recordID]?.body.member)
-      #expect(seen.name == "劉秀英")
+      #expect(seen.name == "刘秀英")
       #expect(seen.status == .full)
       #expect(seen.phone.isEmpty && seen.note.isEmpty && !seen.hasBirthDate)
       #expect(above[people.opinion.recordID]?.body.opinion.respondent == "")
-      #expect(above[people.opinion.recordID]?.body.opinion.content == "村道路燈壞了三盞")
+      #expect(above[people.opinion.recordID]?.body.opinion.content == "村道路灯坏了三盏")
 
       // Fetch (verify and repair) says the same.
       var fetch = Orgsync_V1_FetchRequest()
@@ -103,7 +103,7 @@ struct PersonalDataTests {
           $0.contains(countyLog.suffix(8)) && $0.contains("member.name×1") && !$0.contains("member.phone")
         },
         "\(trail)")
-      #expect(lines.text.allSatisfy { !$0.contains("13807391234") && !$0.contains("劉秀英") && !$0.contains("王大爺") })
+      #expect(lines.text.allSatisfy { !$0.contains("13807391234") && !$0.contains("刘秀英") && !$0.contains("王大爷") })
       await village.close()
       await countyDevice.close()
     }

@@ -16,7 +16,7 @@ struct RetentionTests {
       d.delete = true
       return d
     }
-    var old = member("趙鐵柱")
+    var old = member("赵铁柱")
     old.member.phone = "13807390001"
     old.member.fullMemberOn = CalendarDate.make(1998, 7, 1)
     let gone = create(old, unit: county.taiping)
@@ -24,10 +24,10 @@ struct RetentionTests {
     #expect(try await county.push(deletion(of: gone), as: county.taipingBranch).outcome == .applied)
 
     clock.advance(100 * 86_400)
-    let recent = create(member("錢小梅"), unit: county.taiping)
+    let recent = create(member("钱小梅"), unit: county.taiping)
     try await county.push(recent, as: county.taipingBranch)
     try await county.push(deletion(of: recent), as: county.taipingBranch)
-    let kept = create(member("孫大勇"), unit: county.taiping)
+    let kept = create(member("孙大勇"), unit: county.taiping)
     try await county.push(kept, as: county.taipingBranch)
 
     clock.advance(100 * 86_400)  // the first deletion is 200 days old, the second 100
@@ -41,7 +41,7 @@ struct RetentionTests {
     let purged = try #require(try await stored(gone))
     #expect(purged.name.isEmpty && purged.phone.isEmpty && !purged.hasBirthDate)
     #expect(purged.status == .full && purged.fullMemberOn == CalendarDate.make(1998, 7, 1) && purged.gender == .male)
-    #expect(try await stored(recent)?.name == "錢小梅", "deleted 100 days ago: still within the period")
-    #expect(try await stored(kept)?.name == "孫大勇", "a live member is never touched")
+    #expect(try await stored(recent)?.name == "钱小梅", "deleted 100 days ago: still within the period")
+    #expect(try await stored(kept)?.name == "孙大勇", "a live member is never touched")
   }
 }

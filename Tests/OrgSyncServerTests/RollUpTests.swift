@@ -18,18 +18,18 @@ struct RollUpTests {
     }
     // 太平村: 3 full, 1 probationary, 1 leading cadre (full).
     for i in 0..<3 { add(member("太平\(i)"), county.taiping) }
-    add(member("太平預備", status: .probationary), county.taiping)
+    add(member("太平预备", status: .probationary), county.taiping)
     let cadreA = RecordID.make()
-    add(member("太平書記", cadre: true), county.taiping, id: cadreA)
+    add(member("太平书记", cadre: true), county.taiping, id: cadreA)
     // 新民村: 2 full and a leading cadre with no lecture and no liaison point.
     for i in 0..<2 { add(member("新民\(i)"), county.xinmin) }
-    add(member("新民書記", cadre: true), county.xinmin)
-    // 雙鳳村: an applicant.
-    var applicant = member("雙鳳申請人", status: .applicant)
+    add(member("新民书记", cadre: true), county.xinmin)
+    // 双凤村: an applicant.
+    var applicant = member("双凤申请人", status: .applicant)
     applicant.member.appliedOn = d(3, 1)
     add(applicant, county.shuangfeng)
 
-    // Reports for Q3: 太平 submitted, 新民 acknowledged, 雙鳳 none (a Q2 report does not count).
+    // Reports for Q3: 太平 submitted, 新民 acknowledged, 双凤 none (a Q2 report does not count).
     add(report(.submitted), county.taiping)
     var acknowledged = report(.acknowledged)
     acknowledged.report.reviewerUnitID = Data(county.lianqiao)
@@ -42,7 +42,7 @@ struct RollUpTests {
     var lecture = Orgsync_V1_Lecture()
     lecture.speakerID = Data(cadreA)
     lecture.date = d(5, 12)
-    lecture.topic = "黨的群眾路線"
+    lecture.topic = "党的群众路线"
     lecture.kind = .partyLecture
     add(.with { $0.lecture = lecture }, county.taiping)
     var point = Orgsync_V1_LiaisonPoint()
@@ -69,7 +69,7 @@ struct RollUpTests {
     }
     var open = Orgsync_V1_Problem()
     open.category = .livelihood
-    open.title = "飲水"
+    open.title = "饮水"
     open.identifiedOn = d(9, 1)
     open.status = .open
     add(.with { $0.problem = open }, county.taiping)
@@ -85,7 +85,7 @@ struct RollUpTests {
       if let fulfilled { c.fulfilledOn = fulfilled }
       add(.with { $0.commitment = c }, county.taiping)
     }
-    // Meetings in 新民 and a service case in 雙鳳, in Q3.
+    // Meetings in 新民 and a service case in 双凤, in Q3.
     for day in [5, 20] {
       var m = Orgsync_V1_Meeting()
       m.date = d(8, day)
@@ -94,7 +94,7 @@ struct RollUpTests {
       add(.with { $0.meeting = m }, county.xinmin)
     }
     var service = Orgsync_V1_ServiceCase()
-    service.what = "幫助收割"
+    service.what = "帮助收割"
     service.date = d(9, 9)
     add(.with { $0.serviceCase = service }, county.shuangfeng)
 
@@ -109,7 +109,7 @@ struct RollUpTests {
       .full, .full, .probationary, .applicant, .activist, .developmentTarget, .deceased, .transferredOut, .left,
     ]
     for status in statuses {
-      var body = member("黨員\(status.rawValue)", status: status)
+      var body = member("党员\(status.rawValue)", status: status)
       switch status {
       case .applicant: body.member.appliedOn = CalendarDate.make(2025, 3, 1)
       case .activist, .developmentTarget:
@@ -147,7 +147,7 @@ struct RollUpTests {
     #expect(total.reportsSubmitted == 2)
     #expect(total.reportsSubmittedLate == 1)
     #expect(total.maxDaysLate == 43)
-    #expect(total.reportsLate == 1, "雙鳳村 has not reported at all")
+    #expect(total.reportsLate == 1, "双凤村 has not reported at all")
   }
 
   @Test("every figure of the county's Q3 roll-up, per township and in total")
@@ -158,7 +158,7 @@ struct RollUpTests {
     request.year = 2026
     request.period = .q3
     let rollUp = try await county.store.rollUp(actor: county.countyCommittee, request: request)
-    #expect(rollUp.rows.map(\.name) == ["中共廉橋鎮委員會", "中共流光嶺鎮委員會"])
+    #expect(rollUp.rows.map(\.name) == ["中共廉桥镇委员会", "中共流光岭镇委员会"])
     let lianqiao = rollUp.rows[0]
     #expect(lianqiao.units == 2)
     #expect(lianqiao.members == 8)
@@ -194,7 +194,7 @@ struct RollUpTests {
     request.year = 2026
     request.period = .q3
     let township = try await county.store.rollUp(actor: county.lianqiaoCommittee, request: request)
-    #expect(township.rows.map(\.name) == ["太平村黨支部", "新民村黨支部"])
+    #expect(township.rows.map(\.name) == ["太平村党支部", "新民村党支部"])
     #expect(township.total.members == 8)
     request.unitID = Data(county.lianqiao)
     await #expect(throws: StoreError.self) {

@@ -24,9 +24,9 @@ struct ScopeOverWireTests {
     try await county.push(own, as: county.taipingBranch)
     // Two devices of 新民村 edit the same field from the same base: a conflict in 新民村.
     var a = member("宋玉")
-    a.member.cadreTitle = "村委會主任"
+    a.member.cadreTitle = "村委会主任"
     var b = member("宋玉")
-    b.member.cadreTitle = "村支部書記"
+    b.member.cadreTitle = "村支部书记"
     let late = nextHLC()
     try await county.push(
       edit(Array(sibling.recordID), unit: county.xinmin, base: 1, fields: ["cadre_title"], a, hlc: nextHLC()),
@@ -158,8 +158,8 @@ struct ScopeOverWireTests {
       var push = Orgsync_V1_PushRequest()
       push.mutations = [
         edit(Array(scene.sibling.recordID), unit: county.xinmin, base: 2, fields: ["name"], renamed),
-        create(member("鎮裡的人"), unit: county.lianqiao),
-        create(member("縣裡的人"), unit: county.county),
+        create(member("镇里的人"), unit: county.lianqiao),
+        create(member("县里的人"), unit: county.county),
       ]
       let results = try await village.unary(SyncAPI.push, push).results
       #expect(results.map(\.outcome) == [.rejected, .rejected, .rejected])

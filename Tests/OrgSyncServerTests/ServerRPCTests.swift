@@ -37,7 +37,7 @@ func enrolledClient(_ county: County, port: Int, unit: [UInt8], role: Orgsync_V1
   let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
   var request = Orgsync_V1_EnrollRequest()
   request.code = code
-  request.deviceName = "太平村黨支部辦公室電腦"
+  request.deviceName = "太平村党支部办公室电脑"
   let enrolled = try await anonymous.unary(EnrollmentAPI.enroll, request)
   await anonymous.close()
   let client = try RPCClient(
@@ -54,7 +54,7 @@ struct ServerRPCTests {
   func enrolPushPull() async throws {
     try await withCountyServer { county, port in
       let (client, enrolled) = try await enrolledClient(county, port: port, unit: county.taiping, role: .branch)
-      #expect(enrolled.unitName == "太平村黨支部")
+      #expect(enrolled.unitName == "太平村党支部")
       #expect(enrolled.secret.count == 32)
       let me = try await client.unary(SyncAPI.whoAmI, Orgsync_V1_WhoAmIRequest())
       #expect(me.unitID == Data(county.taiping))
@@ -89,7 +89,7 @@ struct ServerRPCTests {
       let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var request = Orgsync_V1_EnrollRequest()
       request.code = code.lowercased()  // typed by hand: case and dashes do not matter
-      request.deviceName = "辦公室電腦"
+      request.deviceName = "办公室电脑"
       _ = try await anonymous.unary(EnrollmentAPI.enroll, request)
       let error = await #expect(throws: RPCError.self) { try await anonymous.unary(EnrollmentAPI.enroll, request) }
       #expect(error?.code == .unauthenticated)
@@ -107,7 +107,7 @@ struct ServerRPCTests {
       let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var request = Orgsync_V1_EnrollRequest()
       request.code = code
-      request.deviceName = "辦公室電腦"
+      request.deviceName = "办公室电脑"
       let error = await #expect(throws: RPCError.self) { try await anonymous.unary(EnrollmentAPI.enroll, request) }
       #expect(error?.code == .unauthenticated)
       #expect(try await county.store.devices().isEmpty)
@@ -161,7 +161,7 @@ struct ServerRPCTests {
     try await withCountyServer { county, port in
       let anonymous = try RPCClient(configuration: .init(host: "127.0.0.1", port: port, connectTimeout: .seconds(120)))
       var push = Orgsync_V1_PushRequest()
-      push.mutations = [create(member("無名氏"), unit: county.taiping)]
+      push.mutations = [create(member("无名氏"), unit: county.taiping)]
       let error = await #expect(throws: RPCError.self) { try await anonymous.unary(SyncAPI.push, push) }
       #expect(error?.code == .unauthenticated)
       await anonymous.close()

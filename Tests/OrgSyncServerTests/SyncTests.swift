@@ -9,12 +9,12 @@ struct PushTests {
   @Test("a replayed mutation returns its first result and changes nothing")
   func idempotentReplay() async throws {
     let county = try await County()
-    let m = create(member("陳志強"), unit: county.taiping)
+    let m = create(member("陈志强"), unit: county.taiping)
     let first = try await county.push(m, as: county.taipingBranch)
     let changesBefore = try await county.pullAll(county.countyCommittee).changes.count
     let again = try await county.push(m, as: county.taipingBranch)
     #expect(again == first)
-    var renamed = edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["name"], member("陳志剛"))
+    var renamed = edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["name"], member("陈志刚"))
     let rename = try await county.push(renamed, as: county.taipingBranch)
     #expect(rename.version == 2)
     // The same rename sent again (a retry after a lost reply) is not applied twice.
@@ -32,7 +32,7 @@ struct PushTests {
     let code = try await county.store.makeEnrollmentCode(unitID: county.taiping, role: .branch, validSeconds: 60)
     let enrolled = try await county.store.enroll(code: code, deviceName: "太平村")
     let taiping = Actor(deviceID: Array(enrolled.deviceID), unitID: county.taiping, role: .branch)
-    let first = create(member("陸游"), unit: county.taiping)
+    let first = create(member("陆游"), unit: county.taiping)
     #expect(try await county.push(first, as: taiping).outcome == .applied)
     var other = create(member("范成大"), unit: county.xinmin)
     other.mutationID = first.mutationID
@@ -53,11 +53,11 @@ struct PushTests {
   @Test("a device's second edit of a field, made before its first was accepted, is not a conflict")
   func ownEditsInSequence() async throws {
     let county = try await County()
-    let m = create(member("韓梅梅"), unit: county.taiping)
+    let m = create(member("韩梅梅"), unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
-    var first = member("韓梅梅")
+    var first = member("韩梅梅")
     first.member.phone = "13800000001"
-    var second = member("韓梅梅")
+    var second = member("韩梅梅")
     second.member.phone = "13800000002"
     // Both made offline from version 1, pushed in order.
     let results = try await county.store.push(
@@ -73,12 +73,12 @@ struct PushTests {
   @Test("edits of different fields from the same base merge silently")
   func silentMerge() async throws {
     let county = try await County()
-    let m = create(member("黃麗"), unit: county.taiping)
+    let m = create(member("黄丽"), unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
-    var phone = member("黃麗")
+    var phone = member("黄丽")
     phone.member.phone = "13807391234"
-    var job = member("黃麗")
-    job.member.occupation = "村醫"
+    var job = member("黄丽")
+    job.member.occupation = "村医"
     let a = try await county.push(
       edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["phone"], phone), as: county.taipingBranch)
     let b = try await county.push(
@@ -87,7 +87,7 @@ struct PushTests {
     #expect(b.outcome == .merged)
     let record = try #require(try await county.store.record(id: Array(m.recordID), actor: county.taipingBranch))
     #expect(record.body.member.phone == "13807391234")
-    #expect(record.body.member.occupation == "村醫")
+    #expect(record.body.member.occupation == "村医")
     #expect(record.version == 3)
     #expect(try await county.store.conflicts(actor: county.taipingBranch, includeResolved: true, limit: 10).isEmpty)
   }
@@ -95,14 +95,14 @@ struct PushTests {
   @Test("the same field edited on both sides: the later clock wins and the loser is kept")
   func realConflict() async throws {
     let county = try await County()
-    let m = create(member("趙敏"), unit: county.taiping)
+    let m = create(member("赵敏"), unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
     let early = nextHLC()
     let late = nextHLC()
-    var laterEdit = member("趙敏")
-    laterEdit.member.cadreTitle = "村委會主任"
-    var earlierEdit = member("趙敏")
-    earlierEdit.member.cadreTitle = "村支部書記"
+    var laterEdit = member("赵敏")
+    laterEdit.member.cadreTitle = "村委会主任"
+    var earlierEdit = member("赵敏")
+    earlierEdit.member.cadreTitle = "村支部书记"
     // The later edit arrives first; the earlier one arrives second from the same base.
     let first = try await county.push(
       edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["cadre_title"], laterEdit, hlc: late),
@@ -116,15 +116,15 @@ struct PushTests {
     #expect(second.outcome == .conflict)
     #expect(second.conflictIds.count == 1)
     let record = try #require(try await county.store.record(id: Array(m.recordID), actor: county.taipingBranch))
-    #expect(record.body.member.cadreTitle == "村委會主任")
+    #expect(record.body.member.cadreTitle == "村委会主任")
 
     // The branch and its parent committee both see the conflict with the losing value.
     for actor in [county.taipingBranch, county.lianqiaoCommittee] {
       let conflicts = try await county.store.conflicts(actor: actor, includeResolved: false, limit: 10)
       #expect(conflicts.count == 1)
       #expect(conflicts.first?.fields == ["cadre_title"])
-      #expect(conflicts.first?.loser.member.cadreTitle == "村支部書記")
-      #expect(conflicts.first?.winner.member.cadreTitle == "村委會主任")
+      #expect(conflicts.first?.loser.member.cadreTitle == "村支部书记")
+      #expect(conflicts.first?.winner.member.cadreTitle == "村委会主任")
     }
     // A sibling branch does not.
     #expect(try await county.store.conflicts(actor: county.xinminBranch, includeResolved: true, limit: 10).isEmpty)
@@ -133,19 +133,19 @@ struct PushTests {
   @Test("two devices pushing the same record at once: both results stand, nothing is lost")
   func concurrentPushes() async throws {
     let county = try await County()
-    let m = create(member("孫悟"), unit: county.taiping)
+    let m = create(member("孙悟"), unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
     let store = county.store
     let taiping = county.taiping
     let results = try await withThrowingTaskGroup(of: Orgsync_V1_MutationResult.self) { group in
       for (i, actor) in [county.taipingBranch, county.lianqiaoCommittee].enumerated() {
         group.addTask {
-          var body = member("孫悟")
-          body.member.note = "第\(i)台設備"
+          var body = member("孙悟")
+          body.member.note = "第\(i)台设备"
           var mutation = edit(Array(m.recordID), unit: taiping, base: 1, fields: ["note"], body)
           if actor.role == .committee {
             // A committee may only move members; make its change a move within its subtree.
-            mutation = edit(Array(m.recordID), unit: county.xinmin, base: 1, fields: [], member("孫悟"))
+            mutation = edit(Array(m.recordID), unit: county.xinmin, base: 1, fields: [], member("孙悟"))
             mutation.fields = []
           }
           return try await store.push([mutation], actor: actor)[0]
@@ -156,7 +156,7 @@ struct PushTests {
     #expect(results.allSatisfy { $0.outcome != .rejected }, "\(results.map(\.reason))")
     let record = try #require(try await store.record(id: Array(m.recordID), actor: county.countyCommittee))
     #expect(record.version == 3)
-    #expect(record.body.member.note == "第0台設備")
+    #expect(record.body.member.note == "第0台设备")
     #expect(record.unitID == Data(county.xinmin))
   }
 
@@ -170,13 +170,13 @@ struct PushTests {
     let branch: Actor
     do {
       let county = try await County(path: path)
-      m = create(member("吳秀英"), unit: county.taiping)
+      m = create(member("吴秀英"), unit: county.taiping)
       branch = county.taipingBranch
       #expect(try await county.push(m, as: branch).outcome == .applied)
     }
     let reopened = try SQLiteStore(path: path)
     let record = try await reopened.record(id: Array(m.recordID), actor: branch)
-    #expect(record?.body.member.name == "吳秀英")
+    #expect(record?.body.member.name == "吴秀英")
     // The replayed mutation is still known after the restart.
     let replay = try await reopened.push([m], actor: branch)
     #expect(replay.first?.outcome == .applied)
@@ -186,9 +186,9 @@ struct PushTests {
   @Test("the audit log names device, record and fields, never the values")
   func audit() async throws {
     let county = try await County()
-    let m = create(member("鄭成功"), unit: county.taiping)
+    let m = create(member("郑成功"), unit: county.taiping)
     try await county.push(m, as: county.taipingBranch)
-    var phone = member("鄭成功")
+    var phone = member("郑成功")
     phone.member.phone = "13912345678"
     try await county.push(
       edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["phone"], phone), as: county.taipingBranch)
@@ -197,7 +197,7 @@ struct PushTests {
     #expect(entries.allSatisfy { $0.deviceID == county.taipingBranch.deviceID })
     #expect(entries.last?.fields == ["phone"])
     let text = entries.map { "\($0)" }.joined()
-    #expect(!text.contains("13912345678") && !text.contains("鄭成功"))
+    #expect(!text.contains("13912345678") && !text.contains("郑成功"))
   }
 }
 
@@ -217,27 +217,27 @@ struct ReportTests {
 
     // Submitted: read-only to the branch.
     let locked = try await county.push(
-      edit(id, unit: county.taiping, base: 2, fields: ["title"], report(.submitted, title: "改標題")), as: branch)
+      edit(id, unit: county.taiping, base: 2, fields: ["title"], report(.submitted, title: "改标题")), as: branch)
     #expect(locked.outcome == .rejected)
     #expect(locked.rejectCode == .state)
 
     // The committee may review, not rewrite.
     var rewritten = report(.submitted)
-    rewritten.report.body = "縣委改寫的內容"
+    rewritten.report.body = "县委改写的内容"
     let rewrite = try await county.push(
       edit(id, unit: county.taiping, base: 2, fields: ["body"], rewritten), as: committee)
     #expect(rewrite.rejectCode == .permission)
     let returned = try await county.push(
       edit(
         id, unit: county.taiping, base: 2, fields: ["status", "reviewer_comment"],
-        report(.returned, comment: "請補充走訪群眾的具體情況")), as: committee)
+        report(.returned, comment: "请补充走访群众的具体情况")), as: committee)
     #expect(returned.outcome == .applied, "\(returned.reason)")
 
     // Returned: the branch edits and submits again.
     let resubmit = try await county.push(
       edit(
         id, unit: county.taiping, base: 3, fields: ["status", "title"],
-        report(.submitted, title: "2026年第三季度檢查報告（修訂）")), as: branch)
+        report(.submitted, title: "2026年第三季度检查报告（修订）")), as: branch)
     #expect(resubmit.outcome == .applied, "\(resubmit.reason)")
     let ack = try await county.push(
       edit(id, unit: county.taiping, base: 4, fields: ["status"], report(.acknowledged)), as: committee)
@@ -247,7 +247,7 @@ struct ReportTests {
     #expect(final.rejectCode == .state)
     let stored = try await county.store.record(id: id, actor: branch)
     #expect(stored?.body.report.status == .acknowledged)
-    #expect(stored?.body.report.title == "2026年第三季度檢查報告（修訂）")
+    #expect(stored?.body.report.title == "2026年第三季度检查报告（修订）")
   }
 
   @Test("a branch cannot acknowledge its own report, and a sibling committee cannot review it")
@@ -271,7 +271,7 @@ struct ScopeTests {
   func pullScope() async throws {
     let county = try await County()
     let mine = create(member("林黛玉"), unit: county.taiping)
-    let sibling = create(member("薛寶釵"), unit: county.xinmin)
+    let sibling = create(member("薛宝钗"), unit: county.xinmin)
     try await county.push(mine, as: county.taipingBranch)
     try await county.push(sibling, as: county.xinminBranch)
     let toLianqiao = create(notice(audience: county.lianqiao), unit: county.county)
@@ -289,7 +289,7 @@ struct ScopeTests {
     let units = pulled.changes.filter { $0.record.type == .orgUnit }
     #expect(Set(units.map(\.record.id)) == Set([county.taiping, county.lianqiao, county.county].map { Data($0) }))
     #expect(units.first { $0.record.id == Data(county.county) }?.record.body.orgUnit.secretary == "")
-    #expect(units.first { $0.record.id == Data(county.taiping) }?.record.body.orgUnit.secretary == "王建國")
+    #expect(units.first { $0.record.id == Data(county.taiping) }?.record.body.orgUnit.secretary == "王建国")
 
     // The county sees everything below it.
     let all = try await county.pullAll(county.countyCommittee).changes.liveIDs
@@ -302,14 +302,14 @@ struct ScopeTests {
     let result: Orgsync_V1_MutationResult
     switch what {
     case "sibling":
-      result = try await county.push(create(member("賈寶玉"), unit: county.xinmin), as: county.taipingBranch)
+      result = try await county.push(create(member("贾宝玉"), unit: county.xinmin), as: county.taipingBranch)
     case "parent":
       result = try await county.push(create(opinion(), unit: county.lianqiao), as: county.taipingBranch)
     default:
-      let m = create(member("賈寶玉"), unit: county.taiping)
+      let m = create(member("贾宝玉"), unit: county.taiping)
       try await county.push(m, as: county.taipingBranch)
       result = try await county.push(
-        edit(Array(m.recordID), unit: county.shuangfeng, base: 1, fields: [], member("賈寶玉")),
+        edit(Array(m.recordID), unit: county.shuangfeng, base: 1, fields: [], member("贾宝玉")),
         as: county.taipingBranch)
     }
     #expect(result.outcome == .rejected)
@@ -364,8 +364,8 @@ struct ScopeTests {
       Actor(deviceID: [9], unitID: county.liuguangling, role: .committee))
     let taipingBefore = try await county.pullAll(county.taipingBranch)
 
-    var unit = County.unit("430521-103-007", "太平村黨支部", .grassroots, .branch, parent: county.liuguangling)
-    unit.secretary = "王建國"
+    var unit = County.unit("430521-103-007", "太平村党支部", .grassroots, .branch, parent: county.liuguangling)
+    unit.secretary = "王建国"
     var body = Orgsync_V1_RecordBody()
     body.orgUnit = unit
     let move = try await county.push(
@@ -387,7 +387,7 @@ struct ScopeTests {
   func noCycles() async throws {
     let county = try await County()
     var body = Orgsync_V1_RecordBody()
-    body.orgUnit = County.unit("430521-103", "中共廉橋鎮委員會", .township, .committee, parent: county.taiping)
+    body.orgUnit = County.unit("430521-103", "中共廉桥镇委员会", .township, .committee, parent: county.taiping)
     let result = try await county.push(
       edit(county.lianqiao, unit: county.lianqiao, base: 1, fields: ["parent_id"], body), as: county.countyCommittee)
     #expect(result.outcome == .rejected)
@@ -396,7 +396,7 @@ struct ScopeTests {
   @Test("the digest counts exactly what a full pull delivers")
   func digestMatchesPull() async throws {
     let county = try await County()
-    for i in 0..<7 { try await county.push(create(member("成員\(i)"), unit: county.taiping), as: county.taipingBranch) }
+    for i in 0..<7 { try await county.push(create(member("成员\(i)"), unit: county.taiping), as: county.taipingBranch) }
     for _ in 0..<3 { try await county.push(create(opinion(), unit: county.xinmin), as: county.xinminBranch) }
     try await county.push(create(notice(audience: county.lianqiao), unit: county.county), as: county.countyCommittee)
     let digest = try await county.store.digest(actor: county.taipingBranch, types: [])

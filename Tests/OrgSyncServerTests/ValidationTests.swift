@@ -22,17 +22,17 @@ struct ValidationTests {
   static let cases: [Case] = [
     Case(description: "member without a name", field: "name") { _ in member("  ") },
     Case(description: "member with an impossible birth date", field: "birth_date") { _ in
-      var body = member("李秀蘭")
+      var body = member("李秀兰")
       body.member.birthDate = CalendarDate.make(1990, 2, 30)
       return body
     },
     Case(description: "member status outside the closed set", field: "status") { _ in
-      var body = member("李秀蘭")
+      var body = member("李秀兰")
       body.member.status = .UNRECOGNIZED(42)
       return body
     },
     Case(description: "applicant younger than 18", field: "applied_on") { _ in
-      var body = member("張小龍", status: .applicant)
+      var body = member("张小龙", status: .applicant)
       body.member.birthDate = CalendarDate.make(2010, 5, 1)
       body.member.appliedOn = CalendarDate.make(2026, 5, 1)
       return body
@@ -49,7 +49,7 @@ struct ValidationTests {
       var m = Orgsync_V1_Meeting()
       m.date = CalendarDate.make(2026, 9, 1)
       m.kind = .branchGeneral
-      m.topic = "學習黨章"
+      m.topic = "学习党章"
       m.attendeeCount = -3
       var body = Orgsync_V1_RecordBody()
       body.meeting = m
@@ -57,8 +57,8 @@ struct ValidationTests {
     },
     Case(description: "a lecture dated next month (not given yet)", field: "date") { _ in
       var l = Orgsync_V1_Lecture()
-      l.speakerName = "王書記"
-      l.topic = "密切聯繫群眾"
+      l.speakerName = "王书记"
+      l.topic = "密切联系群众"
       l.kind = .partyLecture
       l.date = Self.nextMonth
       return .with { $0.lecture = l }
@@ -67,7 +67,7 @@ struct ValidationTests {
       var m = Orgsync_V1_Meeting()
       m.date = Self.nextMonth
       m.kind = .branchGeneral
-      m.topic = "學習黨章"
+      m.topic = "学习党章"
       return .with { $0.meeting = m }
     },
     Case(description: "quarterly check filed for a half-year", field: "period") { _ in
@@ -94,7 +94,7 @@ struct ValidationTests {
     Case(description: "lecture with no speaker", field: "speaker_name") { _ in
       var l = Orgsync_V1_Lecture()
       l.date = CalendarDate.make(2026, 6, 30)
-      l.topic = "黨的群眾路線"
+      l.topic = "党的群众路线"
       l.kind = .partyLecture
       var body = Orgsync_V1_RecordBody()
       body.lecture = l
@@ -102,7 +102,7 @@ struct ValidationTests {
     },
     Case(description: "support item with a negative amount", field: "amount_fen") { _ in
       var s = Orgsync_V1_SupportItem()
-      s.what = "辦公桌椅"
+      s.what = "办公桌椅"
       s.amountFen = -100
       s.date = CalendarDate.make(2026, 4, 2)
       var body = Orgsync_V1_RecordBody()
@@ -159,7 +159,7 @@ struct ValidationTests {
       var i = Orgsync_V1_Inspection()
       i.issuerUnitID = Data(county.taiping)
       i.date = CalendarDate.make(2026, 9, 1)
-      i.findings = "材料齊全"
+      i.findings = "材料齐全"
       var body = Orgsync_V1_RecordBody()
       body.inspection = i
       return body
@@ -185,7 +185,7 @@ struct ValidationTests {
   @Test("a rejected mutation does not stop the rest of its batch")
   func batchGoesOn() async throws {
     let county = try await County()
-    let good1 = create(member("劉德華"), unit: county.taiping)
+    let good1 = create(member("刘德华"), unit: county.taiping)
     let bad = create(member(""), unit: county.taiping)
     let good2 = create(opinion(), unit: county.taiping)
     let results = try await county.store.push([good1, bad, good2], actor: county.taipingBranch)

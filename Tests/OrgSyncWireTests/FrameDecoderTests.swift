@@ -13,7 +13,7 @@ struct FrameDecoderTests {
   static let sample: [Frame] = [
     frame(.hello, stream: 0, "hello"),
     frame(.headers, stream: 1, "/orgsync.v1.Sync/Pull"),
-    frame(.message, stream: 1, flags: .endStream, "太平村黨支部 2026 年第三季度"),
+    frame(.message, stream: 1, flags: .endStream, "太平村党支部 2026 年第三季度"),
     frame(.message, stream: 3, ""),
     Frame(type: .ping, streamID: 0, payload: ByteBuffer(bytes: [1, 2, 3, 4, 5, 6, 7, 8])),
     Frame(type: .windowUpdate, streamID: 3, payload: ByteBuffer(bytes: [0, 1, 0, 0])),
@@ -163,7 +163,7 @@ struct MalformedInputTests {
   func badChecksum() throws {
     for offset in [6, 9, 14, 20] {  // stream id bytes and payload bytes
       var buffer = ByteBuffer()
-      buffer.writeFrame(FrameDecoderTests.frame(.message, stream: 1, "十二個字節的內容"))
+      buffer.writeFrame(FrameDecoderTests.frame(.message, stream: 1, "十二个字节的内容"))
       let byte = buffer.getInteger(at: offset, as: UInt8.self)!
       buffer.setInteger(byte ^ 0x10, at: offset)
       var prefixed = ByteBuffer()

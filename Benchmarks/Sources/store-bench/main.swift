@@ -80,7 +80,7 @@ func branchPulls(label: String) async throws {
   for i in 0..<10 {
     var o = Orgsync_V1_Opinion()
     o.source = .visit
-    o.content = "新增群眾意見 \(label) \(i)"
+    o.content = "新增群众意见 \(label) \(i)"
     o.date = CalendarDate.make(2026, 10, 1)
     o.category = .livelihood
     var m = Orgsync_V1_Mutation()
@@ -114,7 +114,7 @@ let growTime = try await seconds {
     for _ in 0..<min(5000, otherChanges - made) {
       var o = Orgsync_V1_Opinion()
       o.source = .meeting
-      o.content = "其他村的群眾意見"
+      o.content = "其他村的群众意见"
       o.date = CalendarDate.make(2026, 9, 1)
       o.category = .economy
       var m = Orgsync_V1_Mutation()

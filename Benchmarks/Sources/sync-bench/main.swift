@@ -58,11 +58,11 @@ if arguments[1] == "server" {
   }
   let villageCode = try await store.makeEnrollmentCode(
     unitID: sample.villageIDs[0], role: .branch, validSeconds: 3600)
-  let village = try await store.enroll(code: villageCode, deviceName: "村黨支部")
+  let village = try await store.enroll(code: villageCode, deviceName: "村党支部")
   try "\(hex(Array(village.deviceID))) \(hex(Array(village.secret))) \(hex(Array(village.unitID)))\n"
     .write(to: folder.appendingPathComponent("identity-village"), atomically: true, encoding: .utf8)
   let code = try await store.makeEnrollmentCode(unitID: sample.countyID, role: .committee, validSeconds: 3600)
-  let device = try await store.enroll(code: code, deviceName: "縣委組織部")
+  let device = try await store.enroll(code: code, deviceName: "县委组织部")
   try "\(hex(Array(device.deviceID))) \(hex(Array(device.secret))) \(hex(Array(device.unitID)))\n"
     .write(to: folder.appendingPathComponent("identity"), atomically: true, encoding: .utf8)
   // As `orgsyncd serve` sets it up: devices take turns at the store.

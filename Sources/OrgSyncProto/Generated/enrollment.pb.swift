@@ -85,7 +85,7 @@ public nonisolated struct Orgsync_V1_EnrollRequest: Sendable {
   /// the one-time code an administrator printed
   public var code: String = String()
 
-  /// e.g. "太平村黨支部辦公室電腦"
+  /// e.g. "太平村党支部办公室电脑"
   public var deviceName: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

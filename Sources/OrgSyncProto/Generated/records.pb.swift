@@ -32,7 +32,7 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-/// Level of an organisation unit in the tree (中央 → 省 → 市 → 縣 → 鄉鎮 → 基層).
+/// Level of an organisation unit in the tree (中央 → 省 → 市 → 县 → 乡镇 → 基层).
 public nonisolated enum Orgsync_V1_UnitLevel: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -46,13 +46,13 @@ public nonisolated enum Orgsync_V1_UnitLevel: SwiftProtobuf.Enum, Swift.CaseIter
   /// 市
   case city // = 3
 
-  /// 縣
+  /// 县
   case county // = 4
 
-  /// 鄉鎮
+  /// 乡镇
   case township // = 5
 
-  /// 基層 (village, community, enterprise...)
+  /// 基层 (village, community, enterprise...)
   case grassroots // = 6
   case UNRECOGNIZED(Int)
 
@@ -104,19 +104,19 @@ public nonisolated enum Orgsync_V1_UnitKind: SwiftProtobuf.Enum, Swift.CaseItera
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 黨委 (a committee: reads its subtree)
+  /// 党委 (a committee: reads its subtree)
   case committee // = 1
 
-  /// 黨工委
+  /// 党工委
   case workingCommittee // = 2
 
-  /// 黨總支
+  /// 党总支
   case generalBranch // = 3
 
-  /// 黨支部
+  /// 党支部
   case branch // = 4
 
-  /// 黨小組
+  /// 党小组
   case partyGroup // = 5
   case UNRECOGNIZED(Int)
 
@@ -160,33 +160,33 @@ public nonisolated enum Orgsync_V1_UnitKind: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
-/// Stage of a person in the organisation, including the development pipeline (發展黨員).
+/// Stage of a person in the organisation, including the development pipeline (发展党员).
 public nonisolated enum Orgsync_V1_MemberStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 入黨申請人
+  /// 入党申请人
   case applicant // = 1
 
-  /// 入黨積極分子
+  /// 入党积极分子
   case activist // = 2
 
-  /// 發展對象
+  /// 发展对象
   case developmentTarget // = 3
 
-  /// 預備黨員
+  /// 预备党员
   case probationary // = 4
 
-  /// 正式黨員
+  /// 正式党员
   case full // = 5
 
-  /// 組織關係已轉出
+  /// 组织关系已转出
   case transferredOut // = 6
 
   /// 已故
   case deceased // = 7
 
-  /// 出黨 / 退黨
+  /// 出党 / 退党
   case left // = 8
   case UNRECOGNIZED(Int)
 
@@ -281,16 +281,16 @@ public nonisolated enum Orgsync_V1_Education: SwiftProtobuf.Enum, Swift.CaseIter
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 小學
+  /// 小学
   case primary // = 1
 
   /// 初中
   case juniorHigh // = 2
 
-  /// 高中 / 中專
+  /// 高中 / 中专
   case seniorHigh // = 3
 
-  /// 大專
+  /// 大专
   case college // = 4
 
   /// 本科
@@ -347,19 +347,19 @@ public nonisolated enum Orgsync_V1_MeetingKind: SwiftProtobuf.Enum, Swift.CaseIt
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 例會
+  /// 例会
   case regular // = 1
 
-  /// 聯席會議
+  /// 联席会议
   case joint // = 2
 
-  /// 支部黨員大會
+  /// 支部党员大会
   case branchGeneral // = 3
 
-  /// 支部委員會
+  /// 支部委员会
   case branchCommittee // = 4
 
-  /// 黨小組會
+  /// 党小组会
   case partyGroup // = 5
   case other // = 6
   case UNRECOGNIZED(Int)
@@ -470,16 +470,16 @@ public nonisolated enum Orgsync_V1_ReportKind: SwiftProtobuf.Enum, Swift.CaseIte
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 季度檢查
+  /// 季度检查
   case quarterlyCheck // = 1
 
-  /// 半年小結
+  /// 半年小结
   case halfYearSummary // = 2
 
-  /// 年終總結
+  /// 年终总结
   case yearEndSummary // = 3
 
-  /// 專項彙報 / 述職
+  /// 专项汇报 / 述职
   case other // = 4
   case UNRECOGNIZED(Int)
 
@@ -571,10 +571,10 @@ public nonisolated enum Orgsync_V1_LectureKind: SwiftProtobuf.Enum, Swift.CaseIt
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 黨課
+  /// 党课
   case partyLecture // = 1
 
-  /// 輔導報告
+  /// 辅导报告
   case tutoringReport // = 2
   case UNRECOGNIZED(Int)
 
@@ -613,17 +613,17 @@ public nonisolated enum Orgsync_V1_OpinionSource: SwiftProtobuf.Enum, Swift.Case
   public typealias RawValue = Int
   case unspecified // = 0
 
-  /// 走訪
+  /// 走访
   case visit // = 1
 
-  /// 座談會
+  /// 座谈会
   case meeting // = 2
 
-  /// 來信
+  /// 来信
   case letter // = 3
   case phone // = 4
 
-  /// 意見箱
+  /// 意见箱
   case suggestionBox // = 5
   case online // = 6
   case other // = 7
@@ -682,13 +682,13 @@ public nonisolated enum Orgsync_V1_ProblemCategory: SwiftProtobuf.Enum, Swift.Ca
   /// 民生
   case livelihood // = 1
 
-  /// 作風
+  /// 作风
   case workStyle // = 2
 
-  /// 組織
+  /// 组织
   case organisation // = 3
 
-  /// 發展
+  /// 发展
   case economy // = 4
   case environment // = 5
   case safety // = 6
@@ -827,7 +827,7 @@ public nonisolated enum Orgsync_V1_CommitmentStatus: SwiftProtobuf.Enum, Swift.C
 
 }
 
-/// An organisation unit (黨組織). Its parent is `parent_id`; the root has none.
+/// An organisation unit (党组织). Its parent is `parent_id`; the root has none.
 public nonisolated struct Orgsync_V1_OrgUnit: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -836,7 +836,7 @@ public nonisolated struct Orgsync_V1_OrgUnit: Sendable {
   /// organisation code, unique, e.g. "430521-103-007"
   public var code: String = String()
 
-  /// e.g. "邵東縣廉橋鎮太平村黨支部"
+  /// e.g. "邵东县廉桥镇太平村党支部"
   public var name: String = String()
 
   public var level: Orgsync_V1_UnitLevel = .unspecified
@@ -859,7 +859,7 @@ public nonisolated struct Orgsync_V1_OrgUnit: Sendable {
   public init() {}
 }
 
-/// A party member or a person in the development pipeline (黨員). Personal data: never logged.
+/// A party member or a person in the development pipeline (党员). Personal data: never logged.
 public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -884,7 +884,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   /// Clears the value of `birthDate`. Subsequent reads from it will return its default value.
   public mutating func clearBirthDate() {_uniqueStorage()._birthDate = nil}
 
-  /// e.g. "漢族"
+  /// e.g. "汉族"
   public var ethnicity: String {
     get {_storage._ethnicity}
     set {_uniqueStorage()._ethnicity = newValue}
@@ -910,19 +910,19 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
     set {_uniqueStorage()._status = newValue}
   }
 
-  /// 黨員領導幹部
+  /// 党员领导干部
   public var leadingCadre: Bool {
     get {_storage._leadingCadre}
     set {_uniqueStorage()._leadingCadre = newValue}
   }
 
-  /// e.g. "縣委副書記"
+  /// e.g. "县委副书记"
   public var cadreTitle: String {
     get {_storage._cadreTitle}
     set {_uniqueStorage()._cadreTitle = newValue}
   }
 
-  /// 遞交入黨申請書
+  /// 递交入党申请书
   public var appliedOn: Orgsync_V1_Date {
     get {_storage._appliedOn ?? Orgsync_V1_Date()}
     set {_uniqueStorage()._appliedOn = newValue}
@@ -932,7 +932,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   /// Clears the value of `appliedOn`. Subsequent reads from it will return its default value.
   public mutating func clearAppliedOn() {_uniqueStorage()._appliedOn = nil}
 
-  /// 確定為積極分子
+  /// 确定为积极分子
   public var activistOn: Orgsync_V1_Date {
     get {_storage._activistOn ?? Orgsync_V1_Date()}
     set {_uniqueStorage()._activistOn = newValue}
@@ -942,7 +942,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   /// Clears the value of `activistOn`. Subsequent reads from it will return its default value.
   public mutating func clearActivistOn() {_uniqueStorage()._activistOn = nil}
 
-  /// 確定為發展對象
+  /// 确定为发展对象
   public var developmentTargetOn: Orgsync_V1_Date {
     get {_storage._developmentTargetOn ?? Orgsync_V1_Date()}
     set {_uniqueStorage()._developmentTargetOn = newValue}
@@ -952,7 +952,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   /// Clears the value of `developmentTargetOn`. Subsequent reads from it will return its default value.
   public mutating func clearDevelopmentTargetOn() {_uniqueStorage()._developmentTargetOn = nil}
 
-  /// 接收為預備黨員
+  /// 接收为预备党员
   public var probationStart: Orgsync_V1_Date {
     get {_storage._probationStart ?? Orgsync_V1_Date()}
     set {_uniqueStorage()._probationStart = newValue}
@@ -962,7 +962,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   /// Clears the value of `probationStart`. Subsequent reads from it will return its default value.
   public mutating func clearProbationStart() {_uniqueStorage()._probationStart = nil}
 
-  /// 轉為正式黨員 (party standing counts from here)
+  /// 转为正式党员 (party standing counts from here)
   public var fullMemberOn: Orgsync_V1_Date {
     get {_storage._fullMemberOn ?? Orgsync_V1_Date()}
     set {_uniqueStorage()._fullMemberOn = newValue}
@@ -984,7 +984,7 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// A meeting held by a unit (例會, 聯席會議, 三會).
+/// A meeting held by a unit (例会, 联席会议, 三会).
 public nonisolated struct Orgsync_V1_Meeting: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1023,7 +1023,7 @@ public nonisolated struct Orgsync_V1_Meeting: Sendable {
   fileprivate var _date: Orgsync_V1_Date? = nil
 }
 
-/// A report from a unit to its higher-level organisation (定期彙報述職).
+/// A report from a unit to its higher-level organisation (定期汇报述职).
 public nonisolated struct Orgsync_V1_Report: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1053,7 +1053,7 @@ public nonisolated struct Orgsync_V1_Report: Sendable {
   /// the higher-level unit that reviews it
   public var reviewerUnitID: Data = Data()
 
-  /// 審閱意見 (why it was returned, or remarks)
+  /// 审阅意见 (why it was returned, or remarks)
   public var reviewerComment: String = String()
 
   public var reviewedOn: Orgsync_V1_Date {
@@ -1073,7 +1073,7 @@ public nonisolated struct Orgsync_V1_Report: Sendable {
   fileprivate var _reviewedOn: Orgsync_V1_Date? = nil
 }
 
-/// An inspection of a unit by a higher level (督促檢查). Owned by the inspected unit, written by
+/// An inspection of a unit by a higher level (督促检查). Owned by the inspected unit, written by
 /// the issuer.
 public nonisolated struct Orgsync_V1_Inspection: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1122,7 +1122,7 @@ public nonisolated struct Orgsync_V1_Inspection: Sendable {
   fileprivate var _followUpDone: Orgsync_V1_Date? = nil
 }
 
-/// A circulated notice (情況通報) from a committee to a subtree of units. Owned by the issuer;
+/// A circulated notice (情况通报) from a committee to a subtree of units. Owned by the issuer;
 /// every unit in the audience subtree receives it.
 public nonisolated struct Orgsync_V1_Notice: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1152,7 +1152,7 @@ public nonisolated struct Orgsync_V1_Notice: Sendable {
   fileprivate var _issuedOn: Orgsync_V1_Date? = nil
 }
 
-/// A grassroots liaison point (聯絡點) set up by a leading cadre. Owned by the host unit.
+/// A grassroots liaison point (联络点) set up by a leading cadre. Owned by the host unit.
 public nonisolated struct Orgsync_V1_LiaisonPoint: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1193,7 +1193,7 @@ public nonisolated struct Orgsync_V1_LiaisonPoint: Sendable {
   fileprivate var _until: Orgsync_V1_Date? = nil
 }
 
-/// A party lecture given at a unit (講黨課).
+/// A party lecture given at a unit (讲党课).
 public nonisolated struct Orgsync_V1_Lecture: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1226,7 +1226,7 @@ public nonisolated struct Orgsync_V1_Lecture: Sendable {
   fileprivate var _date: Orgsync_V1_Date? = nil
 }
 
-/// Material support for grassroots work (物質保障).
+/// Material support for grassroots work (物质保障).
 public nonisolated struct Orgsync_V1_SupportItem: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1259,7 +1259,7 @@ public nonisolated struct Orgsync_V1_SupportItem: Sendable {
   fileprivate var _date: Orgsync_V1_Date? = nil
 }
 
-/// An opinion collected from the people (徵求群眾意見).
+/// An opinion collected from the people (征求群众意见).
 public nonisolated struct Orgsync_V1_Opinion: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1290,7 +1290,7 @@ public nonisolated struct Orgsync_V1_Opinion: Sendable {
   fileprivate var _date: Orgsync_V1_Date? = nil
 }
 
-/// A prominent problem picked out of the opinions (突出問題).
+/// A prominent problem picked out of the opinions (突出问题).
 public nonisolated struct Orgsync_V1_Problem: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1334,7 +1334,7 @@ public nonisolated struct Orgsync_V1_Problem: Sendable {
   fileprivate var _resolvedOn: Orgsync_V1_Date? = nil
 }
 
-/// A promise made to the people (承諾) and whether it was kept (兌現).
+/// A promise made to the people (承诺) and whether it was kept (兑现).
 public nonisolated struct Orgsync_V1_Commitment: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1385,7 +1385,7 @@ public nonisolated struct Orgsync_V1_Commitment: Sendable {
   fileprivate var _fulfilledOn: Orgsync_V1_Date? = nil
 }
 
-/// A practical thing done for the people (為群眾辦實事解難事).
+/// A practical thing done for the people (为群众办实事解难事).
 public nonisolated struct Orgsync_V1_ServiceCase: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -53,7 +53,7 @@ struct  Orgsync__V1__EnrollRequest
    */
   char *code;
   /*
-   * e.g. "太平村黨支部辦公室電腦"
+   * e.g. "太平村党支部办公室电脑"
    */
   char *device_name;
 };

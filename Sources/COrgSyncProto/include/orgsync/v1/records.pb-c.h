@@ -34,7 +34,7 @@ typedef struct Orgsync__V1__ServiceCase Orgsync__V1__ServiceCase;
 /* --- enums --- */
 
 /*
- * Level of an organisation unit in the tree (中央 → 省 → 市 → 縣 → 鄉鎮 → 基層).
+ * Level of an organisation unit in the tree (中央 → 省 → 市 → 县 → 乡镇 → 基层).
  */
 typedef enum _Orgsync__V1__UnitLevel {
   ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_UNSPECIFIED = 0,
@@ -51,15 +51,15 @@ typedef enum _Orgsync__V1__UnitLevel {
    */
   ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_CITY = 3,
   /*
-   * 縣
+   * 县
    */
   ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_COUNTY = 4,
   /*
-   * 鄉鎮
+   * 乡镇
    */
   ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_TOWNSHIP = 5,
   /*
-   * 基層 (village, community, enterprise...)
+   * 基层 (village, community, enterprise...)
    */
   ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_GRASSROOTS = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__UNIT_LEVEL)
@@ -70,54 +70,54 @@ typedef enum _Orgsync__V1__UnitLevel {
 typedef enum _Orgsync__V1__UnitKind {
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED = 0,
   /*
-   * 黨委 (a committee: reads its subtree)
+   * 党委 (a committee: reads its subtree)
    */
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_COMMITTEE = 1,
   /*
-   * 黨工委
+   * 党工委
    */
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_WORKING_COMMITTEE = 2,
   /*
-   * 黨總支
+   * 党总支
    */
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_GENERAL_BRANCH = 3,
   /*
-   * 黨支部
+   * 党支部
    */
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_BRANCH = 4,
   /*
-   * 黨小組
+   * 党小组
    */
   ORGSYNC__V1__UNIT_KIND__UNIT_KIND_PARTY_GROUP = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__UNIT_KIND)
 } Orgsync__V1__UnitKind;
 /*
- * Stage of a person in the organisation, including the development pipeline (發展黨員).
+ * Stage of a person in the organisation, including the development pipeline (发展党员).
  */
 typedef enum _Orgsync__V1__MemberStatus {
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_UNSPECIFIED = 0,
   /*
-   * 入黨申請人
+   * 入党申请人
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_APPLICANT = 1,
   /*
-   * 入黨積極分子
+   * 入党积极分子
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_ACTIVIST = 2,
   /*
-   * 發展對象
+   * 发展对象
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_DEVELOPMENT_TARGET = 3,
   /*
-   * 預備黨員
+   * 预备党员
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_PROBATIONARY = 4,
   /*
-   * 正式黨員
+   * 正式党员
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_FULL = 5,
   /*
-   * 組織關係已轉出
+   * 组织关系已转出
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_TRANSFERRED_OUT = 6,
   /*
@@ -125,7 +125,7 @@ typedef enum _Orgsync__V1__MemberStatus {
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_DECEASED = 7,
   /*
-   * 出黨 / 退黨
+   * 出党 / 退党
    */
   ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_LEFT = 8
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__MEMBER_STATUS)
@@ -139,7 +139,7 @@ typedef enum _Orgsync__V1__Gender {
 typedef enum _Orgsync__V1__Education {
   ORGSYNC__V1__EDUCATION__EDUCATION_UNSPECIFIED = 0,
   /*
-   * 小學
+   * 小学
    */
   ORGSYNC__V1__EDUCATION__EDUCATION_PRIMARY = 1,
   /*
@@ -147,11 +147,11 @@ typedef enum _Orgsync__V1__Education {
    */
   ORGSYNC__V1__EDUCATION__EDUCATION_JUNIOR_HIGH = 2,
   /*
-   * 高中 / 中專
+   * 高中 / 中专
    */
   ORGSYNC__V1__EDUCATION__EDUCATION_SENIOR_HIGH = 3,
   /*
-   * 大專
+   * 大专
    */
   ORGSYNC__V1__EDUCATION__EDUCATION_COLLEGE = 4,
   /*
@@ -167,23 +167,23 @@ typedef enum _Orgsync__V1__Education {
 typedef enum _Orgsync__V1__MeetingKind {
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_UNSPECIFIED = 0,
   /*
-   * 例會
+   * 例会
    */
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_REGULAR = 1,
   /*
-   * 聯席會議
+   * 联席会议
    */
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_JOINT = 2,
   /*
-   * 支部黨員大會
+   * 支部党员大会
    */
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_BRANCH_GENERAL = 3,
   /*
-   * 支部委員會
+   * 支部委员会
    */
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_BRANCH_COMMITTEE = 4,
   /*
-   * 黨小組會
+   * 党小组会
    */
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_PARTY_GROUP = 5,
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_OTHER = 6
@@ -206,19 +206,19 @@ typedef enum _Orgsync__V1__ReportPeriod {
 typedef enum _Orgsync__V1__ReportKind {
   ORGSYNC__V1__REPORT_KIND__REPORT_KIND_UNSPECIFIED = 0,
   /*
-   * 季度檢查
+   * 季度检查
    */
   ORGSYNC__V1__REPORT_KIND__REPORT_KIND_QUARTERLY_CHECK = 1,
   /*
-   * 半年小結
+   * 半年小结
    */
   ORGSYNC__V1__REPORT_KIND__REPORT_KIND_HALF_YEAR_SUMMARY = 2,
   /*
-   * 年終總結
+   * 年终总结
    */
   ORGSYNC__V1__REPORT_KIND__REPORT_KIND_YEAR_END_SUMMARY = 3,
   /*
-   * 專項彙報 / 述職
+   * 专项汇报 / 述职
    */
   ORGSYNC__V1__REPORT_KIND__REPORT_KIND_OTHER = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__REPORT_KIND)
@@ -237,11 +237,11 @@ typedef enum _Orgsync__V1__ReportStatus {
 typedef enum _Orgsync__V1__LectureKind {
   ORGSYNC__V1__LECTURE_KIND__LECTURE_KIND_UNSPECIFIED = 0,
   /*
-   * 黨課
+   * 党课
    */
   ORGSYNC__V1__LECTURE_KIND__LECTURE_KIND_PARTY_LECTURE = 1,
   /*
-   * 輔導報告
+   * 辅导报告
    */
   ORGSYNC__V1__LECTURE_KIND__LECTURE_KIND_TUTORING_REPORT = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__LECTURE_KIND)
@@ -249,20 +249,20 @@ typedef enum _Orgsync__V1__LectureKind {
 typedef enum _Orgsync__V1__OpinionSource {
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_UNSPECIFIED = 0,
   /*
-   * 走訪
+   * 走访
    */
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_VISIT = 1,
   /*
-   * 座談會
+   * 座谈会
    */
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_MEETING = 2,
   /*
-   * 來信
+   * 来信
    */
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_LETTER = 3,
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_PHONE = 4,
   /*
-   * 意見箱
+   * 意见箱
    */
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_SUGGESTION_BOX = 5,
   ORGSYNC__V1__OPINION_SOURCE__OPINION_SOURCE_ONLINE = 6,
@@ -276,15 +276,15 @@ typedef enum _Orgsync__V1__ProblemCategory {
    */
   ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_LIVELIHOOD = 1,
   /*
-   * 作風
+   * 作风
    */
   ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_WORK_STYLE = 2,
   /*
-   * 組織
+   * 组织
    */
   ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_ORGANISATION = 3,
   /*
-   * 發展
+   * 发展
    */
   ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_ECONOMY = 4,
   ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_ENVIRONMENT = 5,
@@ -316,7 +316,7 @@ typedef enum _Orgsync__V1__CommitmentStatus {
 /* --- messages --- */
 
 /*
- * An organisation unit (黨組織). Its parent is `parent_id`; the root has none.
+ * An organisation unit (党组织). Its parent is `parent_id`; the root has none.
  */
 struct  Orgsync__V1__OrgUnit
 {
@@ -326,7 +326,7 @@ struct  Orgsync__V1__OrgUnit
    */
   char *code;
   /*
-   * e.g. "邵東縣廉橋鎮太平村黨支部"
+   * e.g. "邵东县廉桥镇太平村党支部"
    */
   char *name;
   Orgsync__V1__UnitLevel level;
@@ -351,7 +351,7 @@ struct  Orgsync__V1__OrgUnit
 
 
 /*
- * A party member or a person in the development pipeline (黨員). Personal data: never logged.
+ * A party member or a person in the development pipeline (党员). Personal data: never logged.
  */
 struct  Orgsync__V1__Member
 {
@@ -360,7 +360,7 @@ struct  Orgsync__V1__Member
   Orgsync__V1__Gender gender;
   Orgsync__V1__Date *birth_date;
   /*
-   * e.g. "漢族"
+   * e.g. "汉族"
    */
   char *ethnicity;
   Orgsync__V1__Education education;
@@ -368,31 +368,31 @@ struct  Orgsync__V1__Member
   char *phone;
   Orgsync__V1__MemberStatus status;
   /*
-   * 黨員領導幹部
+   * 党员领导干部
    */
   protobuf_c_boolean leading_cadre;
   /*
-   * e.g. "縣委副書記"
+   * e.g. "县委副书记"
    */
   char *cadre_title;
   /*
-   * 遞交入黨申請書
+   * 递交入党申请书
    */
   Orgsync__V1__Date *applied_on;
   /*
-   * 確定為積極分子
+   * 确定为积极分子
    */
   Orgsync__V1__Date *activist_on;
   /*
-   * 確定為發展對象
+   * 确定为发展对象
    */
   Orgsync__V1__Date *development_target_on;
   /*
-   * 接收為預備黨員
+   * 接收为预备党员
    */
   Orgsync__V1__Date *probation_start;
   /*
-   * 轉為正式黨員 (party standing counts from here)
+   * 转为正式党员 (party standing counts from here)
    */
   Orgsync__V1__Date *full_member_on;
   char *note;
@@ -403,7 +403,7 @@ struct  Orgsync__V1__Member
 
 
 /*
- * A meeting held by a unit (例會, 聯席會議, 三會).
+ * A meeting held by a unit (例会, 联席会议, 三会).
  */
 struct  Orgsync__V1__Meeting
 {
@@ -433,7 +433,7 @@ struct  Orgsync__V1__Meeting
 
 
 /*
- * A report from a unit to its higher-level organisation (定期彙報述職).
+ * A report from a unit to its higher-level organisation (定期汇报述职).
  */
 struct  Orgsync__V1__Report
 {
@@ -450,7 +450,7 @@ struct  Orgsync__V1__Report
    */
   ProtobufCBinaryData reviewer_unit_id;
   /*
-   * 審閱意見 (why it was returned, or remarks)
+   * 审阅意见 (why it was returned, or remarks)
    */
   char *reviewer_comment;
   Orgsync__V1__Date *reviewed_on;
@@ -461,7 +461,7 @@ struct  Orgsync__V1__Report
 
 
 /*
- * An inspection of a unit by a higher level (督促檢查). Owned by the inspected unit, written by
+ * An inspection of a unit by a higher level (督促检查). Owned by the inspected unit, written by
  * the issuer.
  */
 struct  Orgsync__V1__Inspection
@@ -480,7 +480,7 @@ struct  Orgsync__V1__Inspection
 
 
 /*
- * A circulated notice (情況通報) from a committee to a subtree of units. Owned by the issuer;
+ * A circulated notice (情况通报) from a committee to a subtree of units. Owned by the issuer;
  * every unit in the audience subtree receives it.
  */
 struct  Orgsync__V1__Notice
@@ -500,7 +500,7 @@ struct  Orgsync__V1__Notice
 
 
 /*
- * A grassroots liaison point (聯絡點) set up by a leading cadre. Owned by the host unit.
+ * A grassroots liaison point (联络点) set up by a leading cadre. Owned by the host unit.
  */
 struct  Orgsync__V1__LiaisonPoint
 {
@@ -526,7 +526,7 @@ struct  Orgsync__V1__LiaisonPoint
 
 
 /*
- * A party lecture given at a unit (講黨課).
+ * A party lecture given at a unit (讲党课).
  */
 struct  Orgsync__V1__Lecture
 {
@@ -547,7 +547,7 @@ struct  Orgsync__V1__Lecture
 
 
 /*
- * Material support for grassroots work (物質保障).
+ * Material support for grassroots work (物质保障).
  */
 struct  Orgsync__V1__SupportItem
 {
@@ -568,7 +568,7 @@ struct  Orgsync__V1__SupportItem
 
 
 /*
- * An opinion collected from the people (徵求群眾意見).
+ * An opinion collected from the people (征求群众意见).
  */
 struct  Orgsync__V1__Opinion
 {
@@ -588,7 +588,7 @@ struct  Orgsync__V1__Opinion
 
 
 /*
- * A prominent problem picked out of the opinions (突出問題).
+ * A prominent problem picked out of the opinions (突出问题).
  */
 struct  Orgsync__V1__Problem
 {
@@ -609,7 +609,7 @@ struct  Orgsync__V1__Problem
 
 
 /*
- * A promise made to the people (承諾) and whether it was kept (兌現).
+ * A promise made to the people (承诺) and whether it was kept (兑现).
  */
 struct  Orgsync__V1__Commitment
 {
@@ -631,7 +631,7 @@ struct  Orgsync__V1__Commitment
 
 
 /*
- * A practical thing done for the people (為群眾辦實事解難事).
+ * A practical thing done for the people (为群众办实事解难事).
  */
 struct  Orgsync__V1__ServiceCase
 {
