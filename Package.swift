@@ -99,6 +99,7 @@ var targets: [Target] = [
       "OrgSyncProto",
       .product(name: "Hummingbird", package: "hummingbird"),
       .product(name: "Mustache", package: "swift-mustache"),
+      .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       .product(name: "Crypto", package: "swift-crypto"),
       .product(name: "Logging", package: "swift-log"),
     ]
@@ -212,6 +213,7 @@ var targets: [Target] = [
   .testTarget(
     name: "OrgSyncCLITests",
     dependencies: [
+      .product(name: "ZIPFoundation", package: "ZIPFoundation"),
       .product(name: "X509", package: "swift-certificates"),
       .product(name: "SwiftASN1", package: "swift-asn1"),
       .product(name: "Crypto", package: "swift-crypto"),
@@ -269,6 +271,7 @@ let package = Package(
     .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation.git", exact: "0.9.20"),
   ],
   targets: targets,
   swiftLanguageModes: [.v6]

@@ -9,6 +9,22 @@ extension Replica {
   public func rollUp(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)
     throws -> Orgsync_V1_RollUp
   {
+    var builder = try rollUpBuilder(root: root, year: year, period: period, today: today)
+    return builder.build()
+  }
+
+  /// The roll-up and whom its counts name (cadres, problems, promises: see `RollUpBuilder.Named`).
+  public func namedRollUp(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)
+    throws -> (Orgsync_V1_RollUp, RollUpBuilder.Named)
+  {
+    var builder = try rollUpBuilder(root: root, year: year, period: period, today: today)
+    let rollUp = builder.build()
+    return (rollUp, builder.named())
+  }
+
+  func rollUpBuilder(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)
+    throws -> RollUpBuilder
+  {
     try writer.read { db in
       var builder = RollUpBuilder(root: root, year: year, period: period, today: today)
       let rows = try Row.fetchCursor(
@@ -27,7 +43,7 @@ extension Replica {
           builder.add(type: type, id: id, unitID: [UInt8](row[2] as Data), bytes: bytes)
         }
       }
-      return builder.build()
+      return builder
     }
   }
 }

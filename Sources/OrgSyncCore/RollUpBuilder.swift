@@ -32,6 +32,8 @@ public struct RollUpBuilder: Sendable {
   var liaison: [Key16: Int] = [:]
   var reported: [Key16: Orgsync_V1_ReportStatus] = [:]  // grassroots unit → best status for the period
   var submittedOn: [Key16: Int] = [:]  // grassroots unit → day number of its first submission for the period
+  var openProblems: [Key16] = []  // the problems counted open
+  var overdueCommitments: [Key16] = []  // the promises counted overdue
   let rootKey: Key16
 
   /// Per-row counters the records add to; folded into the rows by `build()`.
@@ -213,6 +215,7 @@ public struct RollUpBuilder: Sendable {
         status != Orgsync_V1_ProblemStatus.resolved.rawValue || CalendarDate.compare(resolved, end) > 0
       {
         counts[slot].problemsOpen += 1
+        openProblems.append(Key16(id))
       }
     case .commitment:
       let status = Orgsync_V1_CommitmentStatus(rawValue: f.int(N.commitmentStatus)) ?? .unspecified
@@ -224,6 +227,7 @@ public struct RollUpBuilder: Sendable {
         counts[slot].commitmentsFulfilledOnTime += 1
       } else if status != .fulfilled, CalendarDate.compare(due, today) < 0 {
         counts[slot].commitmentsOverdue += 1
+        overdueCommitments.append(Key16(id))
       }
     case .meeting:
       if within(f.date(N.meetingDate)) { counts[slot].meetings += 1 }
@@ -254,6 +258,30 @@ public struct RollUpBuilder: Sendable {
     }
     reported.merge(other.reported) { rank($0) >= rank($1) ? $0 : $1 }
     submittedOn.merge(other.submittedOn) { min($0, $1) }
+    openProblems += other.openProblems
+    overdueCommitments += other.overdueCommitments
+  }
+
+  /// Whom and what the counts stand for, so an office can follow them up by name: the cadres
+  /// counted without a lecture, those with too few or too many liaison points (with how many),
+  /// the problems counted open and the promises counted overdue (record ids; call after `build`).
+  public struct Named: Sendable {
+    public var cadresWithoutLecture: [[UInt8]] = []
+    public var cadresLiaisonOff: [(cadre: [UInt8], points: Int)] = []
+    public var openProblems: [[UInt8]] = []
+    public var overdueCommitments: [[UInt8]] = []
+  }
+
+  public func named() -> Named {
+    var named = Named()
+    for cadre in cadres.keys {
+      if !lectured.contains(cadre) { named.cadresWithoutLecture.append(cadre.bytes) }
+      let points = liaison[cadre] ?? 0
+      if points == 0 || points > 2 { named.cadresLiaisonOff.append((cadre.bytes, points)) }
+    }
+    named.openProblems = openProblems.map(\.bytes)
+    named.overdueCommitments = overdueCommitments.map(\.bytes)
+    return named
   }
 
   public mutating func build() -> Orgsync_V1_RollUp {
@@ -417,6 +445,10 @@ struct Key16: Hashable, Sendable {
       if i < 8 { a = a << 8 | UInt64(byte) } else if i < 16 { b = b << 8 | UInt64(byte) } else { break }
       i += 1
     }
+  }
+
+  var bytes: [UInt8] {
+    (0..<16).map { UInt8(truncatingIfNeeded: ($0 < 8 ? a >> (56 - 8 * UInt64($0)) : b >> (120 - 8 * UInt64($0)))) }
   }
 }
 

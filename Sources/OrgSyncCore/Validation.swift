@@ -375,6 +375,11 @@ public enum CalendarDate {
     return era * 146_097 + doe - 719_468
   }
 
+  /// YYYY-MM-DD.
+  public static func string(_ d: Orgsync_V1_Date) -> String {
+    String(format: "%04d-%02d-%02d", d.year, d.month, d.day)
+  }
+
   public static func make(_ year: Int, _ month: Int, _ day: Int) -> Orgsync_V1_Date {
     var d = Orgsync_V1_Date()
     d.year = Int32(year)

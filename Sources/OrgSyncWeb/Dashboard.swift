@@ -32,42 +32,159 @@ extension WebApp {
     return ("\(year)\(code)", "\(year)年\(found?.2 ?? "")")
   }
 
-  func dashboard(_ request: Request) async throws -> Response {
+  /// A table of the dashboard: shown on the page and downloadable as .xlsx by its id.
+  struct DashboardTable {
+    var id: String
+    var heading: String
+    var columns: [String]
+    var rows: [[String]]
+    /// The first cell's link (drill-down), per row; nil: no link.
+    var links: [String?] = []
+  }
+
+  struct DashboardView {
+    var root: [UInt8]
+    var rootName: String
+    var year: Int32
+    var period: Orgsync_V1_ReportPeriod
+    var asOf: String
+    var lastSync: String
+    var late: [String]
+    var chart: String
+    var parent: String?
+    var tables: [DashboardTable]
+  }
+
+  /// Rows of a named list shown on the page; the .xlsx holds them all.
+  static let shownRows = 100
+
+  func dashboardView(_ request: Request) async throws -> DashboardView {
     let (year, period) = self.period(request.uri.queryParameters.get("period"))
     let root = request.uri.queryParameters.get("unit").flatMap(RecordID.parse) ?? identity.unitID
     let today = self.today
-    let (rollUp, units, lastSync) = try await replica.blocking { replica in
-      (
-        try replica.rollUp(root: root, year: year, period: period, today: today), try replica.units(),
-        try replica.lastSync()
-      )
+    let (rollUp, named, units, lastSync, records) = try await replica.blocking { replica in
+      let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: period, today: today)
+      let ids =
+        named.cadresWithoutLecture + named.cadresLiaisonOff.map(\.cadre) + named.openProblems
+        + named.overdueCommitments
+      var records: [[UInt8]: Replica.LocalRecord] = [:]
+      for id in Set(ids) { records[id] = try replica.record(id: id) }
+      return (rollUp, named, try replica.units(), try replica.lastSync(), records)
     }
     let text = Self.periodText(year, period)
     let hasChildren = Set(units.values.map { Array($0.parentID) })
-    let rows: [[String: Any]] =
-      rollUp.rows.map { row in
-        let id = Array(row.unitID)
-        var item: [String: Any] = ["name": row.name, "period": text.value, "cells": Self.cells(row)]
-        // The root's own row (its own cadres) leads nowhere new; absent: no link.
-        if hasChildren.contains(id), id != root { item["link"] = RecordID.string(id) }
-        return item
-      } + [["name": "合计", "period": text.value, "cells": Self.cells(rollUp.total)]]
+    var rollUpTable = DashboardTable(
+      id: "rollup", heading: "\(rollUp.total.name) \(text.label)汇总", columns: Self.columns, rows: [])
+    for row in rollUp.rows {
+      let id = Array(row.unitID)
+      rollUpTable.rows.append([row.name] + Self.cells(row))
+      // The root's own row (its own cadres) leads nowhere new.
+      rollUpTable.links.append(hasChildren.contains(id) && id != root ? RecordID.string(id) : nil)
+    }
+    rollUpTable.rows.append(["合计"] + Self.cells(rollUp.total))
+    rollUpTable.links.append(nil)
     let late = rollUp.total.lateUnitIds.map { units[Array($0)]?.name ?? RecordID.string(Array($0)) }
-    let parent = root == identity.unitID ? nil : units[root].map { RecordID.string(Array($0.parentID)) }
+    let unitName: ([UInt8]) -> String = { units[$0]?.name ?? "" }
+    let unitCode: ([UInt8]) -> String = { units[$0]?.code ?? "" }
+    func member(_ id: [UInt8]) -> (unit: [UInt8], cells: [String]) {
+      guard let record = records[id] else { return ([], [RecordID.string(id), "", ""]) }
+      return (record.unitID, [record.body.member.name, unitName(record.unitID), record.body.member.cadreTitle])
+    }
+    func sorted(_ items: [(unit: [UInt8], cells: [String])]) -> [[String]] {
+      items.sorted { (unitCode($0.unit), $0.cells[0]) < (unitCode($1.unit), $1.cells[0]) }.map(\.cells)
+    }
+    let date: (Orgsync_V1_Date) -> String = { $0.year == 0 ? "" : CalendarDate.string($0) }
+    let tables = [
+      rollUpTable,
+      DashboardTable(
+        id: "late", heading: "未按时上报\(text.label)报告的单位", columns: ["单位", "单位编码"],
+        rows: rollUp.total.lateUnitIds.map { [unitName(Array($0)), unitCode(Array($0))] }),
+      DashboardTable(
+        id: "no-lecture", heading: "\(year)年未讲党课的领导干部", columns: ["姓名", "单位", "职务"],
+        rows: sorted(named.cadresWithoutLecture.map(member))),
+      DashboardTable(
+        id: "liaison", heading: "联系点不是 1–2 个的领导干部", columns: ["姓名", "单位", "职务", "有效联系点"],
+        rows: sorted(
+          named.cadresLiaisonOff.map { item in
+            let found = member(item.cadre)
+            return (found.unit, found.cells + [String(item.points)])
+          })),
+      DashboardTable(
+        id: "problems", heading: "未解决的问题", columns: ["问题", "单位", "发现日期", "状态"],
+        rows: sorted(
+          named.openProblems.compactMap { records[$0] }.map { record in
+            let p = record.body.problem
+            return (
+              record.unitID,
+              [
+                p.title, unitName(record.unitID), date(p.identifiedOn),
+                Labels.choice(RecordPresentation.value("status", of: record.body), enum: "ProblemStatus"),
+              ]
+            )
+          })),
+      DashboardTable(
+        id: "promises", heading: "逾期未兑现的承诺", columns: ["承诺内容", "单位", "兑现期限"],
+        rows: sorted(
+          named.overdueCommitments.compactMap { records[$0] }.map { record in
+            let c = record.body.commitment
+            return (record.unitID, [c.content, unitName(record.unitID), date(c.due)])
+          })),
+    ]
+    return DashboardView(
+      root: root, rootName: rollUp.total.name, year: year, period: period, asOf: rollUp.asOf,
+      lastSync: localTime(lastSync), late: late, chart: Self.chart(rollUp.rows),
+      parent: root == identity.unitID ? nil : units[root].map { RecordID.string(Array($0.parentID)) },
+      tables: tables)
+  }
+
+  func dashboard(_ request: Request) async throws -> Response {
+    let view = try await dashboardView(request)
+    let text = Self.periodText(view.year, view.period)
     let choices: [[String: Any]] = (0..<3).flatMap { back in
       Self.periods.map { item in
-        let option = Self.periodText(year - Int32(back), item.0)
+        let option = Self.periodText(view.year - Int32(back), item.0)
         return ["value": option.value, "label": option.label, "selected": option.value == text.value] as [String: Any]
       }
     }
-    return try await html(
-      "dashboard",
-      [
-        "root": rollUp.total.name, "periodLabel": text.label, "period": text.value, "unit": RecordID.string(root),
-        "periods": choices, "asOf": rollUp.asOf, "lastSync": localTime(lastSync),
-        "late": late, "hasLate": !late.isEmpty, "chart": Self.chart(rollUp.rows), "columns": Self.columns,
-        "rows": rows,
-      ].merging(parent.map { ["parent": $0] } ?? [:]) { a, _ in a }, title: "汇总")
+    let query = "unit=\(RecordID.string(view.root))&period=\(text.value)"
+    let tables: [[String: Any]] = view.tables.enumerated().map { index, table in
+      var item: [String: Any] = [
+        "id": table.id, "heading": table.heading, "columns": Array(table.columns.dropFirst()),
+        "first": table.columns.first ?? "", "count": table.rows.count, "query": query, "isRollUp": index == 0,
+        "rows": table.rows.prefix(index == 0 ? table.rows.count : Self.shownRows).enumerated().map { r, cells in
+          var row: [String: Any] = ["name": cells.first ?? "", "cells": Array(cells.dropFirst())]
+          if r < table.links.count, let link = table.links[r] { row["link"] = link }
+          return row
+        },
+      ]
+      if table.rows.count > Self.shownRows, index > 0 { item["more"] = table.rows.count - Self.shownRows }
+      if table.rows.isEmpty { item["none"] = true }
+      return item
+    }
+    var page: [String: Any] = [
+      "root": view.rootName, "periodLabel": text.label, "period": text.value, "unit": RecordID.string(view.root),
+      "periods": choices, "asOf": view.asOf, "lastSync": view.lastSync, "late": view.late,
+      "hasLate": !view.late.isEmpty, "chart": view.chart, "rollUp": tables[0], "lists": Array(tables.dropFirst()),
+    ]
+    if let parent = view.parent { page["parent"] = parent }
+    return try await html("dashboard", page, title: "汇总")
+  }
+
+  /// One dashboard table as an Excel workbook (`/dashboard.xlsx?table=…&unit=…&period=…`).
+  func dashboardSheet(_ request: Request) async throws -> Response {
+    let view = try await dashboardView(request)
+    let wanted = request.uri.queryParameters.get("table") ?? "rollup"
+    guard let table = view.tables.first(where: { $0.id == wanted }) else { return notFound }
+    let data = try Spreadsheet(sheetName: table.heading, columns: table.columns, rows: table.rows).data()
+    let name = "\(table.heading).xlsx"
+    let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "table.xlsx"
+    return Response(
+      status: .ok,
+      headers: [
+        .contentType: Spreadsheet.contentType, .cacheControl: "no-store",
+        .contentDisposition: "attachment; filename=\"table.xlsx\"; filename*=UTF-8''\(encoded)",
+      ],
+      body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
   }
 
   static let columns = [
@@ -75,6 +192,7 @@ extension WebApp {
     "联系点不符的干部", "群众意见", "未解决问题", "已解决", "承诺到期", "按期兑现", "逾期未兑现", "会议", "服务事项",
   ]
 
+  /// A roll-up row's figures, in the order of `columns` after the unit's name.
   static func cells(_ r: Orgsync_V1_UnitRollUp) -> [String] {
     [
       r.units, r.partyMembers, UInt32(r.membersByStatus.first { $0.status == .probationary }?.count ?? 0),

@@ -24,6 +24,7 @@ extension WebApp {
     router.post("/conflicts/:id") { request, context in try await resolve(request, context) }
     router.get("/rejected") { _, _ in try await rejected() }
     router.get("/dashboard") { request, _ in try await dashboard(request) }
+    router.get("/dashboard.xlsx") { request, _ in try await dashboardSheet(request) }
   }
 
   func home(flash: String?) async throws -> Response {

@@ -41,7 +41,10 @@ enum Templates {
     input,select,textarea{font:inherit;padding:4px;min-width:260px}textarea{width:100%;min-height:6em}
     button{font:inherit;padding:6px 18px;background:#b71c1c;color:#fff;border:0;cursor:pointer}
     .pages a{margin-right:8px}.late{color:#b71c1c;font-weight:bold}
-    @media print{header,form.noprint,.noprint{display:none}body{background:#fff}main{max-width:none}}
+    .small{font-size:14px;font-weight:normal}
+    @page{size:A4 landscape;margin:12mm}
+    @media print{header,form.noprint,.noprint{display:none}body{background:#fff;font-size:11px}main{max-width:none;padding:0}
+    table{page-break-inside:auto}tr{page-break-inside:avoid}th,td{padding:2px 4px}.box{border:0;padding:0}}
     </style></head><body>
     <header><span class="unit">{{unitName}}</span>
     <a href="/">首页</a>{{#nav}}<a href="/records/{{type}}">{{label}}</a>{{/nav}}
@@ -116,12 +119,18 @@ enum Templates {
     <h1>{{root}} — {{periodLabel}}汇总</h1>
     <form method="get" class="noprint">期次 <select name="period">{{#periods}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/periods}}</select>
     <input type="hidden" name="unit" value="{{unit}}"> <button type="submit">查看</button>
-    {{#parent}}　<a href="/dashboard?unit={{parent}}&period={{period}}">返回上级</a>{{/parent}}</form>
+    {{#parent}}　<a href="/dashboard?unit={{parent}}&period={{period}}">返回上级</a>{{/parent}}
+    　<button type="button" onclick="window.print()">打印</button></form>
     <p>数据截至 {{asOf}}（本机副本，{{lastSync}}同步）</p>
     {{#hasLate}}<div class="error"><b>未按时上报{{periodLabel}}报告：</b>{{#late}}<span class="late">{{.}}</span> {{/late}}</div>{{/hasLate}}
     <div class="box"><h2>报告上报率</h2>{{{chart}}}</div>
-    <table id="rollup"><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
-    {{#rows}}<tr>{{#link}}<td><a href="/dashboard?unit={{link}}&period={{period}}">{{name}}</a></td>{{/link}}{{^link}}<td>{{name}}</td>{{/link}}{{#cells}}<td class="n">{{.}}</td>{{/cells}}</tr>{{/rows}}</table>
+    {{#rollUp}}<h2>{{heading}} <a class="noprint small" href="/dashboard.xlsx?table={{id}}&{{query}}">下载 Excel</a></h2>
+    <table id="rollup"><tr><th>{{first}}</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
+    {{#rows}}<tr>{{#link}}<td><a href="/dashboard?unit={{link}}&period={{period}}">{{name}}</a></td>{{/link}}{{^link}}<td>{{name}}</td>{{/link}}{{#cells}}<td class="n">{{.}}</td>{{/cells}}</tr>{{/rows}}</table>{{/rollUp}}
+    {{#lists}}<section class="list" id="list-{{id}}"><h2>{{heading}}（{{count}}）{{^none}} <a class="noprint small" href="/dashboard.xlsx?table={{id}}&{{query}}">下载 Excel</a>{{/none}}</h2>
+    {{#none}}<p>没有。</p>{{/none}}{{^none}}<table><tr><th>{{first}}</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
+    {{#rows}}<tr><td>{{name}}</td>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}</table>
+    {{#more}}<p class="noprint">另有 {{more}} 条未列出，请下载 Excel 查看全部。</p>{{/more}}{{/none}}</section>{{/lists}}
     """
 
   static let message = """

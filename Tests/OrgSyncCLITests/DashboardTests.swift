@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import ZIPFoundation
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+@Suite("The county's dashboard, named and downloadable")
+struct DashboardTests {
+  /// The cells of the one sheet of a workbook, row by row (inline strings and numbers).
+  static func sheet(_ file: URL) throws -> [[String]] {
+    let archive = try Archive(url: file, accessMode: .read)
+    for part in ["[Content_Types].xml", "xl/workbook.xml", "_rels/.rels", "xl/_rels/workbook.xml.rels"] {
+      #expect(archive[part] != nil, "a workbook holds \(part)")
+    }
+    let entry = try #require(archive["xl/worksheets/sheet1.xml"])
+    var xml = Data()
+    _ = try archive.extract(entry) { xml.append($0) }
+    let reader = SheetReader()
+    let parser = XMLParser(data: xml)
+    parser.delegate = reader
+    #expect(parser.parse(), "the sheet is well-formed XML")
+    return reader.rows
+  }
+
+  @Test(
+    "the county sees by name the cadres without a lecture, and a lecture takes the cadre off; each table downloads as an Excel workbook"
+  )
+  func namedLists() async throws {
+    let (daemon, _, county) = try await WebAppTests.county()
+    // The count the roll-up gives, from the command line.
+    func noLecture() async throws -> Int {
+      let json = try await Tool.run(
+        "orgsync", ["aggregate", "--period", "2026-Q3", "--offline", "--json"], home: county)
+      let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+      return try #require(rows.first { $0["unit"] as? String == "total" }?["no_lecture"] as? Int)
+    }
+    let counted = try await noLecture()
+    #expect(counted > 0, "the sample county has cadres without a lecture")
+
+    let ui = try await WebUI(home: county)
+    let jar = county.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    let page = try await curl(["-b", jar, "\(ui.base)/dashboard?period=2026-Q3"])
+    #expect(page.status == 200)
+    #expect(page.body.contains("未讲党课的领导干部（\(counted)）"), "the page counts as the roll-up does")
+
+    // The same list as a workbook: a header and one row per cadre, each a leading cadre.
+    let file = daemon.folder.appendingPathComponent("no-lecture.xlsx")
+    let download = try await curl([
+      "-b", jar, "-o", file.path, "\(ui.base)/dashboard.xlsx?table=no-lecture&period=2026-Q3",
+    ])
+    #expect(download.status == 200)
+    let rows = try Self.sheet(file)
+    #expect(rows.first == ["姓名", "单位", "职务"])
+    #expect(rows.count == counted + 1, "every cadre the count stands for is named (\(rows.count - 1) of \(counted))")
+    let members = try await Tool.run("orgsync", ["list", "member", "--json"], home: county)
+    let listed = try #require(try JSONSerialization.jsonObject(with: Data(members.out.utf8)) as? [[String: Any]])
+    let cadres = listed.filter { $0["leading_cadre"] as? Bool == true }
+    let named = try #require(rows.dropFirst().first)
+    let cadre = try #require(cadres.first { $0["name"] as? String == named[0] }, "\(named[0]) is a leading cadre")
+    #expect(page.body.contains(named[0]), "the page names them too")
+
+    // The county records a lecture by that cadre: the next look no longer names them.
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "lecture", "--unit", "430521", "--speaker-id", try #require(cadre["id"] as? String), "--speaker-name",
+        named[0], "--date", "2026-09-12", "--topic", "学习党章", "--audience-size", "40", "--kind", "party-lecture",
+      ], home: county)
+    #expect(added.status == 0, "\(added.err)")
+    #expect(try await noLecture() == counted - 1)
+    let again = try await curl(["-b", jar, "\(ui.base)/dashboard?period=2026-Q3"])
+    #expect(again.body.contains("未讲党课的领导干部（\(counted - 1)）"))
+
+    // The roll-up table itself: numbers stay numbers, the last row is the total.
+    let whole = daemon.folder.appendingPathComponent("rollup.xlsx")
+    _ = try await curl(["-b", jar, "-o", whole.path, "\(ui.base)/dashboard.xlsx?table=rollup&period=2026-Q3"])
+    let table = try Self.sheet(whole)
+    #expect(table.first?.first == "单位" && table.last?.first == "合计", "\(table.first ?? []) … \(table.last ?? [])")
+    #expect(try await curl(["-b", jar, "\(ui.base)/dashboard.xlsx?table=nonsense"]).status == 404)
+  }
+}
+
+/// Reads `<row>`s of inline-string and number cells.
+final class SheetReader: NSObject, XMLParserDelegate {
+  var rows: [[String]] = []
+  var text: String?
+
+  func parser(
+    _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+    attributes: [String: String] = [:]
+  ) {
+    if name == "row" { rows.append([]) }
+    if name == "t" || name == "v" { text = "" }
+  }
+
+  func parser(_ parser: XMLParser, foundCharacters string: String) { text? += string }
+
+  func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    if name == "t" || name == "v", let value = text, !rows.isEmpty {
+      rows[rows.count - 1].append(value)
+      text = nil
+    }
+  }
+}
