@@ -304,6 +304,27 @@ public final class Replica: Sendable {
     }
   }
 
+  /// One page of a type's records, newest first, optionally only those owned by `units`;
+  /// with the number there are in all. Only the page's records are read and decoded.
+  public func recordsPage(type: Orgsync_V1_RecordType, units: [[UInt8]]? = nil, limit: Int, offset: Int) throws
+    -> (records: [LocalRecord], total: Int)
+  {
+    try writer.read { db in
+      var filter = "type = ?"
+      var arguments: StatementArguments = [type.rawValue]
+      if let units {
+        // A county's subtree is some hundreds of units: well under SQLite's 32,766 variables.
+        filter += " AND unit_id IN (" + Array(repeating: "?", count: units.count).joined(separator: ",") + ")"
+        _ = arguments.append(contentsOf: StatementArguments(units.map { Data($0) }))
+      }
+      let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM records WHERE \(filter)", arguments: arguments) ?? 0
+      _ = arguments.append(contentsOf: [limit, offset])
+      let rows = try Row.fetchAll(
+        db, sql: "SELECT * FROM records WHERE \(filter) ORDER BY id DESC LIMIT ? OFFSET ?", arguments: arguments)
+      return (try rows.map(localRecord), total)
+    }
+  }
+
   /// How many records of each type this copy holds (counted in SQL: nothing is decoded).
   public func countsByType() throws -> [Orgsync_V1_RecordType: Int] {
     try writer.read { db in

@@ -60,38 +60,137 @@ extension WebApp {
     return redirect("/", message: message)
   }
 
+  /// What a list is narrowed to: text anywhere in its columns, a unit (with its subtree), a
+  /// status, and a date range on the type's own date.
+  struct ListFilter {
+    var text = ""
+    var unit: [UInt8]?
+    var status = ""
+    var from = ""
+    var to = ""
+
+    init(_ request: Request) {
+      let query = request.uri.queryParameters
+      text = (query.get("q") ?? "").trimmingCharacters(in: .whitespaces)
+      unit = query.get("unit").flatMap(RecordID.parse)
+      status = query.get("status") ?? ""
+      from = query.get("from") ?? ""
+      to = query.get("to") ?? ""
+    }
+
+    /// Only the page needs reading when nothing but the unit narrows the list.
+    var needsScan: Bool { !text.isEmpty || !status.isEmpty || !from.isEmpty || !to.isEmpty }
+
+    var query: String {
+      var items = [("q", text), ("status", status), ("from", from), ("to", to)]
+      if let unit { items.append(("unit", RecordID.string(unit))) }
+      var components = URLComponents()
+      components.queryItems = items.filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+      return components.percentEncodedQuery ?? ""
+    }
+  }
+
+  /// The date a type's list is filtered on: its first date column (a meeting's date, a problem's
+  /// day found); nil for types without one.
+  static func dateField(_ type: Orgsync_V1_RecordType) -> String? {
+    guard let messageType = RecordKinds.messageType(of: type) else { return nil }
+    let types = ProtoFields.types[messageType.protoMessageName] ?? [:]
+    return RecordPresentation.summaryFields(type).first { types[$0] == "Date" }
+  }
+
+  static func statusEnum(_ type: Orgsync_V1_RecordType) -> String? {
+    guard let messageType = RecordKinds.messageType(of: type) else { return nil }
+    return ProtoFields.types[messageType.protoMessageName]?["status"]
+  }
+
   func list(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
     guard let type = Self.type(context) else { return notFound }
-    let query = (request.uri.queryParameters.get("q") ?? "").trimmingCharacters(in: .whitespaces)
+    let filter = ListFilter(request)
     let page = max(1, request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1)
     let columns = RecordPresentation.summaryFields(type)
-    let (rows, total) = try await replica.blocking { replica in
+    let dateField = Self.dateField(type)
+    let unitID = identity.unitID
+    let (rows, total, unitChoices) = try await replica.blocking { replica in
       let units = try replica.units()
       let namer: ([UInt8]) -> String? = { units[$0]?.name }
-      var matching: [(Replica.LocalRecord, [String])] = []
-      for record in try replica.records(type: type) {
+      let subtree = filter.unit.map { Self.subtree(of: $0, in: units) }
+      func row(_ record: Replica.LocalRecord) -> (Row, [String: String]) {
         let shown = Dictionary(
           RecordPresentation.fields(of: record.body, unitName: namer).map { ($0.name, $0.value) },
           uniquingKeysWith: { a, _ in a })
         let cells = columns.map { column in Self.display(shown[column] ?? "", field: column, type: type) }
-        if query.isEmpty || cells.contains(where: { $0.contains(query) }) { matching.append((record, cells)) }
+        return (Row(id: record.id, cells: cells, pending: record.pending), shown)
+      }
+      let choices = Self.subtree(of: unitID, in: units).compactMap { id in units[id].map { (id, $0) } }
+        .sorted { $0.1.code < $1.1.code }.map { ($0.0, $0.1.name) }
+      guard filter.needsScan else {
+        let found = try replica.recordsPage(
+          type: type, units: subtree, limit: Self.pageSize, offset: (page - 1) * Self.pageSize)
+        return (found.records.map { row($0).0 }, found.total, choices)
+      }
+      // Text, status and dates live inside the sealed bodies: every record of the type is read.
+      var matching: [Row] = []
+      let allowed = subtree.map(Set.init)
+      for record in try replica.records(type: type).reversed() {
+        if let allowed, !allowed.contains(record.unitID) { continue }
+        let (shownRow, shown) = row(record)
+        if !filter.status.isEmpty, shown["status"] != filter.status { continue }
+        if let dateField, !filter.from.isEmpty || !filter.to.isEmpty {
+          let date = shown[dateField] ?? ""
+          if date.isEmpty || (!filter.from.isEmpty && date < filter.from) || (!filter.to.isEmpty && date > filter.to) {
+            continue
+          }
+        }
+        if !filter.text.isEmpty, !shownRow.cells.contains(where: { $0.contains(filter.text) }) { continue }
+        matching.append(shownRow)
       }
       let start = (page - 1) * Self.pageSize
-      let slice = matching.dropFirst(start).prefix(Self.pageSize)
-      return (slice.map { record, cells in Row(id: record.id, cells: cells, pending: record.pending) }, matching.count)
+      return (Array(matching.dropFirst(start).prefix(Self.pageSize)), matching.count, choices)
     }
     let shown = rows.map {
       ["id": RecordID.string($0.id), "cells": $0.cells, "sync": $0.pending ? "待上传" : "已同步"] as [String: Any]
     }
-    let pages = total > Self.pageSize ? (1...((total + Self.pageSize - 1) / Self.pageSize)).map { ["number": $0] } : []
+    let pageCount = (total + Self.pageSize - 1) / Self.pageSize
+    // Pages near this one, the first and the last: a 400-page list is not 400 links.
+    let pages =
+      pageCount > 1
+      ? Set([1, pageCount] + Array(max(1, page - 3)...min(pageCount, page + 3))).sorted().map {
+        ["number": $0, "current": $0 == page] as [String: Any]
+      } : []
+    var object: [String: Any] = [
+      "type": RecordPresentation.word(for: type), "label": Labels.type(type), "q": filter.text, "total": total,
+      "columns": columns.map { Labels.field($0, of: type) }, "rows": shown, "pages": pages,
+      "canAdd": type != .orgUnit, "query": filter.query, "from": filter.from, "to": filter.to,
+    ]
+    if filter.needsScan || filter.unit != nil { object["filtered"] = true }
+    if let statusEnum = Self.statusEnum(type) {
+      object["hasStatuses"] = true
+      object["statuses"] = FieldInput.choices(ofEnum: statusEnum).map {
+        ["value": $0, "label": Labels.choice($0, enum: statusEnum), "selected": $0 == filter.status] as [String: Any]
+      }
+    }
+    if dateField != nil { object["hasDates"] = true }
+    if unitChoices.count > 1 {
+      object["hasUnits"] = true
+      object["units"] = unitChoices.map { id, name in
+        ["value": RecordID.string(id), "label": name, "selected": id == filter.unit] as [String: Any]
+      }
+    }
     return try await html(
-      "list",
-      [
-        "type": RecordPresentation.word(for: type), "label": Labels.type(type), "q": query, "total": total,
-        "hasQuery": !query.isEmpty,
-        "columns": columns.map { Labels.field($0, of: type) }, "rows": shown, "pages": pages,
-        "canAdd": type != .orgUnit,
-      ], title: Labels.type(type), flash: request.uri.queryParameters.get("msg"))
+      "list", object, title: Labels.type(type), flash: request.uri.queryParameters.get("msg"))
+  }
+
+  /// A unit and every unit below it, from the units this copy holds.
+  static func subtree(of root: [UInt8], in units: [[UInt8]: Orgsync_V1_OrgUnit]) -> [[UInt8]] {
+    var children: [[UInt8]: [[UInt8]]] = [:]
+    for (id, unit) in units { children[Array(unit.parentID), default: []].append(id) }
+    var found = [root]
+    var index = 0
+    while index < found.count {
+      found += children[found[index]] ?? []
+      index += 1
+    }
+    return found
   }
 
   func newForm(_ context: BasicRequestContext) async throws -> Response {

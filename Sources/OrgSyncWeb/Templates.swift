@@ -38,7 +38,7 @@ enum Templates {
     .error{background:#fdecea;border:1px solid #e57373;padding:8px 12px;margin-bottom:12px}
     .ok{background:#e8f5e9;border:1px solid #81c784;padding:8px 12px;margin-bottom:12px}
     label{display:block;font-weight:bold;margin-top:10px}.field-error{color:#b71c1c;font-weight:normal}
-    input,select,textarea{font:inherit;padding:4px;min-width:260px}textarea{width:100%;min-height:6em}
+    input,select,textarea{font:inherit;padding:4px;min-width:260px}.filters input,.filters select{min-width:0}textarea{width:100%;min-height:6em}
     button{font:inherit;padding:6px 18px;background:#b71c1c;color:#fff;border:0;cursor:pointer}
     .pages a{margin-right:8px}.late{color:#b71c1c;font-weight:bold}
     .small{font-size:14px;font-weight:normal}
@@ -67,12 +67,16 @@ enum Templates {
 
   static let list = """
     <h1>{{label}}</h1>
-    <form method="get" class="noprint"><input name="q" value="{{q}}" placeholder="搜索"> <button type="submit">搜索</button>
+    <form method="get" class="noprint filters"><input name="q" value="{{q}}" placeholder="搜索姓名、标题等">
+    {{#hasUnits}}<select name="unit"><option value="">（全部单位）</option>{{#units}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/units}}</select>{{/hasUnits}}
+    {{#hasStatuses}}<select name="status"><option value="">（全部状态）</option>{{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}</select>{{/hasStatuses}}
+    {{#hasDates}}日期 <input type="date" name="from" value="{{from}}" aria-label="从"> 至 <input type="date" name="to" value="{{to}}" aria-label="到">{{/hasDates}}
+    <button type="submit">查找</button>{{#filtered}} <a href="/records/{{type}}">清除条件</a>{{/filtered}}
     {{#canAdd}}　<a href="/records/{{type}}/new" id="add">新增{{label}}</a>{{/canAdd}}</form>
-    <p>共 {{total}} 条{{#hasQuery}}（含“{{q}}”）{{/hasQuery}}</p>
+    <p>共 {{total}} 条{{#filtered}}（符合条件）{{/filtered}}</p>
     <table><tr>{{#columns}}<th>{{.}}</th>{{/columns}}<th>状态</th></tr>
     {{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}<td><a href="/record/{{id}}">{{sync}}</a></td></tr>{{/rows}}</table>
-    <p class="pages">{{#pages}}<a href="?q={{q}}&page={{number}}">{{number}}</a>{{/pages}}</p>
+    <p class="pages">{{#pages}}{{#current}}<b>{{number}}</b> {{/current}}{{^current}}<a href="?{{query}}&page={{number}}">{{number}}</a> {{/current}}{{/pages}}</p>
     """
 
   static let form = """

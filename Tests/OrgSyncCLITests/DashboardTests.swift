@@ -83,6 +83,60 @@ struct DashboardTests {
   }
 }
 
+@Suite("Lists in the web app")
+struct ListFilterTests {
+  @Test("a list narrows by status, date range and unit to what the command line counts, a page at a time")
+  func filters() async throws {
+    let (daemon, _, county) = try await WebAppTests.county()
+    defer { withExtendedLifetime(daemon) {} }  // its folder holds the county's data
+    func listed(_ type: String) async throws -> [[String: Any]] {
+      let out = try await Tool.run("orgsync", ["list", type, "--json"], home: county).out
+      return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+    }
+    let ui = try await WebUI(home: county)
+    let jar = county.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    func total(_ path: String) async throws -> Int? {
+      let page = try await curl(["-b", jar, ui.base + path])
+      #expect(page.status == 200, "\(path)")
+      guard let range = page.body.range(of: #"共 [0-9]+ 条"#, options: .regularExpression) else { return nil }
+      return Int(page.body[range].dropFirst(2).dropLast(2))
+    }
+
+    let members = try await listed("member")
+    #expect(try await total("/records/member") == members.count)
+    let probationary = members.filter { $0["status"] as? String == "probationary" }.count
+    #expect(probationary > 0)
+    #expect(try await total("/records/member?status=probationary") == probationary)
+
+    let meetings = try await listed("meeting")
+    let inQ3 = meetings.filter {
+      ($0["date"] as? String ?? "") >= "2026-07-01" && ($0["date"] as? String ?? "") <= "2026-09-30"
+    }
+    #expect(!inQ3.isEmpty && inQ3.count < meetings.count)
+    #expect(try await total("/records/meeting?from=2026-07-01&to=2026-09-30") == inQ3.count)
+
+    // One village of the county: its members only.
+    let units = try await listed("unit")
+    let village = try #require(units.first { $0["code"] as? String == "430521-100-001" })
+    let villageName = try #require(village["name"] as? String)
+    let own = members.filter { $0["unit"] as? String == villageName }.count
+    #expect(own > 0 && own < members.count)
+    #expect(try await total("/records/member?unit=\(try #require(village["id"] as? String))") == own)
+
+    // Pages: 50 rows each, the second differs from the first, the last holds the rest.
+    #expect(meetings.count > 100, "enough meetings for three pages")
+    let first = try await curl(["-b", jar, ui.base + "/records/meeting"]).body
+    let second = try await curl(["-b", jar, ui.base + "/records/meeting?page=2"]).body
+    let rows = { (body: String) in body.components(separatedBy: "<a href=\"/record/").count - 1 }
+    #expect(rows(first) == 50 && rows(second) == 50)
+    #expect(first != second)
+    let last = (meetings.count + 49) / 50
+    let tail = try await curl(["-b", jar, ui.base + "/records/meeting?page=\(last)"]).body
+    #expect(rows(tail) == meetings.count - 50 * (last - 1))
+  }
+}
+
 /// Reads `<row>`s of inline-string and number cells.
 final class SheetReader: NSObject, XMLParserDelegate {
   var rows: [[String]] = []
