@@ -952,6 +952,141 @@ void   orgsync__v1__fetch_response__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__fetch_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orgsync__v1__history_request__init
+                     (Orgsync__V1__HistoryRequest         *message)
+{
+  static const Orgsync__V1__HistoryRequest init_value = ORGSYNC__V1__HISTORY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__history_request__get_packed_size
+                     (const Orgsync__V1__HistoryRequest *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__history_request__pack
+                     (const Orgsync__V1__HistoryRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__history_request__pack_to_buffer
+                     (const Orgsync__V1__HistoryRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__HistoryRequest *
+       orgsync__v1__history_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__HistoryRequest *)
+     protobuf_c_message_unpack (&orgsync__v1__history_request__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__history_request__free_unpacked
+                     (Orgsync__V1__HistoryRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__history_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__history_entry__init
+                     (Orgsync__V1__HistoryEntry         *message)
+{
+  static const Orgsync__V1__HistoryEntry init_value = ORGSYNC__V1__HISTORY_ENTRY__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__history_entry__get_packed_size
+                     (const Orgsync__V1__HistoryEntry *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__history_entry__pack
+                     (const Orgsync__V1__HistoryEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__history_entry__pack_to_buffer
+                     (const Orgsync__V1__HistoryEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__HistoryEntry *
+       orgsync__v1__history_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__HistoryEntry *)
+     protobuf_c_message_unpack (&orgsync__v1__history_entry__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__history_entry__free_unpacked
+                     (Orgsync__V1__HistoryEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__history_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__history_response__init
+                     (Orgsync__V1__HistoryResponse         *message)
+{
+  static const Orgsync__V1__HistoryResponse init_value = ORGSYNC__V1__HISTORY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__history_response__get_packed_size
+                     (const Orgsync__V1__HistoryResponse *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__history_response__pack
+                     (const Orgsync__V1__HistoryResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__history_response__pack_to_buffer
+                     (const Orgsync__V1__HistoryResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__HistoryResponse *
+       orgsync__v1__history_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__HistoryResponse *)
+     protobuf_c_message_unpack (&orgsync__v1__history_response__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__history_response__free_unpacked
+                     (Orgsync__V1__HistoryResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[13] =
 {
   {
@@ -2634,6 +2769,172 @@ const ProtobufCMessageDescriptor orgsync__v1__fetch_response__descriptor =
   (ProtobufCMessageInit) orgsync__v1__fetch_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor orgsync__v1__history_request__field_descriptors[1] =
+{
+  {
+    "record_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HistoryRequest, record_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__history_request__field_indices_by_name[] = {
+  0,   /* field[0] = record_id */
+};
+static const ProtobufCIntRange orgsync__v1__history_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__history_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.HistoryRequest",
+  "HistoryRequest",
+  "Orgsync__V1__HistoryRequest",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__HistoryRequest),
+  1,
+  orgsync__v1__history_request__field_descriptors,
+  orgsync__v1__history_request__field_indices_by_name,
+  1,  orgsync__v1__history_request__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__history_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__history_entry__field_descriptors[5] =
+{
+  {
+    "at_millis",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HistoryEntry, at_millis),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HistoryEntry, action),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "fields",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Orgsync__V1__HistoryEntry, n_fields),
+    offsetof(Orgsync__V1__HistoryEntry, fields),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unit_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HistoryEntry, unit_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "device_name",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HistoryEntry, device_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__history_entry__field_indices_by_name[] = {
+  1,   /* field[1] = action */
+  0,   /* field[0] = at_millis */
+  4,   /* field[4] = device_name */
+  2,   /* field[2] = fields */
+  3,   /* field[3] = unit_id */
+};
+static const ProtobufCIntRange orgsync__v1__history_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__history_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.HistoryEntry",
+  "HistoryEntry",
+  "Orgsync__V1__HistoryEntry",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__HistoryEntry),
+  5,
+  orgsync__v1__history_entry__field_descriptors,
+  orgsync__v1__history_entry__field_indices_by_name,
+  1,  orgsync__v1__history_entry__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__history_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__history_response__field_descriptors[1] =
+{
+  {
+    "entries",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__HistoryResponse, n_entries),
+    offsetof(Orgsync__V1__HistoryResponse, entries),
+    &orgsync__v1__history_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__history_response__field_indices_by_name[] = {
+  0,   /* field[0] = entries */
+};
+static const ProtobufCIntRange orgsync__v1__history_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__history_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.HistoryResponse",
+  "HistoryResponse",
+  "Orgsync__V1__HistoryResponse",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__HistoryResponse),
+  1,
+  orgsync__v1__history_response__field_descriptors,
+  orgsync__v1__history_response__field_indices_by_name,
+  1,  orgsync__v1__history_response__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__history_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue orgsync__v1__mutation_outcome__enum_values_by_number[5] =
 {
   { "MUTATION_OUTCOME_UNSPECIFIED", "ORGSYNC__V1__MUTATION_OUTCOME__MUTATION_OUTCOME_UNSPECIFIED", 0 },
@@ -2798,7 +3099,7 @@ const ProtobufCEnumDescriptor orgsync__v1__conflict_kind__descriptor =
   orgsync__v1__conflict_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor orgsync__v1__sync__method_descriptors[9] =
+static const ProtobufCMethodDescriptor orgsync__v1__sync__method_descriptors[10] =
 {
   { "Push", &orgsync__v1__push_request__descriptor, &orgsync__v1__push_response__descriptor },
   { "Pull", &orgsync__v1__pull_request__descriptor, &orgsync__v1__pull_page__descriptor },
@@ -2809,11 +3110,13 @@ static const ProtobufCMethodDescriptor orgsync__v1__sync__method_descriptors[9] 
   { "Fetch", &orgsync__v1__fetch_request__descriptor, &orgsync__v1__fetch_response__descriptor },
   { "RollUp", &orgsync__v1__roll_up_request__descriptor, &orgsync__v1__roll_up__descriptor },
   { "WhoAmI", &orgsync__v1__who_am_irequest__descriptor, &orgsync__v1__who_am_iresponse__descriptor },
+  { "History", &orgsync__v1__history_request__descriptor, &orgsync__v1__history_response__descriptor },
 };
 const unsigned orgsync__v1__sync__method_indices_by_name[] = {
   3,        /* Conflicts */
   2,        /* Digest */
   6,        /* Fetch */
+  9,        /* History */
   1,        /* Pull */
   0,        /* Push */
   4,        /* ResolveConflict */
@@ -2828,7 +3131,7 @@ const ProtobufCServiceDescriptor orgsync__v1__sync__descriptor =
   "Sync",
   "Orgsync__V1__Sync",
   "orgsync.v1",
-  9,
+  10,
   orgsync__v1__sync__method_descriptors,
   orgsync__v1__sync__method_indices_by_name
 };
@@ -2903,6 +3206,14 @@ void orgsync__v1__sync__who_am_i(ProtobufCService *service,
 {
   assert(service->descriptor == &orgsync__v1__sync__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void orgsync__v1__sync__history(ProtobufCService *service,
+                                const Orgsync__V1__HistoryRequest *input,
+                                Orgsync__V1__HistoryResponse_Closure closure,
+                                void *closure_data)
+{
+  assert(service->descriptor == &orgsync__v1__sync__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void orgsync__v1__sync__init (Orgsync__V1__Sync_Service *service,
                               Orgsync__V1__Sync_ServiceDestroy destroy)

@@ -28,6 +28,9 @@ public enum SyncAPI {
     service: service, method: "RollUp")
   public static let whoAmI = MethodDescriptor<Orgsync_V1_WhoAmIRequest, Orgsync_V1_WhoAmIResponse>(
     service: service, method: "WhoAmI")
+  /// Who changed one record's fields and when.
+  public static let history = MethodDescriptor<Orgsync_V1_HistoryRequest, Orgsync_V1_HistoryResponse>(
+    service: service, method: "History")
 }
 
 public enum EnrollmentAPI {

@@ -412,6 +412,16 @@ public final class Replica: Sendable {
     }
   }
 
+  /// This device's edits of one record still waiting to go up, oldest first.
+  public func pendingEdits(recordID: [UInt8]) throws -> [Orgsync_V1_Mutation] {
+    try writer.read { db in
+      try Data.fetchAll(
+        db, sql: "SELECT mutation FROM outbox WHERE record_id = ? ORDER BY seq", arguments: [Data(recordID)]
+      )
+      .map(unsealedMutation)
+    }
+  }
+
   /// Ids of every mutation still waiting in the outbox, oldest first.
   public func outboxMutationIDs() throws -> [[UInt8]] {
     try writer.read { db in

@@ -258,6 +258,9 @@ public struct FairShareStore: ServerStore {
   public func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record] {
     try await turn(actor.deviceID) { try await base.records(ids: ids, actor: actor) }
   }
+  public func history(recordID: [UInt8], actor: Actor) async throws -> [Orgsync_V1_HistoryEntry] {
+    try await turn(actor.deviceID) { try await base.history(recordID: recordID, actor: actor) }
+  }
   public func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)] {
     let pairs = try await turn(actor.deviceID) {
       try await base.versions(actor: actor, type: type).map { VersionPair(id: $0.id, version: $0.version) }

@@ -232,6 +232,14 @@ public struct SyncService: RPCService {
       .unary(SyncAPI.rollUp) { request, context in
         try await store.rollUp(actor: try await actor(context), request: request)
       }.offEventLoop(),
+      .unary(SyncAPI.history) { request, context in
+        guard request.recordID.count == 16 else {
+          throw RPCError(code: .invalidArgument, message: "a record id is 16 bytes")
+        }
+        var response = Orgsync_V1_HistoryResponse()
+        response.entries = try await store.history(recordID: Array(request.recordID), actor: try await actor(context))
+        return response
+      },
       .unary(SyncAPI.whoAmI) { _, context in
         let actor = try await actor(context)
         var response = Orgsync_V1_WhoAmIResponse()

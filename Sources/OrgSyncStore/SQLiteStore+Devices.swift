@@ -189,6 +189,30 @@ extension SQLiteStore {
   }
 }
 
+extension SQLiteStore {
+  public func history(recordID: [UInt8], actor: Actor) async throws -> [Orgsync_V1_HistoryEntry] {
+    // Visible now (the same rule as a fetch), or nothing: a device cannot probe for ids.
+    guard try await !records(ids: [recordID], actor: actor).isEmpty else { return [] }
+    return try await writer.read { db in
+      try Row.fetchAll(
+        db,
+        sql: """
+          SELECT a.at, a.action, a.fields, d.unit_id, d.name FROM audit a LEFT JOIN devices d ON d.id = a.device_id
+          WHERE a.record_id = ? ORDER BY a.seq
+          """, arguments: [Data(recordID)]
+      ).map { row in
+        var entry = Orgsync_V1_HistoryEntry()
+        entry.atMillis = row[0]
+        entry.action = row[1]
+        entry.fields = (row[2] as String).split(separator: ",").map(String.init)
+        entry.unitID = row[3] ?? Data()
+        entry.deviceName = row[4] ?? ""
+        return entry
+      }
+    }
+  }
+}
+
 // MARK: Diagnostics (checks of exactly-once delivery)
 
 extension SQLiteStore {

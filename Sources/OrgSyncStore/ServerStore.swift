@@ -135,6 +135,8 @@ public protocol ServerStore: Sendable {
   func record(id: [UInt8], actor: Actor) async throws -> Orgsync_V1_Record?
   /// Records by id, those in the actor's scope.
   func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record]
+  /// Who changed a record in the actor's scope and when, oldest first (none outside the scope).
+  func history(recordID: [UInt8], actor: Actor) async throws -> [Orgsync_V1_HistoryEntry]
   /// Ids and versions of the live records of one type in the actor's scope.
   func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)]
 }

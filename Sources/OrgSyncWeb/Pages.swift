@@ -22,7 +22,12 @@ extension WebApp {
     router.post("/record/:id/edit") { request, context in try await saveEdit(request, context) }
     router.get("/conflicts") { request, _ in try await conflicts(flash: request.uri.queryParameters.get("msg")) }
     router.post("/conflicts/:id") { request, context in try await resolve(request, context) }
-    router.get("/rejected") { _, _ in try await rejected() }
+    router.get("/rejected") { request, _ in try await rejected(flash: request.uri.queryParameters.get("msg")) }
+    router.get("/rejected/:id/edit") { _, context in try await rejectedForm(context) }
+    router.post("/rejected/:id/edit") { request, context in try await retryRejected(request, context) }
+    router.post("/rejected/:id/retry") { request, context in try await retryRejected(request, context) }
+    router.post("/rejected/:id/discard") { request, context in try await discardRejected(request, context) }
+    router.get("/record/:id/history") { _, context in try await history(context) }
     router.get("/dashboard") { request, _ in try await dashboard(request) }
     router.get("/dashboard.xlsx") { request, _ in try await dashboardSheet(request) }
   }
@@ -329,11 +334,12 @@ extension WebApp {
     return redirect("/conflicts", message: "已处理，下次同步时告知服务器。")
   }
 
-  func rejected() async throws -> Response {
+  func rejected(flash: String?) async throws -> Response {
     let refused = try await replica.blocking { try $0.rejected() }
     let items: [[String: Any]] = refused.map { item in
       let values = RecordForm.values(of: item.mutation.body)
       return [
+        "id": RecordID.string(item.mutationID), "at": localTime(item.at), "deleted": item.mutation.delete,
         "label": Labels.type(item.type), "reason": RecordForm.chinese(item.reason, field: item.field, type: item.type),
         "fields": values.keys.sorted().map {
           [
@@ -343,7 +349,7 @@ extension WebApp {
         },
       ]
     }
-    return try await html("rejected", ["items": items], title: "被退回的修改")
+    return try await html("rejected", ["items": items], title: "被退回的修改", flash: flash)
   }
 
   // MARK: Small helpers

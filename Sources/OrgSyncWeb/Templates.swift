@@ -18,7 +18,7 @@ enum Templates {
 
   static let all: [String: String] = [
     "layout": layout, "home": home, "list": list, "form": form, "record": record, "conflicts": conflicts,
-    "rejected": rejected, "dashboard": dashboard, "message": message,
+    "rejected": rejected, "dashboard": dashboard, "history": history, "message": message,
   ]
 
   static let layout = """
@@ -39,7 +39,8 @@ enum Templates {
     .ok{background:#e8f5e9;border:1px solid #81c784;padding:8px 12px;margin-bottom:12px}
     label{display:block;font-weight:bold;margin-top:10px}.field-error{color:#b71c1c;font-weight:normal}
     input,select,textarea{font:inherit;padding:4px;min-width:260px}.filters input,.filters select{min-width:0}textarea{width:100%;min-height:6em}
-    button{font:inherit;padding:6px 18px;background:#b71c1c;color:#fff;border:0;cursor:pointer}
+    button{font:inherit;padding:6px 18px;background:#b71c1c;color:#fff;border:0;cursor:pointer}button.plain{background:#777}
+    .actions{display:flex;gap:12px;align-items:center;margin-top:8px}.actions form{margin:0}
     .pages a{margin-right:8px}.late{color:#b71c1c;font-weight:bold}
     .small{font-size:14px;font-weight:normal}
     @page{size:A4 landscape;margin:12mm}
@@ -95,7 +96,7 @@ enum Templates {
 
   static let record = """
     <h1>{{label}}：{{title}}</h1>
-    <p>{{sync}}　<a href="/record/{{id}}/edit" class="noprint">修改</a></p>
+    <p>{{sync}}　<a href="/record/{{id}}/edit" class="noprint">修改</a>　<a href="/record/{{id}}/history" class="noprint" id="history-link">修改记录</a></p>
     <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table>
     """
 
@@ -113,10 +114,22 @@ enum Templates {
 
   static let rejected = """
     <h1>被退回的修改</h1>
-    <p>这些修改服务器没有接受；录入的内容都保留在这里，改正后可以重新提交。</p>
+    <p>这些修改服务器没有接受；录入的内容都保留在这里：可以改正后重新提交，也可以放弃。</p>
     {{^items}}<p>没有被退回的修改。</p>{{/items}}
-    {{#items}}<div class="box"><h2>{{label}}</h2><p class="late">{{reason}}</p>
-    <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table></div>{{/items}}
+    {{#items}}<div class="box"><h2>{{label}}</h2><p class="late">{{reason}}</p><p>退回时间：{{at}}</p>
+    <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table>
+    <div class="noprint actions">{{^deleted}}<a href="/rejected/{{id}}/edit" id="fix-{{id}}">改正后重新提交</a>{{/deleted}}
+    <form method="post" action="/rejected/{{id}}/retry"><input type="hidden" name="csrf" value="{{csrf}}"><button id="retry-{{id}}">按原内容重新提交</button></form>
+    <form method="post" action="/rejected/{{id}}/discard" onsubmit="return confirm('放弃后这条修改不再保留，确定吗？')"><input type="hidden" name="csrf" value="{{csrf}}"><button class="plain" id="discard-{{id}}">放弃</button></form></div></div>{{/items}}
+    """
+
+  static let history = """
+    <h1>{{label}}：{{title}} — 修改记录</h1>
+    <p><a href="/record/{{id}}">返回</a></p>
+    {{#note}}<div class="error">{{note}}</div>{{/note}}
+    {{^entries}}<p>没有修改记录。</p>{{/entries}}
+    <table id="history"><tr><th>时间</th><th>谁</th><th>操作</th><th>改了哪些项</th></tr>
+    {{#entries}}<tr><td>{{at}}</td><td>{{who}}</td><td>{{action}}</td><td>{{fields}}</td></tr>{{/entries}}</table>
     """
 
   static let dashboard = """

@@ -79,6 +79,26 @@ struct ScopeOverWireTests {
     }
   }
 
+  @Test("History: the village gets none for the sibling's record; the county sees who changed which field")
+  func history() async throws {
+    try await withCountyServer { county, port in
+      let scene = try await Self.scene(county)
+      let (village, countyDevice) = try await Self.devices(county, port: port)
+      var request = Orgsync_V1_HistoryRequest()
+      request.recordID = scene.sibling.recordID
+      let seen = try await countyDevice.unary(SyncAPI.history, request).entries
+      #expect(seen.map(\.action).prefix(2) == ["create", "update"], "\(seen.map(\.action))")
+      #expect(seen.dropFirst().first?.fields == ["cadre_title"], "the field, never its value")
+      #expect(seen.allSatisfy { Array($0.unitID) == county.xinmin || $0.unitID.isEmpty })
+      #expect(try await village.unary(SyncAPI.history, request).entries.isEmpty)
+      request.recordID = scene.own.recordID
+      let own = try await village.unary(SyncAPI.history, request).entries
+      #expect(own.map(\.action) == ["create"])
+      request.recordID = Data([1, 2, 3])
+      await #expect(throws: RPCError.self) { try await village.unary(SyncAPI.history, request) }
+    }
+  }
+
   @Test("Versions: the sibling's ids are not listed")
   func versions() async throws {
     try await withCountyServer { county, port in

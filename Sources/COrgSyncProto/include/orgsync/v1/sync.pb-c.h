@@ -40,6 +40,9 @@ typedef struct Orgsync__V1__VersionsRequest Orgsync__V1__VersionsRequest;
 typedef struct Orgsync__V1__VersionsPage Orgsync__V1__VersionsPage;
 typedef struct Orgsync__V1__FetchRequest Orgsync__V1__FetchRequest;
 typedef struct Orgsync__V1__FetchResponse Orgsync__V1__FetchResponse;
+typedef struct Orgsync__V1__HistoryRequest Orgsync__V1__HistoryRequest;
+typedef struct Orgsync__V1__HistoryEntry Orgsync__V1__HistoryEntry;
+typedef struct Orgsync__V1__HistoryResponse Orgsync__V1__HistoryResponse;
 
 
 /* --- enums --- */
@@ -629,6 +632,63 @@ struct  Orgsync__V1__FetchResponse
     , 0,NULL }
 
 
+/*
+ * A record's change history: who changed which fields when (never the values).
+ */
+struct  Orgsync__V1__HistoryRequest
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData record_id;
+};
+#define ORGSYNC__V1__HISTORY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__history_request__descriptor) \
+    , {0,NULL} }
+
+
+struct  Orgsync__V1__HistoryEntry
+{
+  ProtobufCMessage base;
+  /*
+   * when the server accepted the change, ms since 1970 (UTC)
+   */
+  int64_t at_millis;
+  /*
+   * create, update, delete, move, review, conflict
+   */
+  char *action;
+  /*
+   * body fields the change set (proto field names)
+   */
+  size_t n_fields;
+  char **fields;
+  /*
+   * the unit of the device that made it
+   */
+  ProtobufCBinaryData unit_id;
+  /*
+   * that device's name, as given at its enrolment
+   */
+  char *device_name;
+};
+#define ORGSYNC__V1__HISTORY_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__history_entry__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string }
+
+
+struct  Orgsync__V1__HistoryResponse
+{
+  ProtobufCMessage base;
+  /*
+   * oldest first; empty when the record is outside the scope
+   */
+  size_t n_entries;
+  Orgsync__V1__HistoryEntry **entries;
+};
+#define ORGSYNC__V1__HISTORY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__history_response__descriptor) \
+    , 0,NULL }
+
+
 /* Orgsync__V1__RecordBody methods */
 void   orgsync__v1__record_body__init
                      (Orgsync__V1__RecordBody         *message);
@@ -1028,6 +1088,63 @@ Orgsync__V1__FetchResponse *
 void   orgsync__v1__fetch_response__free_unpacked
                      (Orgsync__V1__FetchResponse *message,
                       ProtobufCAllocator *allocator);
+/* Orgsync__V1__HistoryRequest methods */
+void   orgsync__v1__history_request__init
+                     (Orgsync__V1__HistoryRequest         *message);
+size_t orgsync__v1__history_request__get_packed_size
+                     (const Orgsync__V1__HistoryRequest   *message);
+size_t orgsync__v1__history_request__pack
+                     (const Orgsync__V1__HistoryRequest   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__history_request__pack_to_buffer
+                     (const Orgsync__V1__HistoryRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__HistoryRequest *
+       orgsync__v1__history_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__history_request__free_unpacked
+                     (Orgsync__V1__HistoryRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__HistoryEntry methods */
+void   orgsync__v1__history_entry__init
+                     (Orgsync__V1__HistoryEntry         *message);
+size_t orgsync__v1__history_entry__get_packed_size
+                     (const Orgsync__V1__HistoryEntry   *message);
+size_t orgsync__v1__history_entry__pack
+                     (const Orgsync__V1__HistoryEntry   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__history_entry__pack_to_buffer
+                     (const Orgsync__V1__HistoryEntry   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__HistoryEntry *
+       orgsync__v1__history_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__history_entry__free_unpacked
+                     (Orgsync__V1__HistoryEntry *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__HistoryResponse methods */
+void   orgsync__v1__history_response__init
+                     (Orgsync__V1__HistoryResponse         *message);
+size_t orgsync__v1__history_response__get_packed_size
+                     (const Orgsync__V1__HistoryResponse   *message);
+size_t orgsync__v1__history_response__pack
+                     (const Orgsync__V1__HistoryResponse   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__history_response__pack_to_buffer
+                     (const Orgsync__V1__HistoryResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__HistoryResponse *
+       orgsync__v1__history_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__history_response__free_unpacked
+                     (Orgsync__V1__HistoryResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orgsync__V1__RecordBody_Closure)
@@ -1093,6 +1210,15 @@ typedef void (*Orgsync__V1__FetchRequest_Closure)
 typedef void (*Orgsync__V1__FetchResponse_Closure)
                  (const Orgsync__V1__FetchResponse *message,
                   void *closure_data);
+typedef void (*Orgsync__V1__HistoryRequest_Closure)
+                 (const Orgsync__V1__HistoryRequest *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__HistoryEntry_Closure)
+                 (const Orgsync__V1__HistoryEntry *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__HistoryResponse_Closure)
+                 (const Orgsync__V1__HistoryResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1136,6 +1262,10 @@ struct Orgsync__V1__Sync_Service
                    const Orgsync__V1__WhoAmIRequest *input,
                    Orgsync__V1__WhoAmIResponse_Closure closure,
                    void *closure_data);
+  void (*history)(Orgsync__V1__Sync_Service *service,
+                  const Orgsync__V1__HistoryRequest *input,
+                  Orgsync__V1__HistoryResponse_Closure closure,
+                  void *closure_data);
 };
 typedef void (*Orgsync__V1__Sync_ServiceDestroy)(Orgsync__V1__Sync_Service *);
 void orgsync__v1__sync__init (Orgsync__V1__Sync_Service *service,
@@ -1152,7 +1282,8 @@ void orgsync__v1__sync__init (Orgsync__V1__Sync_Service *service,
       function_prefix__ ## versions,\
       function_prefix__ ## fetch,\
       function_prefix__ ## roll_up,\
-      function_prefix__ ## who_am_i  }
+      function_prefix__ ## who_am_i,\
+      function_prefix__ ## history  }
 void orgsync__v1__sync__push(ProtobufCService *service,
                              const Orgsync__V1__PushRequest *input,
                              Orgsync__V1__PushResponse_Closure closure,
@@ -1189,6 +1320,10 @@ void orgsync__v1__sync__who_am_i(ProtobufCService *service,
                                  const Orgsync__V1__WhoAmIRequest *input,
                                  Orgsync__V1__WhoAmIResponse_Closure closure,
                                  void *closure_data);
+void orgsync__v1__sync__history(ProtobufCService *service,
+                                const Orgsync__V1__HistoryRequest *input,
+                                Orgsync__V1__HistoryResponse_Closure closure,
+                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1218,6 +1353,9 @@ extern const ProtobufCMessageDescriptor orgsync__v1__versions_request__descripto
 extern const ProtobufCMessageDescriptor orgsync__v1__versions_page__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__fetch_request__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__fetch_response__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__history_request__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__history_entry__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__history_response__descriptor;
 extern const ProtobufCServiceDescriptor orgsync__v1__sync__descriptor;
 
 PROTOBUF_C__END_DECLS

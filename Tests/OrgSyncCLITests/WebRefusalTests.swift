@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// The page's CSRF token (every form carries it).
+func csrfToken(_ body: String) throws -> String {
+  let found = body.range(of: #"name="csrf" value="[0-9a-f]+""#, options: .regularExpression)
+  let range = try #require(found, "the page has a form with its token")
+  return String(body[range].dropFirst(#"name="csrf" value=""#.count).dropLast())
+}
+
+@Suite("Refused edits and history in the web app")
+struct WebRefusalTests {
+  @Test(
+    "a refused edit keeps its typed text in the web app: sent again as typed, corrected in its form, or dropped; the record's history names who changed which field"
+  )
+  func refusedAndHistory() async throws {
+    let (daemon, village, _) = try await WebAppTests.county(laptop: true)
+    let laptop = daemon.folder.appendingPathComponent("laptop")
+    // The office submits a report; the laptop, not yet told, rewrites its text: the server refuses.
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "report", "--year", "2026", "--period", "q3", "--kind", "quarterly-check", "--title", "第三季度检查报告",
+        "--status", "draft",
+      ], home: village)
+    #expect(added.status == 0, "\(added.err)")
+    let id = try #require(added.out.split(separator: " ").dropFirst(2).first.map(String.init))
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+    let submitted = try await Tool.run(
+      "orgsync", ["edit", id, "--status", "submitted", "--submitted-on", "2026-10-08"], home: village)
+    #expect(submitted.status == 0, "\(submitted.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+    #expect(try await Tool.run("orgsync", ["edit", id, "--body", "补充走访情况"], home: laptop).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 68)
+
+    let ui = try await WebUI(home: laptop)
+    let jar = laptop.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    func page(_ path: String) async throws -> String { try await curl(["-b", jar, ui.base + path]).body }
+    func post(_ path: String, _ values: [String]) async throws -> Int {
+      try await curl(["-b", jar, "-X", "POST"] + values.flatMap { ["--data-urlencode", $0] } + [ui.base + path]).status
+    }
+    func refused() async throws -> Int {
+      let out = try await Tool.run("orgsync", ["status", "--json"], home: laptop).out
+      let rows = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+      return try #require(rows.first?["refused"] as? Int, "\(out)")
+    }
+    var listed = try await page("/rejected")
+    #expect(listed.contains("补充走访情况"), "what was typed is shown")
+    let editID = try #require(
+      listed.range(of: #"/rejected/[0-9a-f-]+/retry"#, options: .regularExpression).map {
+        String(listed[$0].dropFirst("/rejected/".count).dropLast("/retry".count))
+      })
+    let csrf = try csrfToken(listed)
+    #expect(try await post("/rejected/\(editID)/retry", ["csrf=0000"]) == 403, "a forged post changes nothing")
+    #expect(try await refused() == 1)
+
+    // The correction form holds the typed text. This PC now knows the report was submitted, so
+    // its own copy of the rules refuses the corrected text at once: the form comes back with the
+    // reason and the new text, and the refused edit is still kept.
+    let form = try await page("/rejected/\(editID)/edit")
+    #expect(form.contains("补充走访情况") && form.contains("服务器退回的原因"))
+    let corrected = try await curl(
+      ["-b", jar, "-X", "POST", "--data-urlencode", "csrf=\(csrf)", "--data-urlencode", "body=补充走访情况（已核实）"]
+        + [ui.base + "/rejected/\(editID)/edit"])
+    #expect(corrected.status == 200)
+    #expect(corrected.body.contains("补充走访情况（已核实）") && corrected.body.contains("没有保存"), "\(corrected.body)")
+    #expect(try await refused() == 1)
+    listed = try await page("/rejected")
+    #expect(listed.contains("补充走访情况"))
+
+    // Dropped for good.
+    let again = try #require(
+      listed.range(of: #"/rejected/[0-9a-f-]+/discard"#, options: .regularExpression).map {
+        String(listed[$0].dropFirst("/rejected/".count).dropLast("/discard".count))
+      })
+    #expect(try await post("/rejected/\(again)/discard", ["csrf=\(csrf)"]) == 303)
+    #expect(try await refused() == 0)
+    #expect(try await page("/rejected").contains("没有被退回的修改"))
+
+    // The history: the office's create and its change of status and date, by field name.
+    let history = try await page("/record/\(id)/history")
+    #expect(history.contains("新建") && history.contains("修改"), "\(history)")
+    let changed = try #require(history.split(separator: "<tr>").first { $0.contains("<td>修改</td>") })
+    #expect(changed.contains("状态") && changed.contains("上报日期"), "the changed fields by label: \(changed)")
+    #expect(!changed.contains("2026-10-08"), "never the values")
+    #expect(!history.contains("连不上服务器"))
+
+    // With the server gone, the page says so and still lists this PC's own waiting edit.
+    let member = try await Tool.run("orgsync", ["add", "member", "--name", "彭秋菊", "--status", "full"], home: laptop)
+    let memberID = try #require(member.out.split(separator: " ").dropFirst(2).first.map(String.init))
+    await daemon.stop()
+    let offline = try await page("/record/\(memberID)/history")
+    #expect(offline.contains("连不上服务器"))
+    #expect(offline.contains("本机（待上传）") && offline.contains("新建"))
+  }
+}
