@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import OrgSyncCore
 import OrgSyncProto
+import Synchronization
 
 extension Replica {
   /// The roll-up of a subtree computed from this replica, offline — the same builder the
@@ -22,28 +23,42 @@ extension Replica {
     return (rollUp, builder.named())
   }
 
+  /// Reads the units, then the records in two halves on two readers at once (a village PC has
+  /// two cores; opening the sealed bodies is most of the time), merging the halves' counts.
   func rollUpBuilder(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)
     throws -> RollUpBuilder
   {
+    var builder = RollUpBuilder(root: root, year: year, period: period, today: today)
     try writer.read { db in
-      var builder = RollUpBuilder(root: root, year: year, period: period, today: today)
-      let rows = try Row.fetchCursor(
-        db,
-        sql: """
-          SELECT type, id, unit_id, body FROM records WHERE type IN (1, 2, 3, 4, 7, 8, 10, 11, 12, 13)
-          ORDER BY type = 1 DESC
-          """)
+      let rows = try Row.fetchCursor(db, sql: "SELECT id, body FROM records WHERE type = 1")
       while let row = try rows.next() {
-        let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
-        let id = [UInt8](row[1] as Data)
-        let bytes = try unsealed(row[3])
-        if type == .orgUnit {
-          builder.addUnit(id: id, unit: try RecordKinds.body(type: type, bytes: bytes).orgUnit)
-        } else {
-          builder.add(type: type, id: id, unitID: [UInt8](row[2] as Data), bytes: bytes)
-        }
+        let body = try RecordKinds.body(type: .orgUnit, bytes: unsealed(row[1]))
+        builder.addUnit(id: [UInt8](row[0] as Data), unit: body.orgUnit)
       }
-      return builder
     }
+    let halves = ["substr(id, 16, 1) < x'80'", "substr(id, 16, 1) >= x'80'"]
+    let base = builder
+    let parts = Mutex<[Result<RollUpBuilder, any Error>]>([])
+    DispatchQueue.concurrentPerform(iterations: halves.count) { index in
+      let result = Result {
+        var part = base
+        try writer.read { db in
+          let rows = try Row.fetchCursor(
+            db,
+            sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (2, 3, 4, 7, 8, 10, 11, 12, 13) AND "
+              + halves[index])
+          while let row = try rows.next() {
+            let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
+            part.add(
+              type: type, id: [UInt8](row[1] as Data), unitID: [UInt8](row[2] as Data), bytes: try unsealed(row[3]))
+          }
+        }
+        return part
+      }
+      parts.withLock { $0.append(result) }
+    }
+    var merged = try parts.withLock { $0 }.first!.get()
+    for other in try parts.withLock({ $0 }).dropFirst() { merged.merge(try other.get()) }
+    return merged
   }
 }

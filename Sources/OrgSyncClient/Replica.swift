@@ -342,6 +342,23 @@ public final class Replica: Sendable {
     }
   }
 
+  /// The records with these ids that this copy holds, by id (read in one go).
+  public func records(ids: [[UInt8]]) throws -> [[UInt8]: LocalRecord] {
+    try writer.read { db in
+      var found: [[UInt8]: LocalRecord] = [:]
+      for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
+        let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+        for row in try Row.fetchAll(
+          db, sql: "SELECT * FROM records WHERE id IN (\(marks))", arguments: StatementArguments(chunk.map { Data($0) })
+        ) {
+          let record = try localRecord(row)
+          found[record.id] = record
+        }
+      }
+      return found
+    }
+  }
+
   func localRecord(_ row: Row) throws -> LocalRecord {
     let type = Orgsync_V1_RecordType(rawValue: row["type"]) ?? .unspecified
     return LocalRecord(

@@ -67,9 +67,7 @@ extension WebApp {
       let ids =
         named.cadresWithoutLecture + named.cadresLiaisonOff.map(\.cadre) + named.openProblems
         + named.overdueCommitments
-      var records: [[UInt8]: Replica.LocalRecord] = [:]
-      for id in Set(ids) { records[id] = try replica.record(id: id) }
-      return (rollUp, named, try replica.units(), try replica.lastSync(), records)
+      return (rollUp, named, try replica.units(), try replica.lastSync(), try replica.records(ids: ids))
     }
     let text = Self.periodText(year, period)
     let hasChildren = Set(units.values.map { Array($0.parentID) })

@@ -140,17 +140,6 @@ struct RecordForm {
 
   /// The device's and the server's rule messages, in Chinese where the wording is known.
   static func chinese(_ reason: String, field: String, type: Orgsync_V1_RecordType) -> String {
-    let label = Labels.field(field, of: type)
-    let patterns: [(String, String)] = [
-      (" is required", "必须填写"), (" is in the future", "不能晚于今天"), (" is not a real calendar date", "不是真实的日期"),
-      (" contains control characters", "含有无法显示的字符"), (" cannot be negative", "不能是负数"),
-      (" has an unknown value", "不是可选的值"), (" comes before the date it follows", "早于应在它之前的日期"),
-    ]
-    for (english, words) in patterns where reason.contains(english) { return "「\(label)」\(words)" }
-    if let range = reason.range(of: " is longer than ") {
-      let limit = reason[range.upperBound...].prefix { $0.isNumber }
-      return "「\(label)」超过了 \(limit) 个字"
-    }
-    return field.isEmpty ? reason : "「\(label)」：\(reason)"
+    Reasons.chinese(reason, field: field, type: type)
   }
 }

@@ -65,7 +65,10 @@ struct Orgsync: AsyncParsableCommand {
     } catch let rejection as Rejection {
       // The device's own copy of the server's rules said no: nothing was queued.
       let field = rejection.field.isEmpty ? "" : FieldInput.flag(rejection.field) + ": "
-      FileHandle.standardError.write(Data("orgsync: \(field)\(rejection.reason); nothing was saved\n".utf8))
+      let message = Words.pick(
+        en: "\(field)\(rejection.reason); nothing was saved",
+        zh: "\(Reasons.chinese(rejection.reason, field: rejection.field))；没有保存（nothing was saved）")
+      FileHandle.standardError.write(Data("orgsync: \(message)\n".utf8))
       Foundation.exit(rejection.code == .permission ? Exit.notAllowed : Exit.badValue)
     } catch let error as InputError {
       FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
@@ -87,20 +90,30 @@ struct Orgsync: AsyncParsableCommand {
     FileHandle.standardError.write(
       Data(
         ("orgsync: \(what).\n"
-          + "Run `orgsync recover`: it keeps this computer's enrolment and every queued edit, sets the damaged "
-          + "file aside and fetches the rest from the server on the next sync.\n").utf8))
+          + Words.pick(
+            en: "Run `orgsync recover`: it keeps this computer's enrolment and every queued edit, sets the damaged "
+              + "file aside and fetches the rest from the server on the next sync.\n",
+            zh: "本机数据文件损坏了。请运行 orgsync recover：登记信息和所有待上传的修改都会保留，"
+              + "损坏的文件另存一边，其余数据在下次同步时从服务器重新取回。\n")).utf8))
     Foundation.exit(Exit.damaged)
   }
 
   static func describe(_ error: RPCError) -> (Int32, String) {
     switch error.code {
     case .unavailable, .deadlineExceeded:
-      (Exit.unavailable, " — check the network and run `orgsync sync` again; nothing entered is lost")
+      (
+        Exit.unavailable,
+        Words.pick(
+          en: " — check the network and run `orgsync sync` again; nothing entered is lost",
+          zh: " — 现在连不上服务器：请检查网络后再运行 orgsync sync；录入的内容都保存在本机，不会丢失")
+      )
     case .unauthenticated:
       (
         Exit.notEnrolled,
-        " — ask the county office for a new enrolment code and run `orgsync enroll --replace --code CODE`"
-          + " (queued edits are kept)"
+        Words.pick(
+          en: " — ask the county office for a new enrolment code and run `orgsync enroll --replace --code CODE`"
+            + " (queued edits are kept)",
+          zh: " — 请向县委组织部要一个新的登记码，然后运行 orgsync enroll --replace --code 登记码（待上传的修改会保留）")
       )
     case .permissionDenied:
       (Exit.notEnrolled, " — this device may not do that")

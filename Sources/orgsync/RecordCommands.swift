@@ -159,7 +159,11 @@ struct Add: AsyncParsableCommand {
     let id = RecordID.make()
     body = try promptUntilValid(body, input: input, replica: replica, unitID: type == .orgUnit ? id : unitID)
     let mutation = try replica.create(body, unitID: unitID, id: id)
-    print("added \(self.type) \(RecordID.string(Array(mutation.recordID))) (queued for the next sync)")
+    let added = RecordID.string(Array(mutation.recordID))
+    print(
+      Words.pick(
+        en: "added \(self.type) \(added) (queued for the next sync)",
+        zh: "added \(self.type) \(added)（已保存在本机，下次同步时上传）"))
   }
 }
 
@@ -175,7 +179,12 @@ func promptUntilValid(
     } catch let rejection as Rejection {
       let flag = FieldInput.flag(rejection.field)
       guard rejection.reason.hasSuffix("is required"), isTerminal(STDIN_FILENO), isTerminal(STDOUT_FILENO) else {
-        throw Failure(message: "\(flag): \(rejection.reason); nothing was saved", code: Exit.badValue)
+        let type = RecordKinds.type(of: body)
+        throw Failure(
+          message: Words.pick(
+            en: "\(flag): \(rejection.reason); nothing was saved",
+            zh: "\(flag)：\(Reasons.chinese(rejection.reason, field: rejection.field, type: type))；没有保存"),
+          code: Exit.badValue)
       }
       print("\(flag) (\(input.fields.first { $0.name == rejection.field }?.type ?? "text")): ", terminator: "")
       guard let line = readLine(), !line.isEmpty else {
@@ -230,7 +239,12 @@ struct Edit: AsyncParsableCommand {
     _ = try promptUntilValid(
       body, input: input, replica: replica, unitID: current.type == .orgUnit ? recordID : current.unitID)
     try replica.update(recordID, fields: fields, from: body)
-    print("changed \(fields.joined(separator: ", ")) of \(RecordID.string(recordID)) (queued for the next sync)")
+    print(
+      Words.pick(
+        en: "changed \(fields.joined(separator: ", ")) of \(RecordID.string(recordID)) (queued for the next sync)",
+        zh:
+          "已修改 \(RecordID.string(recordID)) 的 \(fields.map { Labels.field($0, of: current.type) }.joined(separator: "、"))"
+          + "（下次同步时上传）"))
   }
 }
 
@@ -243,7 +257,10 @@ struct Delete: AsyncParsableCommand {
     let (replica, _) = try common.enrolled()
     let recordID = try replica.resolveID(id)
     try replica.delete(recordID)
-    print("deleted \(RecordID.string(recordID)) (queued for the next sync)")
+    print(
+      Words.pick(
+        en: "deleted \(RecordID.string(recordID)) (queued for the next sync)",
+        zh: "已删除 \(RecordID.string(recordID))（下次同步时上传）"))
   }
 }
 
@@ -260,7 +277,10 @@ struct Move: AsyncParsableCommand {
       throw Failure(message: "no unit with code \(to) in this device's data", code: Exit.badValue)
     }
     try replica.move(recordID, to: unit)
-    print("moved \(RecordID.string(recordID)) to \(to) (queued for the next sync)")
+    print(
+      Words.pick(
+        en: "moved \(RecordID.string(recordID)) to \(to) (queued for the next sync)",
+        zh: "已把 \(RecordID.string(recordID)) 转到 \(to)（下次同步时上传）"))
   }
 }
 

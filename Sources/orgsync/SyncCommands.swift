@@ -32,12 +32,23 @@ struct Sync: AsyncParsableCommand {
       }
     }
     if terminal { ProgressBar.finish() }
-    var line = "synced: sent \(report.pushed), received \(report.pulled)"
+    var line = Words.pick(
+      en: "synced: sent \(report.pushed), received \(report.pulled)",
+      zh: "同步完成：上传 \(report.pushed) 条，收到 \(report.pulled) 条")
     if report.rejected > 0 {
-      line += ", \(report.rejected) REFUSED (see `orgsync rejected`: the typed values are kept)"
+      line += Words.pick(
+        en: ", \(report.rejected) REFUSED (see `orgsync rejected`: the typed values are kept)",
+        zh: "，\(report.rejected) 条被退回 REFUSED（录入的内容都保留着：见 orgsync rejected）")
     }
-    if report.conflicts > 0 { line += ", \(report.conflicts) open conflicts (see `orgsync conflicts list`)" }
-    if report.reset { line += "; this unit moved in the tree, its data was fetched afresh" }
+    if report.conflicts > 0 {
+      line += Words.pick(
+        en: ", \(report.conflicts) open conflicts (see `orgsync conflicts list`)",
+        zh: "，\(report.conflicts) 个冲突待处理（见 orgsync conflicts list）")
+    }
+    if report.reset {
+      line += Words.pick(
+        en: "; this unit moved in the tree, its data was fetched afresh", zh: "；本单位的上级变了，数据已重新取回")
+    }
     print(line)
     if report.healed {
       print(

@@ -1,0 +1,61 @@
+import OrgSyncCore
+import OrgSyncProto
+
+/// The device's and the server's rule messages in Chinese, naming the field by its label: the
+/// web app always shows these, the command line under a Chinese locale. A reason with no
+/// wording here is shown as the server gave it, after the field's label.
+public enum Reasons {
+  public static func chinese(_ reason: String, field: String, type: Orgsync_V1_RecordType = .unspecified) -> String {
+    let label = Labels.field(field, of: type)
+    if let fixed = fixed[reason] { return field.isEmpty ? fixed : "「\(label)」：\(fixed)" }
+    let patterns: [(String, String)] = [
+      (" is required", "必须填写"), (" is in the future", "不能晚于今天"), (" is not a real calendar date", "不是真实的日期"),
+      (" contains control characters", "含有无法显示的字符"), (" cannot be negative", "不能是负数"),
+      (" has an unknown value", "不是可选的值"), (" comes before the date it follows", "早于应在它之前的日期"),
+      (" refers to no ", "指向的记录不存在"),
+    ]
+    for (english, words) in patterns where reason.contains(english) { return "「\(label)」\(words)" }
+    if let range = reason.range(of: " is longer than ") {
+      let limit = reason[range.upperBound...].prefix { $0.isNumber }
+      return "「\(label)」超过了 \(limit) 个字"
+    }
+    if reason.hasPrefix("a committee writes at its own level") { return "上级党委只在本级录入；这类记录由基层单位自己录入" }
+    if reason.hasSuffix("belongs to a unit outside this device's subtree") { return "这条记录属于本单位管辖范围以外的单位" }
+    return field.isEmpty ? reason : "「\(label)」：\(reason)"
+  }
+
+  static let fixed: [String: String] = [
+    "a branch may edit only the contact fields of its own unit": "党支部只能修改本单位的联系信息",
+    "a committee issues inspections in its own name": "督查须以本级党委的名义下发",
+    "a committee moves members between its units; the branch keeps their records": "党员在单位之间转移由上级党委办理",
+    "a committee reviews its units' reports; it does not write them": "上级党委审阅下级的报告，不代写",
+    "a fulfilled or cancelled commitment is final": "已兑现或已取消的承诺不能再改",
+    "a new report starts as a draft or submitted": "新报告只能是草稿或已上报",
+    "a problem moves forward only: open → in progress → resolved": "问题状态只能向前：未解决 → 整改中 → 已解决",
+    "a review acknowledges or returns a submitted report": "审阅只能是“已审阅”或“退回”",
+    "moving this record needs rights over both the old and the new unit": "转移这条记录需要同时管辖原单位和新单位",
+    "only a draft report can be deleted": "只有草稿报告可以删除",
+    "only a submitted report can be reviewed": "只有已上报的报告可以审阅",
+    "only the reviewing unit acknowledges or returns a report": "只有审阅单位可以审阅或退回报告",
+    "the report was acknowledged and is final": "报告已审阅，不能再改",
+    "the report was submitted: it is read-only until the reviewing unit returns it": "报告已上报：在审阅单位退回之前不能修改",
+    "this device has no role": "这台电脑没有权限",
+    "an applicant must be at least 18 years old when applying": "递交入党申请时须年满 18 岁",
+    "a notice goes to the issuer's own subtree": "通知只能发给本级及下级单位",
+    "liaison points are set up by leading cadres": "联系点须由领导干部建立",
+    "the code may hold only letters, digits and '-'": "编码只能包含字母、数字和“-”",
+    "a fulfilled commitment needs the date it was fulfilled": "已兑现的承诺须填写兑现日期",
+    "a full member needs the date of full membership": "正式党员须填写转正日期",
+    "an inspection is issued by a unit above the inspected one": "督查须由被督查单位的上级下发",
+    "a unit must sit below its parent's level": "单位层级须低于上级单位",
+    "a unit cannot be its own parent": "单位不能是自己的上级",
+    "the period does not match the kind of report": "期次与报告类别不符",
+    "say how the problem was resolved": "请写明问题是怎样解决的",
+    "a resolved problem needs its date": "已解决的问题须填写解决日期",
+    "a returned report needs a comment saying why": "退回报告须写明原因",
+    "the reviewer must be a unit above the reporting one": "审阅单位须是报告单位的上级",
+    "a submitted report needs its submission date": "已上报的报告须填写上报日期",
+    "the year must be between 2000 and 2100": "年度须在 2000 到 2100 之间",
+    "the record has no body": "记录没有内容",
+  ]
+}
