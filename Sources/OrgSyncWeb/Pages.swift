@@ -11,7 +11,8 @@ extension WebApp {
 
   func routes(_ router: Router<BasicRequestContext>) {
     router.get("/") { request, _ in try await home(flash: request.uri.queryParameters.get("msg")) }
-    router.post("/sync") { request, _ in try await sync(request) }
+    router.post("/sync") { request, _ in try await startSync(request) }
+    router.get("/sync") { _, _ in try await syncProgress() }
     router.get("/records/:type") { request, context in try await list(request, context) }
     router.get("/records/:type/new") { _, context in try await newForm(context) }
     router.post("/records/:type/new") { request, context in try await create(request, context) }
@@ -43,26 +44,6 @@ extension WebApp {
         "unitName": identity.unitName, "lastSync": localTime(status.lastSync), "queued": status.outbox,
         "openConflicts": status.openConflicts, "refused": status.rejected, "types": types,
       ], title: "首页", flash: flash)
-  }
-
-  func sync(_ request: Request) async throws -> Response {
-    guard try await checked(request) != nil else { return forbidden }
-    let message: String
-    do {
-      guard let client = try makeClient() else { throw RPCError(code: .unavailable, message: "no server") }
-      defer { Task { await client.close() } }
-      var engine = SyncEngine(replica: replica, client: client)
-      let report = try await engine.sync()
-      message =
-        "同步完成：上传 \(report.pushed) 条，收到 \(report.pulled) 条"
-        + (report.rejected > 0 ? "，\(report.rejected) 条被退回（见“被退回”）" : "")
-        + (report.conflicts > 0 ? "，\(report.conflicts) 个冲突待处理" : "")
-    } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
-      message = "现在连不上服务器。录入的内容都保存在本机，联网后再点“立即同步”。"
-    } catch {
-      message = "同步没有完成（\(error)）。录入的内容都保存在本机。"
-    }
-    return redirect("/", message: message)
   }
 
   /// What a list is narrowed to: text anywhere in its columns, a unit (with its subtree), a

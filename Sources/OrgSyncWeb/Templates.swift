@@ -18,13 +18,14 @@ enum Templates {
 
   static let all: [String: String] = [
     "layout": layout, "home": home, "list": list, "form": form, "record": record, "conflicts": conflicts,
-    "rejected": rejected, "dashboard": dashboard, "history": history, "message": message,
+    "rejected": rejected, "dashboard": dashboard, "history": history, "syncing": syncing, "message": message,
   ]
 
   static let layout = """
     <!DOCTYPE html>
     <html lang="zh-Hans"><head><meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
+    {{#refresh}}<meta http-equiv="refresh" content="1">{{/refresh}}
     <title>{{title}} — 组织工作台账</title>
     <style>
     body{font-family:"Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:0;color:#222;background:#f6f6f4;font-size:16px}
@@ -148,6 +149,14 @@ enum Templates {
     {{#none}}<p>没有。</p>{{/none}}{{^none}}<table><tr><th>{{first}}</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
     {{#rows}}<tr><td>{{name}}</td>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}</table>
     {{#more}}<p class="noprint">另有 {{more}} 条未列出，请下载 Excel 查看全部。</p>{{/more}}{{/none}}</section>{{/lists}}
+    """
+
+  static let syncing = """
+    <h1>正在同步</h1>
+    <div class="box"><p id="phase">{{phase}}……</p>
+    {{#total}}<p><progress max="{{total}}" value="{{done}}"></progress> {{done}} / {{total}}</p>{{/total}}
+    {{#count}}<p>已收到 {{count}} 条</p>{{/count}}
+    <p>同步在后台进行，可以关闭这一页；录入的内容不会因为断网而丢失。</p></div>
     """
 
   static let message = """

@@ -25,6 +25,7 @@ public struct WebApp: Sendable {
   let makeClient: @Sendable () throws -> RPCClient?
   let secret: [UInt8]
   let timeZone: TimeZone
+  let syncActivity = SyncActivity()
 
   public init(
     replica: Replica, identity: Replica.Identity, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!,
@@ -69,7 +70,9 @@ public struct WebApp: Sendable {
 
   // MARK: Helpers shared by the pages
 
-  func html(_ template: String, _ object: [String: Any], title: String, flash: String? = nil) async throws
+  func html(
+    _ template: String, _ object: [String: Any], title: String, flash: String? = nil, refresh: Bool = false
+  ) async throws
     -> Response
   {
     let status = try await replica.blocking { try $0.status() }
@@ -85,6 +88,7 @@ public struct WebApp: Sendable {
       "committee": identity.role != .branch,
     ]
     if let flash, !flash.isEmpty { layout["flash"] = flash }
+    if refresh { layout["refresh"] = true }
     if status.openConflicts > 0 { layout["openConflicts"] = status.openConflicts }
     if status.rejected > 0 { layout["refused"] = status.rejected }
     return Self.response(Templates.render("layout", layout))

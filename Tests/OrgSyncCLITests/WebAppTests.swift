@@ -164,7 +164,7 @@ struct WebAppTests {
     #expect(page.contains("已保存党员") && page.contains("周桂英"), "saved, and listed")
     try await browser.go(ui.base + "/")
     try await browser.click("#sync")
-    #expect(try await browser.text().contains("同步完成"))
+    #expect(try await browser.waitFor("同步完成").contains("同步完成"))
 
     // The secretary's laptop, another PC of the same branch, changes the same field later and
     // syncs first: the office's value loses, and is kept in the conflict inbox.
@@ -179,6 +179,7 @@ struct WebAppTests {
     #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
     try await browser.go(ui.base + "/")
     try await browser.click("#sync")
+    #expect(try await browser.waitFor("同步完成").contains("1 个冲突待处理"))
     try await browser.go(ui.base + "/conflicts")
     page = try await browser.text()
     #expect(page.contains("个体户") && page.contains("乡村医生"), "both values, side by side")
@@ -187,6 +188,7 @@ struct WebAppTests {
     #expect(try await browser.text().contains("已处理"))
     try await browser.go(ui.base + "/")
     try await browser.click("#sync")
+    #expect(try await browser.waitFor("同步完成").contains("同步完成"))
     #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
     let after = try await Tool.run("orgsync", ["show", id], home: laptop)
     #expect(after.out.contains("乡村医生"), "the office's value, kept, reached the laptop: \(after.out)")
@@ -204,7 +206,7 @@ struct WebAppTests {
     #expect(try await browser.text().contains("已保存报告"))
     try await browser.go(ui.base + "/")
     try await browser.click("#sync")
-    #expect(try await browser.text().contains("同步完成"))
+    #expect(try await browser.waitFor("同步完成").contains("同步完成"))
   }
 
   func countyDashboard(_ browser: Browser, county: URL, shots: URL) async throws {

@@ -117,6 +117,18 @@ final class Browser: @unchecked Sendable {
     return (try await request("GET", "/session/\(session)/element/\(id)/text"))["value"] as? String ?? ""
   }
 
+  /// Waits for the page (which may reload itself, as the sync page does) to show `words`; the
+  /// wait is bounded only by the sync's own deadlines, never by a few seconds.
+  func waitFor(_ words: String, limit: Duration = .seconds(300)) async throws -> String {
+    let clock = ContinuousClock()
+    let end = clock.now + limit
+    while true {
+      let shown = (try? await text()) ?? ""
+      if shown.contains(words) || clock.now > end { return shown }
+      try await Task.sleep(for: .milliseconds(200))
+    }
+  }
+
   func run(_ script: String, _ arguments: [Any] = []) async throws -> Any? {
     try await request("POST", "/session/\(session)/execute/sync", ["script": script, "args": arguments])["value"]
   }
