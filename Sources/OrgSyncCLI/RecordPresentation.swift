@@ -2,6 +2,7 @@ import Foundation
 import OrgSyncCore
 import OrgSyncProto
 import SwiftProtobuf
+import Synchronization
 
 /// How records read on a terminal: field values in the same words the flags take.
 public enum RecordPresentation {
@@ -39,9 +40,9 @@ public enum RecordPresentation {
   ///
   /// Read with a protobuf `Visitor` straight off the message (no JSON round trip: a county's
   /// 20,000-member list is read in one go, and JSON text cost ~50 µs a record).
-  public static func fields(of body: Orgsync_V1_RecordBody, unitName: ([UInt8]) -> String? = { _ in nil })
-    -> [(name: String, value: String)]
-  {
+  public static func fields(
+    of body: Orgsync_V1_RecordBody, unitName: ([UInt8]) -> String? = { _ in nil }, only: Set<String>? = nil
+  ) -> [(name: String, value: String)] {
     let type = RecordKinds.type(of: body)
     guard let message = RecordKinds.message(of: body), let messageType = RecordKinds.messageType(of: type) else {
       return []
@@ -49,6 +50,9 @@ public enum RecordPresentation {
     let names = fieldNames[messageType.protoMessageName] ?? [:]
     return withoutActuallyEscaping(unitName) { unitName in
       var reader = FieldReader(unitName: unitName)
+      if let only {
+        reader.wanted = Set(names.filter { only.contains($0.value) }.keys)
+      }
       try? message.traverse(visitor: &reader)
       return reader.values.compactMap { number, value in names[number].map { ($0, value) } }
     }
@@ -95,10 +99,14 @@ public enum RecordPresentation {
 struct FieldReader: Visitor {
   let unitName: ([UInt8]) -> String?
   var values: [(Int, String)] = []
+  /// Field numbers to read (nil: all); the rest are skipped without formatting.
+  var wanted: Set<Int>?
 
   init(unitName: @escaping ([UInt8]) -> String?) { self.unitName = unitName }
 
   /// A repeated field arrives one element at a time: its elements join with commas.
+  func skips(_ number: Int) -> Bool { wanted.map { !$0.contains(number) } ?? false }
+
   mutating func add(_ text: String, _ number: Int) {
     if let last = values.last, last.0 == number {
       values[values.count - 1].1 += "," + text
@@ -107,25 +115,52 @@ struct FieldReader: Visitor {
     }
   }
 
-  mutating func visitSingularDoubleField(value: Double, fieldNumber: Int) throws { add("\(value)", fieldNumber) }
-  mutating func visitSingularInt64Field(value: Int64, fieldNumber: Int) throws { add("\(value)", fieldNumber) }
-  mutating func visitSingularUInt64Field(value: UInt64, fieldNumber: Int) throws { add("\(value)", fieldNumber) }
-  mutating func visitSingularBoolField(value: Bool, fieldNumber: Int) throws { add(value ? "yes" : "no", fieldNumber) }
-  mutating func visitSingularStringField(value: String, fieldNumber: Int) throws { add(value, fieldNumber) }
+  mutating func visitSingularDoubleField(value: Double, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
+    add("\(value)", fieldNumber)
+  }
+  mutating func visitSingularInt64Field(value: Int64, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
+    add("\(value)", fieldNumber)
+  }
+  mutating func visitSingularUInt64Field(value: UInt64, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
+    add("\(value)", fieldNumber)
+  }
+  mutating func visitSingularBoolField(value: Bool, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
+    add(value ? "yes" : "no", fieldNumber)
+  }
+  mutating func visitSingularStringField(value: String, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
+    add(value, fieldNumber)
+  }
   mutating func visitSingularBytesField(value: Data, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
     let id = [UInt8](value)
     add(unitName(id) ?? RecordID.string(id), fieldNumber)
   }
   mutating func visitSingularEnumField<E: Enum>(value: E, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
     add(RecordPresentation.choiceName(value), fieldNumber)
   }
   mutating func visitSingularMessageField<M: Message>(value: M, fieldNumber: Int) throws {
+    if skips(fieldNumber) { return }
     if let d = value as? Orgsync_V1_Date {
-      add(String(format: "%04d-%02d-%02d", d.year, d.month, d.day), fieldNumber)
+      add(Self.date(d), fieldNumber)
     } else {
       add((try? value.jsonString()) ?? "", fieldNumber)
     }
   }
+  /// YYYY-MM-DD, zero-padded (String(format:) is slow for thousands of rows).
+  static func date(_ d: Orgsync_V1_Date) -> String {
+    func padded(_ n: Int32, _ width: Int) -> String {
+      let digits = String(n)
+      return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+    return padded(d.year, 4) + "-" + padded(d.month, 2) + "-" + padded(d.day, 2)
+  }
+
   mutating func visitSingularGroupField<G: Message>(value: G, fieldNumber: Int) throws {}
   mutating func visitMapField<K, V: MapValueType>(
     fieldType: _ProtobufMap<K, V>.Type, value: _ProtobufMap<K, V>.BaseType, fieldNumber: Int
@@ -141,15 +176,27 @@ struct FieldReader: Visitor {
 
 extension RecordPresentation {
   /// A closed-set value by the short name the flags take: MEMBER_STATUS_FULL → full.
-  static func choiceName<E: Enum>(_ value: E) -> String {
-    let name = String(describing: E.self)
-    let enumName = name.hasPrefix("Orgsync_V1_") ? String(name.dropFirst("Orgsync_V1_".count)) : name
-    guard let values = ProtoFields.enums[enumName], value.rawValue >= 0, value.rawValue < values.count,
-      let first = values.first
-    else { return "\(value.rawValue)" }
-    let prefix = String(first.dropLast("UNSPECIFIED".count))
-    let text = values[value.rawValue]
-    return text.hasPrefix(prefix)
-      ? text.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-") : text
+  public static func choiceName<E: Enum>(_ value: E) -> String {
+    let names = shortNames(of: E.self)
+    return value.rawValue >= 0 && value.rawValue < names.count ? names[value.rawValue] : "\(value.rawValue)"
   }
+
+  /// An enum's values by their short names, in number order (worked out once per enum: a list
+  /// page names thousands of values).
+  static func shortNames<E: Enum>(of type: E.Type) -> [String] {
+    let key = ObjectIdentifier(type)
+    if let known = shortNameCache.withLock({ $0[key] }) { return known }
+    let name = String(describing: type)
+    let enumName = name.hasPrefix("Orgsync_V1_") ? String(name.dropFirst("Orgsync_V1_".count)) : name
+    let values = ProtoFields.enums[enumName] ?? []
+    let prefix = values.first.map { String($0.dropLast("UNSPECIFIED".count)) } ?? ""
+    let names = values.map { text in
+      text.hasPrefix(prefix) && !prefix.isEmpty
+        ? text.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-") : text
+    }
+    shortNameCache.withLock { $0[key] = names }
+    return names
+  }
+
+  static let shortNameCache = Mutex<[ObjectIdentifier: [String]]>([:])
 }

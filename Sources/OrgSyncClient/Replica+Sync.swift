@@ -330,6 +330,16 @@ extension Replica {
     }
   }
 
+  /// Open conflicts already settled on this PC, waiting for the next sync to tell the server.
+  public func conflictsSettledHere() throws -> Set<[UInt8]> {
+    try writer.read { db in
+      Set(
+        try Data.fetchAll(
+          db, sql: "SELECT id FROM conflicts WHERE status = 1 AND resolution_mutation_id IS NOT NULL"
+        ).map { [UInt8]($0) })
+    }
+  }
+
   /// How to settle a conflict.
   public enum Resolution: Sendable {
     /// Put back the losing value (this device's, usually).

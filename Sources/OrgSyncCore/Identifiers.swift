@@ -32,10 +32,16 @@ public enum RecordID {
 
   /// The canonical text form, e.g. "0192f3a1-7c2e-7d01-8a3b-1c2d3e4f5a6b".
   public static func string(_ id: [UInt8]) -> String {
-    let hex = id.map { String(format: "%02x", $0) }.joined()
-    guard hex.count == 32 else { return hex }
-    let c = Array(hex)
-    return [c[0..<8], c[8..<12], c[12..<16], c[16..<20], c[20..<32]].map { String($0) }.joined(separator: "-")
+    // Written digit by digit (String(format:) per byte cost ~1 µs an id: lists show thousands).
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(id.count * 2 + 4)
+    for (index, byte) in id.enumerated() {
+      if id.count == 16, [4, 6, 8, 10].contains(index) { text.append(UInt8(ascii: "-")) }
+      text.append(digits[Int(byte >> 4)])
+      text.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: text, as: UTF8.self)
   }
 
   /// The last 8 hex digits, as tables and log lines show an id.

@@ -116,7 +116,7 @@ extension WebApp {
               record.unitID,
               [
                 p.title, unitName(record.unitID), date(p.identifiedOn),
-                Labels.choice(RecordPresentation.value("status", of: record.body), enum: "ProblemStatus"),
+                Labels.choice(RecordPresentation.choiceName(p.status), enum: "ProblemStatus"),
               ]
             )
           })),

@@ -96,13 +96,15 @@ extension WebApp {
     let columns = RecordPresentation.summaryFields(type)
     let dateField = Self.dateField(type)
     let unitID = identity.unitID
+    // Only what the list shows or filters on is read from each record.
+    let wanted = Set(columns + ["status"] + (dateField.map { [$0] } ?? []))
     let (rows, total, unitChoices) = try await replica.blocking { replica in
       let units = try replica.units()
       let namer: ([UInt8]) -> String? = { units[$0]?.name }
       let subtree = filter.unit.map { Self.subtree(of: $0, in: units) }
       func row(_ record: Replica.LocalRecord) -> (Row, [String: String]) {
         let shown = Dictionary(
-          RecordPresentation.fields(of: record.body, unitName: namer).map { ($0.name, $0.value) },
+          RecordPresentation.fields(of: record.body, unitName: namer, only: wanted).map { ($0.name, $0.value) },
           uniquingKeysWith: { a, _ in a })
         let cells = columns.map { column in Self.display(shown[column] ?? "", field: column, type: type) }
         return (Row(id: record.id, cells: cells, pending: record.pending), shown)
@@ -282,18 +284,33 @@ extension WebApp {
 
   func conflicts(flash: String?) async throws -> Response {
     // A conflict carries only the fields in dispute: the record's name comes from this copy.
-    let (open, titles) = try await replica.blocking { replica in
+    let (open, titles, settled) = try await replica.blocking { replica in
       let open = try replica.conflicts()
       let titles = try open.map {
         try replica.record(id: Array($0.recordID)).map { RecordForm.title(of: $0.body) } ?? ""
       }
-      return (open, titles)
+      return (open, titles, try replica.conflictsSettledHere())
     }
+    var forms: [Orgsync_V1_RecordType: RecordForm] = [:]
+    for type in Set(open.map(\.type)) { forms[type] = try await RecordForm.make(type: type, replica: replica) }
     let items: [[String: Any]] = zip(open, titles).map { conflict, title in
       let type = conflict.type
       let kept = RecordForm.values(of: conflict.winner)
       let lost = RecordForm.values(of: conflict.loser)
+      let suffix = "-" + RecordID.string(Array(conflict.id))
+      // A third value for the disputed fields, starting from the one kept now.
+      let inputs = (forms[type]?.fields(values: kept, errors: [:]) ?? [])
+        .filter { conflict.fields.contains($0["name"] as? String ?? "") }
+        .map { $0.merging(["suffix": suffix]) { a, _ in a } }
+      if settled.contains(Array(conflict.id)) {
+        return [
+          "id": RecordID.string(Array(conflict.id)), "label": Labels.type(type), "title": title, "settled": true,
+          "fields": conflict.fields.map { ["label": Labels.field($0, of: type), "kept": "", "lost": ""] },
+        ]
+      }
       return [
+        "open": true, "editable": !inputs.isEmpty && (conflict.kind == .fields || conflict.kind == .unspecified),
+        "inputs": inputs,
         "id": RecordID.string(Array(conflict.id)), "label": Labels.type(type),
         "title": title,
         "fields": conflict.fields.map {
@@ -310,8 +327,31 @@ extension WebApp {
   func resolve(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
     guard let values = try await checked(request) else { return forbidden }
     guard let id = context.parameters.get("id").flatMap(RecordID.parse) else { return notFound }
-    let resolution: Replica.Resolution = values["keep"] == "mine" ? .keepMine : .keepTheirs
-    _ = try await replica.blocking { try $0.resolve(conflictID: id, resolution) }
+    let resolution: Replica.Resolution
+    switch values["keep"] {
+    case "mine": resolution = .keepMine
+    case "edit":
+      let found = try await replica.blocking { replica in
+        try replica.conflicts().first { Array($0.id) == id }.map { conflict in
+          (conflict, try replica.record(id: Array(conflict.recordID)))
+        }
+      }
+      guard let (conflict, record) = found, let record else { return notFound }
+      let form = try await RecordForm.make(type: conflict.type, replica: replica)
+      let typed = form.known(values).filter { conflict.fields.contains($0.key) }
+      guard form.fieldErrors(typed).isEmpty,
+        let body = try? form.input.body(typed.filter { !$0.value.isEmpty }, onto: record.body)
+      else { return redirect("/conflicts", message: "填写的值无法保存，请检查后重新填写。冲突仍未处理。") }
+      resolution = .edit(body)
+    default: resolution = .keepTheirs
+    }
+    do {
+      _ = try await replica.blocking { try $0.resolve(conflictID: id, resolution) }
+    } catch let rejection as Rejection {
+      return redirect(
+        "/conflicts",
+        message: RecordForm.chinese(rejection.reason, field: rejection.field, type: .unspecified) + "；冲突仍未处理。")
+    }
     return redirect("/conflicts", message: "已处理，下次同步时告知服务器。")
   }
 

@@ -17,7 +17,8 @@ enum Templates {
   }
 
   static let all: [String: String] = [
-    "layout": layout, "home": home, "list": list, "form": form, "record": record, "conflicts": conflicts,
+    "layout": layout, "input": input, "home": home, "list": list, "form": form, "record": record,
+    "conflicts": conflicts,
     "rejected": rejected, "dashboard": dashboard, "history": history, "syncing": syncing, "message": message,
   ]
 
@@ -85,14 +86,19 @@ enum Templates {
     <h1>{{heading}}</h1>
     {{#errors}}<div class="error">{{.}}</div>{{/errors}}
     <form method="post" class="box"><input type="hidden" name="csrf" value="{{csrf}}">
-    {{#fields}}<label for="f-{{name}}">{{label}} {{#error}}<span class="field-error">{{error}}</span>{{/error}}</label>
-    {{#isText}}<input id="f-{{name}}" name="{{name}}" value="{{value}}">{{/isText}}
-    {{#isLong}}<textarea id="f-{{name}}" name="{{name}}">{{value}}</textarea>{{/isLong}}
-    {{#isNumber}}<input id="f-{{name}}" name="{{name}}" type="number" value="{{value}}">{{/isNumber}}
-    {{#isDate}}<input id="f-{{name}}" name="{{name}}" type="date" value="{{value}}">{{/isDate}}
-    {{#isChoice}}<select id="f-{{name}}" name="{{name}}"{{#multiple}} multiple size="6"{{/multiple}}><option value="">（请选择）</option>
+    {{#fields}}{{> input}}{{/fields}}<p><button type="submit" id="save">保存</button></p></form>
+    """
+
+  /// One field's label and input (a partial of the record form and the conflict inbox).
+  static let input = """
+    <label for="f-{{name}}{{suffix}}">{{label}} {{#error}}<span class="field-error">{{error}}</span>{{/error}}</label>
+    {{#isText}}<input id="f-{{name}}{{suffix}}" name="{{name}}" value="{{value}}">{{/isText}}
+    {{#isLong}}<textarea id="f-{{name}}{{suffix}}" name="{{name}}">{{value}}</textarea>{{/isLong}}
+    {{#isNumber}}<input id="f-{{name}}{{suffix}}" name="{{name}}" type="number" value="{{value}}">{{/isNumber}}
+    {{#isDate}}<input id="f-{{name}}{{suffix}}" name="{{name}}" type="date" value="{{value}}">{{/isDate}}
+    {{#isChoice}}<select id="f-{{name}}{{suffix}}" name="{{name}}"{{#multiple}} multiple size="6"{{/multiple}}><option value="">（请选择）</option>
     {{#options}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/options}}</select>{{/isChoice}}
-    {{/fields}}<p><button type="submit" id="save">保存</button></p></form>
+
     """
 
   static let record = """
@@ -106,11 +112,15 @@ enum Templates {
     <p>同一项内容在两处被改成了不同的值。服务器暂时保留了一个，另一个也没有丢——请选择保留哪一个。</p>
     {{^items}}<p>没有待处理的冲突。</p>{{/items}}
     {{#items}}<div class="box"><h2>{{label}}：{{title}}</h2>
-    <table><tr><th>项目</th><th>现在保留的值</th><th>本机录入的值</th></tr>
+    {{#settled}}<p class="ok">已在本机处理，下次同步时告知服务器。</p>{{/settled}}
+    {{#open}}<table><tr><th>项目</th><th>现在保留的值</th><th>本机录入的值</th></tr>
     {{#fields}}<tr><th>{{label}}</th><td>{{kept}}</td><td>{{lost}}</td></tr>{{/fields}}</table>
     <form method="post" action="/conflicts/{{id}}" class="noprint"><input type="hidden" name="csrf" value="{{csrf}}">
     <button name="keep" value="mine" id="keep-mine-{{id}}">保留本机的值</button>
-    <button name="keep" value="theirs" id="keep-theirs-{{id}}">保留现在的值</button></form></div>{{/items}}
+    <button name="keep" value="theirs" id="keep-theirs-{{id}}">保留现在的值</button></form>
+    {{#editable}}<details class="noprint"><summary>都不对，另填</summary>
+    <form method="post" action="/conflicts/{{id}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="keep" value="edit">
+    {{#inputs}}{{> input}}{{/inputs}}<p><button type="submit" id="edit-{{id}}">改为填写的值</button></p></form></details>{{/editable}}{{/open}}</div>{{/items}}
     """
 
   static let rejected = """

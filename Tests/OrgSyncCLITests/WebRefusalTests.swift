@@ -95,4 +95,44 @@ struct WebRefusalTests {
     #expect(offline.contains("连不上服务器"))
     #expect(offline.contains("本机（待上传）") && offline.contains("新建"))
   }
+
+  @Test("a conflict settled with a third value: the office types it in the inbox and the other PC gets it")
+  func conflictWithThirdValue() async throws {
+    let (daemon, village, _) = try await WebAppTests.county(laptop: true)
+    let laptop = daemon.folder.appendingPathComponent("laptop")
+    let added = try await Tool.run("orgsync", ["add", "member", "--name", "周桂英", "--status", "full"], home: village)
+    let id = try #require(added.out.split(separator: " ").dropFirst(2).first.map(String.init))
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+    #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "个体户"], home: laptop).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+    #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "村医"], home: village).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+
+    let ui = try await WebUI(home: village)
+    let jar = village.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    let inbox = try await curl(["-b", jar, ui.base + "/conflicts"]).body
+    #expect(inbox.contains("个体户") && inbox.contains("村医"))
+    let conflict = try #require(
+      inbox.range(of: #"action="/conflicts/[0-9a-f-]+""#, options: .regularExpression).map {
+        String(inbox[$0].dropFirst(#"action="/conflicts/"#.count).dropLast())
+      })
+    #expect(inbox.contains("id=\"f-occupation-\(conflict)\""), "the disputed field has its own input")
+    let posted = try await curl(
+      ["-b", jar, "-X", "POST"]
+        + ["csrf=\(try csrfToken(inbox))", "keep=edit", "occupation=乡村医生", "name=改名"].flatMap {
+          ["--data-urlencode", $0]
+        }
+        + [ui.base + "/conflicts/\(conflict)"])
+    #expect(posted.status == 303)
+    let settled = try await curl(["-b", jar, ui.base + "/conflicts"]).body
+    #expect(settled.contains("已在本机处理") && !settled.contains("f-occupation-\(conflict)"), "settled, no buttons")
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+    #expect(try await curl(["-b", jar, ui.base + "/conflicts"]).body.contains("没有待处理的冲突"))
+    #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+    let shown = try await Tool.run("orgsync", ["show", id], home: laptop)
+    #expect(shown.out.contains("乡村医生"), "the third value reached the other PC: \(shown.out)")
+    #expect(shown.out.contains("周桂英") && !shown.out.contains("改名"), "a field not in dispute is left as it was")
+  }
 }
