@@ -34,15 +34,23 @@ struct RecordForm {
   }
 
   /// The form of `type`, its pick lists read from `replica` (on the replica's own queue).
-  static func make(type: Orgsync_V1_RecordType, replica: Replica) async throws -> RecordForm {
+  ///
+  /// Members, opinions and problems are picked from `unit`'s own records (a county PC holds
+  /// 20,000 members: a list of them all would be megabytes); units from the whole tree.
+  static func make(type: Orgsync_V1_RecordType, replica: Replica, unit: [UInt8]? = nil) async throws -> RecordForm {
     let input = try FieldInput(type: type)
     let wanted = Set(input.fields.compactMap { referencedType($0.name) })
     let references = try await replica.blocking { replica in
       var references: [Orgsync_V1_RecordType: [Choice]] = [:]
       for target in wanted {
-        references[target] = try replica.records(type: target).map {
-          Choice(id: RecordID.string($0.id), label: title(of: $0.body))
-        }.sorted { $0.label < $1.label }
+        let records =
+          if let unit, target != .orgUnit {
+            try replica.recordsPage(type: target, units: [unit], limit: 5_000, offset: 0).records
+          } else {
+            try replica.records(type: target)
+          }
+        references[target] = records.map { Choice(id: RecordID.string($0.id), label: title(of: $0.body)) }
+          .sorted { $0.label < $1.label }
       }
       return references
     }
@@ -91,9 +99,15 @@ struct RecordForm {
       case "bytes", "repeated bytes":
         item["isChoice"] = true
         item["multiple"] = field.type.hasPrefix("repeated")
-        let chosen = Set(value.split(separator: ",").map(String.init))
+        let chosen = value.split(separator: ",").map(String.init)
         let choices = Self.referencedType(field.name).flatMap { references[$0] } ?? []
-        item["options"] = choices.map { ["value": $0.id, "label": $0.label, "selected": chosen.contains($0.id)] }
+        // What is chosen now stays a choice even when not in the list (a member moved away, a
+        // record deleted): saving the form must never drop it unasked.
+        let listed = Set(choices.map(\.id))
+        let kept = chosen.filter { !listed.contains($0) }.map { Choice(id: $0, label: "（" + $0.suffix(8) + "）") }
+        item["options"] = (kept + choices).map {
+          ["value": $0.id, "label": $0.label, "selected": chosen.contains($0.id)]
+        }
       default:  // a closed set
         item["isChoice"] = true
         item["options"] = FieldInput.choices(ofEnum: field.type).map {

@@ -235,7 +235,7 @@ extension WebApp {
     guard let record = try await record(context) else { return notFound }
     return try await formPage(
       type: record.type, heading: "修改" + Labels.type(record.type), values: RecordForm.values(of: record.body),
-      errors: [:], general: [])
+      errors: [:], general: [], unit: record.unitID)
   }
 
   func saveEdit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -247,7 +247,8 @@ extension WebApp {
     let heading = "修改" + Labels.type(type)
     let errors = form.fieldErrors(values)
     guard errors.isEmpty else {
-      return try await formPage(type: type, heading: heading, values: values, errors: errors, general: [])
+      return try await formPage(
+        type: type, heading: heading, values: values, errors: errors, general: [], unit: record.unitID)
     }
     let before = RecordForm.values(of: record.body)
     let changed = form.input.fields.map(\.name).filter { (values[$0] ?? "") != (before[$0] ?? "") }
@@ -260,21 +261,22 @@ extension WebApp {
     } catch let error as InputError {
       return try await formPage(
         type: type, heading: heading, values: values, errors: [:],
-        general: ["内容无法保存（\(error.message)）；录入的内容仍在下面。"])
+        general: ["内容无法保存（\(error.message)）；录入的内容仍在下面。"], unit: record.unitID)
     } catch let rejection as Rejection {
       let message = RecordForm.chinese(rejection.reason, field: rejection.field, type: type)
       return try await formPage(
         type: type, heading: heading, values: values,
         errors: rejection.field.isEmpty ? [:] : [rejection.field: message],
-        general: [message + "；没有保存。"])
+        general: [message + "；没有保存。"], unit: record.unitID)
     }
     return redirect("/record/\(RecordID.string(record.id))", message: "已保存修改，下次同步时上传。")
   }
 
   func formPage(
-    type: Orgsync_V1_RecordType, heading: String, values: [String: String], errors: [String: String], general: [String]
+    type: Orgsync_V1_RecordType, heading: String, values: [String: String], errors: [String: String],
+    general: [String], unit: [UInt8]? = nil
   ) async throws -> Response {
-    let form = try await RecordForm.make(type: type, replica: replica)
+    let form = try await RecordForm.make(type: type, replica: replica, unit: unit ?? identity.unitID)
     return try await html(
       "form", ["heading": heading, "fields": form.fields(values: values, errors: errors), "errors": general],
       title: heading)

@@ -22,6 +22,7 @@ let swiftMessages: [String: any SwiftProtobuf.Message.Type] = {
     Orgsync_V1_ConflictsRequest.self, Orgsync_V1_ConflictsResponse.self, Orgsync_V1_ResolveConflictRequest.self,
     Orgsync_V1_ResolveConflictResponse.self, Orgsync_V1_EnrollRequest.self, Orgsync_V1_EnrollResponse.self,
     Orgsync_V1_WhoAmIRequest.self, Orgsync_V1_WhoAmIResponse.self, Orgsync_V1_VersionsRequest.self,
+    Orgsync_V1_HistoryRequest.self, Orgsync_V1_HistoryEntry.self, Orgsync_V1_HistoryResponse.self,
     Orgsync_V1_VersionsPage.self, Orgsync_V1_FetchRequest.self, Orgsync_V1_FetchResponse.self,
     Orgsync_V1_RollUpRequest.self, Orgsync_V1_StatusCount.self, Orgsync_V1_UnitRollUp.self, Orgsync_V1_RollUp.self,
   ]
@@ -51,7 +52,7 @@ func reencodeInC(_ name: String, _ bytes: [UInt8]) -> [UInt8]? {
 struct ProtobufCInteropTests {
   @Test("every message in Protos/ exists on both sides")
   func sameMessageSet() {
-    #expect(cMessageNames.count == 53)
+    #expect(cMessageNames.count == 56)
     #expect(Set(cMessageNames) == Set(swiftMessages.keys))
   }
 
