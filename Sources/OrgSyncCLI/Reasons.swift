@@ -14,6 +14,7 @@ public enum Reasons {
       (" has an unknown value", "不是可选的值"), (" comes before the date it follows", "早于应在它之前的日期"),
       (" refers to no ", "指向的记录不存在"),
     ]
+    if reason.hasSuffix(" is required for this status") { return "这一人员类别须填写「\(label)」" }
     for (english, words) in patterns where reason.contains(english) { return "「\(label)」\(words)" }
     if let range = reason.range(of: " is longer than ") {
       let limit = reason[range.upperBound...].prefix { $0.isNumber }
@@ -57,5 +58,13 @@ public enum Reasons {
     "a submitted report needs its submission date": "已上报的报告须填写上报日期",
     "the year must be between 2000 and 2100": "年度须在 2000 到 2100 之间",
     "the record has no body": "记录没有内容",
+    "a member moves one stage at a time: applicant → activist → development target → probationary → full (Regulations on Recruiting Party Members)":
+      "发展党员须按入党申请人 → 入党积极分子 → 发展对象 → 预备党员 → 正式党员逐步进行（《中国共产党发展党员工作细则》）",
+    "a member does not go back a stage; a probationary member whose membership is cancelled is recorded as left":
+      "人员类别不能倒退；取消预备党员资格的，记为“出党”",
+    "a development target has been an activist for at least one year (Regulations on Recruiting Party Members)":
+      "入党积极分子经过一年以上培养教育和考察，才能列为发展对象（《中国共产党发展党员工作细则》）",
+    "probation lasts one year before a member becomes full (Party Constitution)": "预备党员的预备期为一年，期满才能转为正式党员（《中国共产党章程》）",
+    "probation may be extended by one year at most (Party Constitution)": "延长预备期不能超过一年（《中国共产党章程》）",
   ]
 }

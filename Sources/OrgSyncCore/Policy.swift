@@ -119,6 +119,10 @@ public struct Policy {
       guard after.status.rawValue >= before.status.rawValue else {
         throw Rejection(.state, field: "status", "a problem moves forward only: open → in progress → resolved")
       }
+    case (.member(let before)?, .member(let after)):
+      try Pipeline.check(before: before, after: after)
+    case (nil, .member(let after)):
+      try Pipeline.check(before: nil, after: after)
     case (.commitment(let before)?, .commitment(let after)):
       guard before.status == .due || before.status == after.status else {
         throw Rejection(.state, field: "status", "a fulfilled or cancelled commitment is final")
@@ -152,5 +156,98 @@ public struct Policy {
         throw Rejection(.state, field: "status", "only the reviewing unit acknowledges or returns a report")
       }
     }
+  }
+}
+
+/// The development of a party member (发展党员) as a state machine: 入党申请人 → 入党积极分子 →
+/// 发展对象 → 预备党员 → 正式党员, one step at a time, each step with its date and its time rule
+/// (docs/ARCHITECTURE.md, "The development pipeline"). Checked where a member's status or
+/// stage dates change, on the device and on the server alike; a record entered before these
+/// rules is not refused for an edit that leaves its status and dates alone.
+public enum Pipeline {
+  /// The stage order; the statuses after it (transferred out, deceased, left) end a membership.
+  static let stages: [Orgsync_V1_MemberStatus] = [.applicant, .activist, .developmentTarget, .probationary, .full]
+  static let stageFields: [Orgsync_V1_MemberStatus: String] = [
+    .applicant: "applied_on", .activist: "activist_on", .developmentTarget: "development_target_on",
+    .probationary: "probation_start", .full: "full_member_on",
+  ]
+
+  static func date(_ m: Orgsync_V1_Member, _ status: Orgsync_V1_MemberStatus) -> Orgsync_V1_Date {
+    switch status {
+    case .applicant: m.appliedOn
+    case .activist: m.activistOn
+    case .developmentTarget: m.developmentTargetOn
+    case .probationary: m.probationStart
+    case .full: m.fullMemberOn
+    default: Orgsync_V1_Date()
+    }
+  }
+
+  static func isSet(_ d: Orgsync_V1_Date) -> Bool { d.year != 0 }
+
+  /// Whole years from `a` to `b`, by the calendar (a 29 February counts to 28 February).
+  static func years(from a: Orgsync_V1_Date, to b: Orgsync_V1_Date) -> Int {
+    var years = Int(b.year - a.year)
+    if (b.month, b.day) < (a.month, a.day) { years -= 1 }
+    return years
+  }
+
+  public static func check(before: Orgsync_V1_Member?, after: Orgsync_V1_Member) throws {
+    let from = before?.status
+    let to = after.status
+    let datesChanged = before.map { b in stages.contains { date(b, $0) != date(after, $0) } } ?? true
+    guard from != to || datesChanged else { return }
+    if from != to, let from, from != .unspecified, let index = stages.firstIndex(of: to) {
+      let fromIndex = stages.firstIndex(of: from)
+      if let fromIndex, fromIndex > index {
+        throw Rejection(
+          .state, field: "status",
+          "a member does not go back a stage; a probationary member whose membership is cancelled is recorded as left")
+      }
+      // Forward one stage at a time; back into membership from "transferred out" (a return).
+      let returning = from == .transferredOut && (to == .probationary || to == .full)
+      guard returning || fromIndex == index - 1 else {
+        throw Rejection(
+          .state, field: "status",
+          "a member moves one stage at a time: applicant → activist → development target → probationary → full"
+            + " (Regulations on Recruiting Party Members)")
+      }
+    }
+    guard let stage = stages.firstIndex(of: to) else { return }
+    // The stage's own date is set (an existing full member may be entered without dates).
+    if to != .full || isSet(after.probationStart), let field = stageFields[to], !isSet(date(after, to)) {
+      throw Rejection(.invalidField, field: field, "\(field) is required for this status")
+    }
+    if stage >= 2, isSet(after.developmentTargetOn) {
+      guard isSet(after.activistOn), years(from: after.activistOn, to: after.developmentTargetOn) >= 1 else {
+        throw Rejection(
+          .invalidField, field: "development_target_on",
+          "a development target has been an activist for at least one year (Regulations on Recruiting Party Members)")
+      }
+    }
+    if stage >= 4, isSet(after.fullMemberOn), isSet(after.probationStart) {
+      let held = years(from: after.probationStart, to: after.fullMemberOn)
+      guard held >= 1 else {
+        throw Rejection(
+          .invalidField, field: "full_member_on",
+          "probation lasts one year before a member becomes full (Party Constitution)")
+      }
+      var longest = after.probationStart
+      longest.year += 2
+      guard CalendarDate.compare(after.fullMemberOn, longest) <= 0 else {
+        throw Rejection(
+          .invalidField, field: "full_member_on",
+          "probation may be extended by one year at most (Party Constitution)")
+      }
+    }
+  }
+
+  /// The day a probationary member is due for conversion: a year after probation began.
+  public static func conversionDue(_ m: Orgsync_V1_Member) -> Orgsync_V1_Date? {
+    guard m.status == .probationary, isSet(m.probationStart) else { return nil }
+    var due = m.probationStart
+    due.year += 1
+    if due.month == 2, due.day == 29 { due.day = 28 }
+    return due
   }
 }

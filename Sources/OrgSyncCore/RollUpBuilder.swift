@@ -34,6 +34,8 @@ public struct RollUpBuilder: Sendable {
   var submittedOn: [Key16: Int] = [:]  // grassroots unit → day number of its first submission for the period
   var openProblems: [Key16] = []  // the problems counted open
   var overdueCommitments: [Key16] = []  // the promises counted overdue
+  var conversionsDue: [(Key16, Orgsync_V1_Date)] = []  // probationary a year or more, with their start
+  var activistsReady: [(Key16, Orgsync_V1_Date)] = []  // activists a year or more, with their date
   let rootKey: Key16
 
   /// Per-row counters the records add to; folded into the rows by `build()`.
@@ -183,6 +185,22 @@ public struct RollUpBuilder: Sendable {
         counts[slot].leadingCadres += 1
         cadres[Key16(id)] = slot
       }
+      // Due lists: a year since probation began, or since becoming an activist, as of today.
+      let status = f.int(N.memberStatus)
+      if status == Orgsync_V1_MemberStatus.probationary.rawValue || status == Orgsync_V1_MemberStatus.activist.rawValue
+      {
+        let since = f.date(
+          status == Orgsync_V1_MemberStatus.probationary.rawValue ? N.memberProbationStart : N.memberActivistOn)
+        var yearOn = since
+        yearOn.year += 1
+        if set(since), CalendarDate.compare(yearOn, today) <= 0 {
+          if status == Orgsync_V1_MemberStatus.probationary.rawValue {
+            conversionsDue.append((Key16(id), since))
+          } else {
+            activistsReady.append((Key16(id), since))
+          }
+        }
+      }
     case .report:
       guard f.int(N.reportYear) == Int(year), f.int(N.reportPeriod) == period.rawValue else { return }
       let status = Orgsync_V1_ReportStatus(rawValue: f.int(N.reportStatus)) ?? .unspecified
@@ -260,6 +278,8 @@ public struct RollUpBuilder: Sendable {
     submittedOn.merge(other.submittedOn) { min($0, $1) }
     openProblems += other.openProblems
     overdueCommitments += other.overdueCommitments
+    conversionsDue += other.conversionsDue
+    activistsReady += other.activistsReady
   }
 
   /// Whom and what the counts stand for, so an office can follow them up by name: the cadres
@@ -270,6 +290,11 @@ public struct RollUpBuilder: Sendable {
     public var cadresLiaisonOff: [(cadre: [UInt8], points: Int)] = []
     public var openProblems: [[UInt8]] = []
     public var overdueCommitments: [[UInt8]] = []
+    /// Probationary members a year or more into probation (due, or overdue, for conversion),
+    /// with the day probation began.
+    public var conversionsDue: [(member: [UInt8], since: Orgsync_V1_Date)] = []
+    /// Activists of a year or more: ready to be considered as development targets.
+    public var activistsReady: [(member: [UInt8], since: Orgsync_V1_Date)] = []
   }
 
   public func named() -> Named {
@@ -281,6 +306,8 @@ public struct RollUpBuilder: Sendable {
     }
     named.openProblems = openProblems.map(\.bytes)
     named.overdueCommitments = overdueCommitments.map(\.bytes)
+    named.conversionsDue = conversionsDue.map { ($0.0.bytes, $0.1) }
+    named.activistsReady = activistsReady.map { ($0.0.bytes, $0.1) }
     return named
   }
 
@@ -415,6 +442,8 @@ enum N {
 
   static let memberStatus = number(.member, "status")
   static let memberCadre = number(.member, "leading_cadre")
+  static let memberActivistOn = number(.member, "activist_on")
+  static let memberProbationStart = number(.member, "probation_start")
   static let reportYear = number(.report, "year")
   static let reportPeriod = number(.report, "period")
   static let reportStatus = number(.report, "status")

@@ -66,7 +66,7 @@ extension WebApp {
       let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: period, today: today)
       let ids =
         named.cadresWithoutLecture + named.cadresLiaisonOff.map(\.cadre) + named.openProblems
-        + named.overdueCommitments
+        + named.overdueCommitments + named.conversionsDue.map(\.member) + named.activistsReady.map(\.member)
       return (rollUp, named, try replica.units(), try replica.lastSync(), try replica.records(ids: ids))
     }
     let text = Self.periodText(year, period)
@@ -106,6 +106,23 @@ extension WebApp {
           named.cadresLiaisonOff.map { item in
             let found = member(item.cadre)
             return (found.unit, found.cells + [String(item.points)])
+          })),
+      DashboardTable(
+        id: "conversions", heading: "预备期已满一年、尚未转正的预备党员", columns: ["姓名", "单位", "接收为预备党员", "预备期满", "已超过（天）"],
+        rows: sorted(
+          named.conversionsDue.map { item in
+            let found = member(item.member)
+            var due = item.since
+            due.year += 1
+            let over = CalendarDate.dayNumber(today) - CalendarDate.dayNumber(due)
+            return (found.unit, [found.cells[0], found.cells[1], date(item.since), date(due), String(max(0, over))])
+          })),
+      DashboardTable(
+        id: "activists", heading: "培养考察满一年的入党积极分子（可列为发展对象）", columns: ["姓名", "单位", "确定为积极分子"],
+        rows: sorted(
+          named.activistsReady.map { item in
+            let found = member(item.member)
+            return (found.unit, [found.cells[0], found.cells[1], date(item.since)])
           })),
       DashboardTable(
         id: "problems", heading: "未解决的问题", columns: ["问题", "单位", "发现日期", "状态"],

@@ -74,6 +74,30 @@ struct DashboardTests {
     let again = try await curl(["-b", jar, "\(ui.base)/dashboard?period=2026-Q3"])
     #expect(again.body.contains("未讲党课的领导干部（\(counted - 1)）"))
 
+    // Probationary members a year or more into probation are named as due for conversion: the
+    // same members the command line shows with a probation start a year or more ago.
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "Asia/Shanghai")!
+    let yearAgo = calendar.date(byAdding: .year, value: -1, to: Date())!
+    let formatter = DateFormatter()
+    formatter.timeZone = calendar.timeZone
+    formatter.dateFormat = "yyyy-MM-dd"
+    var due: [String] = []
+    for probationary in listed where probationary["status"] as? String == "probationary" {
+      let shown = try await Tool.run("orgsync", ["show", try #require(probationary["id"] as? String)], home: county)
+      let start = shown.out.range(of: #"probation_start\s+[0-9-]{10}"#, options: .regularExpression).map {
+        String(shown.out[$0].suffix(10))
+      }
+      if let start, start <= formatter.string(from: yearAgo) {
+        due.append(try #require(probationary["name"] as? String))
+      }
+    }
+    #expect(!due.isEmpty, "the sample has probationary members past their year")
+    let dueFile = daemon.folder.appendingPathComponent("conversions.xlsx")
+    _ = try await curl(["-b", jar, "-o", dueFile.path, "\(ui.base)/dashboard.xlsx?table=conversions&period=2026-Q3"])
+    let dueRows = try Self.sheet(dueFile).dropFirst()
+    #expect(dueRows.map { $0[0] }.sorted() == due.sorted(), "named: \(dueRows.map { $0[0] }) expected: \(due)")
+
     // The roll-up table itself: numbers stay numbers, the last row is the total.
     let whole = daemon.folder.appendingPathComponent("rollup.xlsx")
     _ = try await curl(["-b", jar, "-o", whole.path, "\(ui.base)/dashboard.xlsx?table=rollup&period=2026-Q3"])
