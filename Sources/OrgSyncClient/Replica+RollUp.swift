@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import OrgSyncCore
 import OrgSyncProto
 import Synchronization
@@ -43,14 +44,27 @@ extension Replica {
       let result = Result {
         var part = base
         try writer.read { db in
-          let rows = try Row.fetchCursor(
-            db,
+          // Straight from SQLite's column memory: ids and units are not copied, each body
+          // once (to open it).
+          let statement = try db.makeStatement(
             sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (2, 3, 4, 7, 8, 10, 11, 12, 13) AND "
               + halves[index])
-          while let row = try rows.next() {
-            let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
-            part.add(
-              type: type, id: [UInt8](row[1] as Data), unitID: [UInt8](row[2] as Data), bytes: try unsealed(row[3]))
+          let sqlite = statement.sqliteStatement
+          func column(_ index: Int32) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(
+              start: sqlite3_column_blob(sqlite, index), count: Int(sqlite3_column_bytes(sqlite, index)))
+          }
+          while true {
+            let step = sqlite3_step(sqlite)
+            guard step == SQLITE_ROW else {
+              if step != SQLITE_DONE { throw DatabaseError(resultCode: ResultCode(rawValue: step)) }
+              break
+            }
+            let type = Orgsync_V1_RecordType(rawValue: Int(sqlite3_column_int(sqlite, 0))) ?? .unspecified
+            let body = column(3)
+            let opened = try unsealed(
+              Data(bytes: body.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: body.count))
+            opened.withUnsafeBytes { part.add(type: type, id: column(1), unitID: column(2), bytes: $0) }
           }
         }
         return part

@@ -34,6 +34,7 @@ public struct RollUpBuilder: Sendable {
   var submittedOn: [Key16: Int] = [:]  // grassroots unit → day number of its first submission for the period
   var openProblems: [Key16] = []  // the problems counted open
   var overdueCommitments: [Key16] = []  // the promises counted overdue
+  var organisationalLife: [Key16: [Int]] = [:]  // grassroots unit → meetings by kind (index 0: lectures)
   var conversionsDue: [(Key16, Orgsync_V1_Date)] = []  // probationary a year or more, with their start
   var activistsReady: [(Key16, Orgsync_V1_Date)] = []  // activists a year or more, with their date
   let rootKey: Key16
@@ -104,6 +105,17 @@ public struct RollUpBuilder: Sendable {
   }
 
   /// Reports are due 15 days after the period ends.
+  /// Whole months of the period that have passed by today (all of them once it has ended).
+  var monthsElapsed: Int {
+    if CalendarDate.compare(today, end) > 0 {
+      return Int(end.month - start.month) + 1 + 12 * Int(end.year - start.year)
+    }
+    guard CalendarDate.compare(today, start) >= 0 else { return 0 }
+    // Months fully past: a month counts once its last day is behind today.
+    let months = Int(today.month - start.month) + 12 * Int(today.year - start.year)
+    return max(0, months)
+  }
+
   public var deadline: Orgsync_V1_Date {
     let day = CalendarDate.dayNumber(end) + 15
     let date = Date(timeIntervalSince1970: TimeInterval(day) * 86_400)
@@ -213,6 +225,9 @@ public struct RollUpBuilder: Sendable {
         if set(on) { submittedOn[unit] = min(submittedOn[unit] ?? .max, CalendarDate.dayNumber(on)) }
       }
     case .lecture:
+      if within(f.date(N.lectureDate)) {
+        organisationalLife[unit, default: [Int](repeating: 0, count: 16)][0] += 1
+      }
       let speaker = f.bytes(N.lectureSpeaker)
       if f.date(N.lectureDate).year == year, !speaker.isEmpty { lectured.insert(Key16(speaker)) }
     case .liaisonPoint:
@@ -248,7 +263,11 @@ public struct RollUpBuilder: Sendable {
         overdueCommitments.append(Key16(id))
       }
     case .meeting:
-      if within(f.date(N.meetingDate)) { counts[slot].meetings += 1 }
+      if within(f.date(N.meetingDate)) {
+        counts[slot].meetings += 1
+        let kind = min(15, max(0, f.int(N.meetingKind)))
+        organisationalLife[unit, default: [Int](repeating: 0, count: 16)][kind] += 1
+      }
     case .serviceCase:
       if within(f.date(N.serviceDate)) { counts[slot].serviceCases += 1 }
     default:
@@ -278,6 +297,7 @@ public struct RollUpBuilder: Sendable {
     submittedOn.merge(other.submittedOn) { min($0, $1) }
     openProblems += other.openProblems
     overdueCommitments += other.overdueCommitments
+    organisationalLife.merge(other.organisationalLife) { a, b in zip(a, b).map(+) }
     conversionsDue += other.conversionsDue
     activistsReady += other.activistsReady
   }
@@ -293,6 +313,8 @@ public struct RollUpBuilder: Sendable {
     /// Probationary members a year or more into probation (due, or overdue, for conversion),
     /// with the day probation began.
     public var conversionsDue: [(member: [UInt8], since: Orgsync_V1_Date)] = []
+    /// Grassroots units behind 三会一课 in the period so far: what each held and what it owed.
+    public var behindSchedule: [(unit: [UInt8], held: OrganisationalLife, owed: OrganisationalLife)] = []
     /// Activists of a year or more: ready to be considered as development targets.
     public var activistsReady: [(member: [UInt8], since: Orgsync_V1_Date)] = []
   }
@@ -307,6 +329,17 @@ public struct RollUpBuilder: Sendable {
     named.openProblems = openProblems.map(\.bytes)
     named.overdueCommitments = overdueCommitments.map(\.bytes)
     named.conversionsDue = conversionsDue.map { ($0.0.bytes, $0.1) }
+    let owed = OrganisationalLife.owed(months: monthsElapsed)
+    if owed.total > 0 {
+      for (key, info) in units where info.level == .grassroots && branchOf[key] != nil {
+        let counts = organisationalLife[key] ?? [Int](repeating: 0, count: 16)
+        let held = OrganisationalLife(
+          branchGeneral: counts[Orgsync_V1_MeetingKind.branchGeneral.rawValue],
+          branchCommittee: counts[Orgsync_V1_MeetingKind.branchCommittee.rawValue],
+          partyGroup: counts[Orgsync_V1_MeetingKind.partyGroup.rawValue], lectures: counts[0])
+        if !held.meets(owed) { named.behindSchedule.append((info.id, held, owed)) }
+      }
+    }
     named.activistsReady = activistsReady.map { ($0.0.bytes, $0.1) }
     return named
   }
@@ -460,6 +493,7 @@ enum N {
   static let commitmentDue = number(.commitment, "due")
   static let commitmentFulfilled = number(.commitment, "fulfilled_on")
   static let meetingDate = number(.meeting, "date")
+  static let meetingKind = number(.meeting, "kind")
   static let serviceDate = number(.serviceCase, "date")
 }
 
@@ -533,5 +567,36 @@ struct RollUpFields {
     if case .varint(let v)? = Self.find(2, in: s) { d.month = Int32(truncatingIfNeeded: v) }
     if case .varint(let v)? = Self.find(3, in: s) { d.day = Int32(truncatingIfNeeded: v) }
     return d
+  }
+}
+
+/// 三会一课 — the branch's organisational life — held or owed over a stretch of months.
+///
+/// The standard frequencies (the Party's rules on organisational life in branches): a branch
+/// general meeting (支部党员大会) and a party lecture (党课) each quarter, a branch committee
+/// meeting (支委会) and a party group meeting (党小组会) each month. A period still running is
+/// counted over its whole months so far, so a branch is not behind on the first day of a quarter.
+public struct OrganisationalLife: Sendable, Hashable {
+  public var branchGeneral = 0
+  public var branchCommittee = 0
+  public var partyGroup = 0
+  public var lectures = 0
+
+  public init(branchGeneral: Int = 0, branchCommittee: Int = 0, partyGroup: Int = 0, lectures: Int = 0) {
+    self.branchGeneral = branchGeneral
+    self.branchCommittee = branchCommittee
+    self.partyGroup = partyGroup
+    self.lectures = lectures
+  }
+
+  public static func owed(months: Int) -> OrganisationalLife {
+    OrganisationalLife(branchGeneral: months / 3, branchCommittee: months, partyGroup: months, lectures: months / 3)
+  }
+
+  public var total: Int { branchGeneral + branchCommittee + partyGroup + lectures }
+
+  public func meets(_ owed: OrganisationalLife) -> Bool {
+    branchGeneral >= owed.branchGeneral && branchCommittee >= owed.branchCommittee && partyGroup >= owed.partyGroup
+      && lectures >= owed.lectures
   }
 }

@@ -108,6 +108,18 @@ extension WebApp {
             return (found.unit, found.cells + [String(item.points)])
           })),
       DashboardTable(
+        id: "organisational-life", heading: "三会一课未达要求的支部（已过的整月计）",
+        columns: ["单位", "支部党员大会", "支委会", "党小组会", "党课"],
+        rows: sorted(
+          named.behindSchedule.map { item in
+            let cells = [
+              (item.held.branchGeneral, item.owed.branchGeneral),
+              (item.held.branchCommittee, item.owed.branchCommittee),
+              (item.held.partyGroup, item.owed.partyGroup), (item.held.lectures, item.owed.lectures),
+            ].map { held, owed in held < owed ? "\(held)/\(owed) ✗" : "\(held)/\(owed)" }
+            return (item.unit, [unitName(item.unit)] + cells)
+          })),
+      DashboardTable(
         id: "conversions", heading: "预备期已满一年、尚未转正的预备党员", columns: ["姓名", "单位", "接收为预备党员", "预备期满", "已超过（天）"],
         rows: sorted(
           named.conversionsDue.map { item in

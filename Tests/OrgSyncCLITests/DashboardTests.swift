@@ -98,6 +98,37 @@ struct DashboardTests {
     let dueRows = try Self.sheet(dueFile).dropFirst()
     #expect(dueRows.map { $0[0] }.sorted() == due.sorted(), "named: \(dueRows.map { $0[0] }) expected: \(due)")
 
+    // 三会一课 for 2026 Q3 (ended: one branch general meeting, three committee and three party
+    // group meetings, one lecture owed), counted from the command line's own lists.
+    func inQ3(_ row: [String: Any]) -> Bool {
+      let date = row["date"] as? String ?? ""
+      return date >= "2026-07-01" && date <= "2026-09-30"
+    }
+    let meetings = try await Tool.run("orgsync", ["list", "meeting", "--json"], home: county).out
+    let lectures = try await Tool.run("orgsync", ["list", "lecture", "--json"], home: county).out
+    let units = try await Tool.run("orgsync", ["list", "unit", "--json"], home: county).out
+    let meetingRows = try #require(try JSONSerialization.jsonObject(with: Data(meetings.utf8)) as? [[String: Any]])
+    let lectureRows = try #require(try JSONSerialization.jsonObject(with: Data(lectures.utf8)) as? [[String: Any]])
+    let unitRows = try #require(try JSONSerialization.jsonObject(with: Data(units.utf8)) as? [[String: Any]])
+    var behind: [String] = []
+    for unit in unitRows where unit["level"] as? String == "grassroots" {
+      let name = try #require(unit["name"] as? String)
+      let held = meetingRows.filter { $0["unit"] as? String == name && inQ3($0) }
+      func count(_ kind: String) -> Int { held.filter { $0["kind"] as? String == kind }.count }
+      let lectured = lectureRows.filter { $0["unit"] as? String == name && inQ3($0) }.count
+      if count("branch-general") < 1 || count("branch-committee") < 3 || count("party-group") < 3 || lectured < 1 {
+        behind.append(name)
+      }
+    }
+    #expect(!behind.isEmpty, "the sample has branches behind")
+    let lifeFile = daemon.folder.appendingPathComponent("life.xlsx")
+    _ = try await curl([
+      "-b", jar, "-o", lifeFile.path, "\(ui.base)/dashboard.xlsx?table=organisational-life&period=2026-Q3",
+    ])
+    let lifeRows = try Self.sheet(lifeFile)
+    #expect(lifeRows.first == ["单位", "支部党员大会", "支委会", "党小组会", "党课"])
+    #expect(lifeRows.dropFirst().map { $0[0] }.sorted() == behind.sorted(), "behind: \(behind)")
+
     // The roll-up table itself: numbers stay numbers, the last row is the total.
     let whole = daemon.folder.appendingPathComponent("rollup.xlsx")
     _ = try await curl(["-b", jar, "-o", whole.path, "\(ui.base)/dashboard.xlsx?table=rollup&period=2026-Q3"])
