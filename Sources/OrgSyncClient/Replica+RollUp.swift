@@ -6,6 +6,20 @@ import OrgSyncProto
 import Synchronization
 
 extension Replica {
+  /// The member records of a unit and every unit below it (for the year-end statistics).
+  public func members(under root: [UInt8]) throws -> [Orgsync_V1_Member] {
+    var children: [[UInt8]: [[UInt8]]] = [:]
+    for (id, unit) in try units() { children[Array(unit.parentID), default: []].append(id) }
+    var subtree = [root]
+    var index = 0
+    while index < subtree.count {
+      subtree += children[subtree[index]] ?? []
+      index += 1
+    }
+    let wanted = Set(subtree)
+    return try records(type: .member).filter { wanted.contains($0.unitID) }.map(\.body.member)
+  }
+
   /// The roll-up of a subtree computed from this replica, offline — the same builder the
   /// server runs, over what this device last pulled (plus its own pending edits).
   public func rollUp(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)

@@ -31,6 +31,14 @@ extension WebApp {
     router.get("/record/:id/history") { _, context in try await history(context) }
     router.get("/dashboard") { request, _ in try await dashboard(request) }
     router.get("/dashboard.xlsx") { request, _ in try await dashboardSheet(request) }
+    router.get("/stats") { request, _ in try await statistics(request) }
+    router.get("/app.js") { _, _ in
+      Response(
+        status: .ok,
+        headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-store"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: Templates.script)))
+    }
+    router.get("/stats.xlsx") { request, _ in try await statisticsSheet(request) }
   }
 
   func home(flash: String?) async throws -> Response {

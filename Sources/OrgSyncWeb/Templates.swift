@@ -19,7 +19,8 @@ enum Templates {
   static let all: [String: String] = [
     "layout": layout, "input": input, "home": home, "list": list, "form": form, "record": record,
     "conflicts": conflicts,
-    "rejected": rejected, "dashboard": dashboard, "history": history, "syncing": syncing, "message": message,
+    "rejected": rejected, "dashboard": dashboard, "history": history, "syncing": syncing, "statistics": statistics,
+    "message": message,
   ]
 
   static let layout = """
@@ -27,6 +28,7 @@ enum Templates {
     <html lang="zh-Hans"><head><meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     {{#refresh}}<meta http-equiv="refresh" content="1">{{/refresh}}
+    <script src="/app.js" defer></script>
     <title>{{title}} — 组织工作台账</title>
     <style>
     body{font-family:"Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif;margin:0;color:#222;background:#f6f6f4;font-size:16px}
@@ -53,7 +55,7 @@ enum Templates {
     <a href="/">首页</a>{{#nav}}<a href="/records/{{type}}">{{label}}</a>{{/nav}}
     <a href="/conflicts">冲突{{#openConflicts}}（{{openConflicts}}）{{/openConflicts}}</a>
     <a href="/rejected">被退回{{#refused}}（{{refused}}）{{/refused}}</a>
-    {{#committee}}<a href="/dashboard">汇总</a>{{/committee}}</header>
+    {{#committee}}<a href="/dashboard">汇总</a><a href="/stats">年报</a>{{/committee}}</header>
     <main>{{#flash}}<div class="ok">{{flash}}</div>{{/flash}}{{{body}}}</main>
     </body></html>
     """
@@ -131,7 +133,7 @@ enum Templates {
     <table>{{#fields}}<tr><th>{{label}}</th><td>{{value}}</td></tr>{{/fields}}</table>
     <div class="noprint actions">{{^deleted}}<a href="/rejected/{{id}}/edit" id="fix-{{id}}">改正后重新提交</a>{{/deleted}}
     <form method="post" action="/rejected/{{id}}/retry"><input type="hidden" name="csrf" value="{{csrf}}"><button id="retry-{{id}}">按原内容重新提交</button></form>
-    <form method="post" action="/rejected/{{id}}/discard" onsubmit="return confirm('放弃后这条修改不再保留，确定吗？')"><input type="hidden" name="csrf" value="{{csrf}}"><button class="plain" id="discard-{{id}}">放弃</button></form></div></div>{{/items}}
+    <form method="post" action="/rejected/{{id}}/discard" data-confirm="放弃后这条修改不再保留，确定吗？"><input type="hidden" name="csrf" value="{{csrf}}"><button class="plain" id="discard-{{id}}">放弃</button></form></div></div>{{/items}}
     """
 
   static let history = """
@@ -148,7 +150,7 @@ enum Templates {
     <form method="get" class="noprint">期次 <select name="period">{{#periods}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/periods}}</select>
     <input type="hidden" name="unit" value="{{unit}}"> <button type="submit">查看</button>
     {{#parent}}　<a href="/dashboard?unit={{parent}}&period={{period}}">返回上级</a>{{/parent}}
-    　<button type="button" onclick="window.print()">打印</button></form>
+    　<button type="button" data-print>打印</button></form>
     <p>数据截至 {{asOf}}（本机副本，{{lastSync}}同步）</p>
     {{#hasLate}}<div class="error"><b>未按时上报{{periodLabel}}报告：</b>{{#late}}<span class="late">{{.}}</span> {{/late}}</div>{{/hasLate}}
     <div class="box"><h2>报告上报率</h2>{{{chart}}}</div>
@@ -169,7 +171,24 @@ enum Templates {
     <p>同步在后台进行，可以关闭这一页；录入的内容不会因为断网而丢失。</p></div>
     """
 
+  static let statistics = """
+    <h1>{{unitName}} {{year}}年党内统计（截至12月31日）</h1>
+    <form method="get" class="noprint">年度 <select name="year">{{#years}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/years}}</select>
+    <button type="submit">查看</button>　<a href="/stats.xlsx?year={{year}}">下载 Excel</a>　<button type="button" data-print>打印</button></form>
+    <p>统计口径：正式党员和预备党员，其入党（转正）日期在当年12月31日以前；“本年变动”按当年日期计。</p>
+    {{#tables}}<div class="box"><h2>{{name}}</h2><table>{{#rows}}<tr><th>{{row}}</th><td class="n">{{count}}</td></tr>{{/rows}}</table></div>{{/tables}}
+    """
+
   static let message = """
     <h1>{{heading}}</h1><p>{{text}}</p>
+    """
+
+  /// The little script the pages use, served from this address (the content security policy
+  /// allows no inline script): print buttons, and a question before a form that drops typed work.
+  static let script = """
+    document.querySelectorAll('[data-print]').forEach(b => b.addEventListener('click', () => window.print()));
+    document.querySelectorAll('form[data-confirm]').forEach(f => f.addEventListener('submit', e => {
+      if (!window.confirm(f.dataset.confirm)) e.preventDefault();
+    }));
     """
 }

@@ -482,3 +482,32 @@ struct Export: AsyncParsableCommand {
     }
   }
 }
+
+struct Stats: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "The year-end tallies of party members (党内统计年报) as of 31 December, from this computer's data.",
+    discussion: "Counted: full and probationary members whose stage date is on or before 31 December.")
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+  @Option(help: "The year, e.g. 2026.") var year: Int32
+  @Option(help: "The subtree's root, by unit code (default: this device's unit).") var unit: String?
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    guard (2000...2100).contains(year) else {
+      throw Failure(message: "the year must be between 2000 and 2100", code: Exit.usage)
+    }
+    var root = identity.unitID
+    if let unit {
+      guard let id = try unitLookup(replica)(unit) else {
+        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
+      }
+      root = id
+    }
+    let stats = YearEndStatistics(members: try replica.members(under: root), year: year)
+    var table = Table(columns: ["table", "row", "count"])
+    table.kinds["count"] = .integer
+    table.rows = stats.lines.map { [$0.table, $0.row, String($0.count)] }
+    print(table.render(output.format))
+  }
+}

@@ -129,6 +129,25 @@ struct DashboardTests {
     #expect(lifeRows.first == ["单位", "支部党员大会", "支委会", "党小组会", "党课"])
     #expect(lifeRows.dropFirst().map { $0[0] }.sorted() == behind.sorted(), "behind: \(behind)")
 
+    // The year-end statistics for this year count the same party members as the roll-up (no
+    // stage date lies after today), by the command line and on the page.
+    let stats = try await Tool.run("orgsync", ["stats", "--year", "2026", "--json"], home: county)
+    #expect(stats.status == 0, "\(stats.err)")
+    let lines = try #require(try JSONSerialization.jsonObject(with: Data(stats.out.utf8)) as? [[String: Any]])
+    let partyMembers = lines.filter { $0["table"] as? String == "党员总数" }.compactMap { $0["count"] as? Int }
+      .reduce(0, +)
+    let aggregate = try await Tool.run(
+      "orgsync", ["aggregate", "--period", "2026-Q3", "--offline", "--json"], home: county)
+    let totals = try #require(try JSONSerialization.jsonObject(with: Data(aggregate.out.utf8)) as? [[String: Any]])
+    #expect(partyMembers == totals.first { $0["unit"] as? String == "total" }?["party_members"] as? Int)
+    let genders = lines.filter { $0["table"] as? String == "性别" }.compactMap { $0["count"] as? Int }.reduce(0, +)
+    #expect(genders == partyMembers, "every table adds up to the members counted")
+    let statsPage = try await curl(["-b", jar, "\(ui.base)/stats?year=2026"])
+    #expect(statsPage.status == 200 && statsPage.body.contains("2026年党内统计"))
+    let statsFile = daemon.folder.appendingPathComponent("stats.xlsx")
+    _ = try await curl(["-b", jar, "-o", statsFile.path, "\(ui.base)/stats.xlsx?year=2026"])
+    #expect(try Self.sheet(statsFile).count == lines.count + 1, "the workbook holds every line")
+
     // The roll-up table itself: numbers stay numbers, the last row is the total.
     let whole = daemon.folder.appendingPathComponent("rollup.xlsx")
     _ = try await curl(["-b", jar, "-o", whole.path, "\(ui.base)/dashboard.xlsx?table=rollup&period=2026-Q3"])

@@ -1,0 +1,67 @@
+import Foundation
+import OrgSyncCore
+import OrgSyncProto
+import Testing
+
+@Suite("Year-end statistics")
+struct YearEndStatisticsTests {
+  static func person(
+    _ status: Orgsync_V1_MemberStatus, born: Orgsync_V1_Date, gender: Orgsync_V1_Gender = .male,
+    ethnicity: String = "汉族", education: Orgsync_V1_Education = .seniorHigh, probation: Orgsync_V1_Date? = nil,
+    full: Orgsync_V1_Date? = nil, applied: Orgsync_V1_Date? = nil
+  ) -> Orgsync_V1_Member {
+    var m = Orgsync_V1_Member()
+    m.name = "某"
+    m.status = status
+    m.birthDate = born
+    m.gender = gender
+    m.ethnicity = ethnicity
+    m.education = education
+    if let probation { m.probationStart = probation }
+    if let full { m.fullMemberOn = full }
+    if let applied { m.appliedOn = applied }
+    return m
+  }
+
+  @Test("hand-checked tallies as of 31 December: who counts, age on that day, join bands, the year's movement")
+  func handChecked() {
+    let members = [
+      // 30 on 31 December 2026 exactly: the youngest band.
+      Self.person(.full, born: d(1996, 12, 31), gender: .female, probation: d(2019, 6, 1), full: d(2020, 6, 1)),
+      // 31 on 1 January 2027, so still 30 on 31 December.
+      Self.person(.full, born: d(1996, 1, 1), ethnicity: "土家族", education: .bachelor, probation: d(2010, 5, 1)),
+      // Admitted this year: counted, and counted as developed this year.
+      Self.person(.probationary, born: d(1990, 3, 3), probation: d(2026, 7, 1), applied: d(2024, 1, 5)),
+      // Admitted next year: not a member on 31 December 2026.
+      Self.person(.probationary, born: d(1992, 3, 3), probation: d(2027, 1, 15)),
+      // A veteran with no dates: a full member, join time unknown.
+      Self.person(.full, born: d(1940, 8, 1)),
+      // An activist and the dead are not members.
+      Self.person(.activist, born: d(2000, 2, 2), applied: d(2026, 2, 1)),
+      Self.person(.deceased, born: d(1930, 1, 1)),
+    ]
+    let stats = YearEndStatistics(members: members, year: 2026)
+    func count(_ table: String, _ row: String) -> Int? {
+      stats.lines.first { $0.table == table && $0.row == row }?.count
+    }
+    #expect(count("党员总数", "正式党员") == 3)
+    #expect(count("党员总数", "预备党员") == 1)
+    #expect(count("性别", "女") == 1 && count("性别", "男") == 3)
+    #expect(count("民族", "汉族") == 3 && count("民族", "少数民族") == 1)
+    #expect(count("年龄（截至12月31日）", "30岁及以下") == 2)
+    #expect(count("年龄（截至12月31日）", "36至40岁") == 1)  // born 1990-03-03: 36
+    #expect(count("年龄（截至12月31日）", "61岁及以上") == 1)
+    #expect(count("学历", "大学本科") == 1 && count("学历", "高中、中专") == 3)
+    #expect(count("入党时间", "2012年11月至2022年10月") == 1)
+    #expect(count("入党时间", "2002年11月至2012年10月") == 1)
+    #expect(count("入党时间", "2022年11月以后") == 1)
+    #expect(count("入党时间", "未填") == 1)
+    #expect(count("本年变动", "发展党员（接收为预备党员）") == 1)
+    #expect(count("本年变动", "递交入党申请") == 1)
+    #expect(count("本年变动", "已故（现状）") == 1)
+    // Every table adds up to the members counted.
+    for table in ["性别", "民族", "年龄（截至12月31日）", "学历", "入党时间"] {
+      #expect(stats.lines.filter { $0.table == table }.map(\.count).reduce(0, +) == 4, "\(table)")
+    }
+  }
+}
