@@ -228,8 +228,14 @@ public struct RollUpBuilder: Sendable {
       if within(f.date(N.lectureDate)) {
         organisationalLife[unit, default: [Int](repeating: 0, count: 16)][0] += 1
       }
+      // A cadre's lecture counts when given at the grass roots (到基层讲党课) and already held.
       let speaker = f.bytes(N.lectureSpeaker)
-      if f.date(N.lectureDate).year == year, !speaker.isEmpty { lectured.insert(Key16(speaker)) }
+      let held = f.date(N.lectureDate)
+      if held.year == year, CalendarDate.compare(held, today) <= 0, !speaker.isEmpty,
+        units[unit]?.level == .grassroots
+      {
+        lectured.insert(Key16(speaker))
+      }
     case .liaisonPoint:
       let until = f.date(N.liaisonUntil)
       if !set(until) || CalendarDate.compare(until, today) >= 0 {

@@ -240,7 +240,13 @@ public struct SampleCounty: Sendable {
         l.topic = ["新时代党的建设", "密切联系群众", "创先争优与中心工作"][rng.int(0...2)]
         l.audienceSize = Int32(rng.int(15...60))
         l.kind = .partyLecture
-        _ = add(Self.body(lecture: l), unit: cadre.unit == countyID ? villageIDs[i % villageIDs.count] : cadre.unit)
+        // Lectures go to the grass roots: a county cadre's to any village, a township cadre's to
+        // one of the township's own villages.
+        let perTownship = max(1, options.villagesPerTownship)
+        let held =
+          townshipIDs.firstIndex(of: cadre.unit).map { villageIDs[$0 * perTownship + i % perTownship] }
+          ?? villageIDs[i % villageIDs.count]
+        _ = add(Self.body(lecture: l), unit: held)
       }
     }
     // Notices from the county to every township, and an inspection of some villages.

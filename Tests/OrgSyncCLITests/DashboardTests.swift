@@ -28,7 +28,7 @@ struct DashboardTests {
     "the county sees by name the cadres without a lecture, and a lecture takes the cadre off; each table downloads as an Excel workbook"
   )
   func namedLists() async throws {
-    let (daemon, _, county) = try await WebAppTests.county()
+    let (daemon, village, county) = try await WebAppTests.county()
     // The count the roll-up gives, from the command line.
     func noLecture() async throws -> Int {
       let json = try await Tool.run(
@@ -62,14 +62,26 @@ struct DashboardTests {
     let cadre = try #require(cadres.first { $0["name"] as? String == named[0] }, "\(named[0]) is a leading cadre")
     #expect(page.body.contains(named[0]), "the page names them too")
 
-    // The county records a lecture by that cadre: the next look no longer names them.
-    let added = try await Tool.run(
+    // A lecture at the county committee's own office does not count (lectures go to the grass
+    // roots); one in a village does, and the next look no longer names the cadre.
+    let atCounty = try await Tool.run(
       "orgsync",
       [
         "add", "lecture", "--unit", "430521", "--speaker-id", try #require(cadre["id"] as? String), "--speaker-name",
-        named[0], "--date", "2026-09-12", "--topic", "学习党章", "--audience-size", "40", "--kind", "party-lecture",
+        named[0], "--date", "2026-09-10", "--topic", "学习党章", "--audience-size", "12", "--kind", "party-lecture",
       ], home: county)
+    #expect(atCounty.status == 0, "\(atCounty.err)")
+    #expect(try await noLecture() == counted)
+    // The village hosting the lecture records it (a committee writes at its own level).
+    let added = try await Tool.run(
+      "orgsync",
+      [
+        "add", "lecture", "--speaker-id", try #require(cadre["id"] as? String), "--speaker-name", named[0], "--date",
+        "2026-09-12", "--topic", "学习党章", "--audience-size", "40", "--kind", "party-lecture",
+      ], home: village)
     #expect(added.status == 0, "\(added.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: village).status == 0)
+    #expect(try await Tool.run("orgsync", ["sync"], home: county).status == 0)
     #expect(try await noLecture() == counted - 1)
     let again = try await curl(["-b", jar, "\(ui.base)/dashboard?period=2026-Q3"])
     #expect(again.body.contains("未讲党课的领导干部（\(counted - 1)）"))
