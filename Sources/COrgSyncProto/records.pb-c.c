@@ -592,7 +592,7 @@ void   orgsync__v1__service_case__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__service_case__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor orgsync__v1__org_unit__field_descriptors[8] =
+static const ProtobufCFieldDescriptor orgsync__v1__org_unit__field_descriptors[10] =
 {
   {
     "code",
@@ -690,10 +690,36 @@ static const ProtobufCFieldDescriptor orgsync__v1__org_unit__field_descriptors[8
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "founded_on",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__OrgUnit, founded_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dissolved_on",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__OrgUnit, dissolved_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__org_unit__field_indices_by_name[] = {
   7,   /* field[7] = address */
   0,   /* field[0] = code */
+  9,   /* field[9] = dissolved_on */
+  8,   /* field[8] = founded_on */
   3,   /* field[3] = kind */
   2,   /* field[2] = level */
   1,   /* field[1] = name */
@@ -704,7 +730,7 @@ static const unsigned orgsync__v1__org_unit__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__org_unit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__org_unit__descriptor =
 {
@@ -714,7 +740,7 @@ const ProtobufCMessageDescriptor orgsync__v1__org_unit__descriptor =
   "Orgsync__V1__OrgUnit",
   "orgsync.v1",
   sizeof(Orgsync__V1__OrgUnit),
-  8,
+  10,
   orgsync__v1__org_unit__field_descriptors,
   orgsync__v1__org_unit__field_indices_by_name,
   1,  orgsync__v1__org_unit__number_ranges,

@@ -32,7 +32,7 @@ public enum Labels {
   static let byType: [Orgsync_V1_RecordType: [String: String]] = [
     .orgUnit: [
       "code": "组织代码", "name": "组织名称", "level": "层级", "kind": "组织类别", "parent_id": "上级组织",
-      "secretary": "书记", "phone": "办公电话", "address": "地址",
+      "secretary": "书记", "phone": "办公电话", "address": "地址", "founded_on": "成立日期", "dissolved_on": "撤销日期",
     ],
     .member: [
       "name": "姓名", "gender": "性别", "birth_date": "出生日期", "ethnicity": "民族", "education": "学历",

@@ -20,6 +20,8 @@ public struct RollUpBuilder: Sendable {
     var name: String
     var code: String
     var level: Orgsync_V1_UnitLevel
+    var founded: Orgsync_V1_Date
+    var dissolved: Orgsync_V1_Date
   }
 
   var units: [Key16: UnitInfo] = [:]
@@ -105,6 +107,14 @@ public struct RollUpBuilder: Sendable {
   }
 
   /// Reports are due 15 days after the period ends.
+  /// A unit owes the period's report if it existed by the period's end and was not dissolved
+  /// before the period began (units without these dates always owe it).
+  func owesReport(_ info: UnitInfo) -> Bool {
+    if set(info.founded), CalendarDate.compare(info.founded, end) > 0 { return false }
+    if set(info.dissolved), CalendarDate.compare(info.dissolved, start) < 0 { return false }
+    return true
+  }
+
   /// Whole months of the period that have passed by today (all of them once it has ended).
   var monthsElapsed: Int {
     if CalendarDate.compare(today, end) > 0 {
@@ -127,7 +137,8 @@ public struct RollUpBuilder: Sendable {
 
   public mutating func addUnit(id: [UInt8], unit: Orgsync_V1_OrgUnit) {
     units[Key16(id)] = UnitInfo(
-      id: id, parent: Key16(unit.parentID), name: unit.name, code: unit.code, level: unit.level)
+      id: id, parent: Key16(unit.parentID), name: unit.name, code: unit.code, level: unit.level,
+      founded: unit.foundedOn, dissolved: unit.dissolvedOn)
   }
 
   /// Call once all units are in: works out which child of the root each unit falls under.
@@ -156,7 +167,7 @@ public struct RollUpBuilder: Sendable {
       let row = child ?? rootKey
       guard let slot = slotOf[row] else { continue }
       branchOf[key] = slot
-      if let info = units[key], info.level == .grassroots {
+      if let info = units[key], info.level == .grassroots, owesReport(info) {
         rows[row]?.row.units += 1
         rows[row]?.row.reportsDue += 1
       }
@@ -370,7 +381,7 @@ public struct RollUpBuilder: Sendable {
       }
     }
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
-    for (unit, info) in units where info.level == .grassroots {
+    for (unit, info) in units where info.level == .grassroots && owesReport(info) {
       guard let slot = branchOf[unit] else { continue }
       let row = slotKeys[slot]
       let status = reported[unit] ?? .unspecified

@@ -90,6 +90,9 @@ public struct Validator {
     try text("secretary", u.secretary, max: 50)
     try text("phone", u.phone, max: 30)
     try text("address", u.address, max: 200)
+    try date("founded_on", u.foundedOn, notAfterToday: true)
+    try date("dissolved_on", u.dissolvedOn, notAfterToday: true)
+    try order("dissolved_on", after: u.foundedOn, u.dissolvedOn)
     if !u.parentID.isEmpty {
       let parent = try reference("parent_id", u.parentID, type: .orgUnit)
       guard Array(u.parentID) != id else { throw Rejection.invalid("parent_id", "a unit cannot be its own parent") }

@@ -65,3 +65,36 @@ struct YearEndStatisticsTests {
     }
   }
 }
+
+@Suite("Units that did not exist in a period")
+struct UnitLifetimeTests {
+  @Test("a village founded after Q3 or dissolved before it owes no Q3 report and is not named late")
+  func foundedAndDissolved() {
+    let county = RecordID.make()
+    let township = RecordID.make()
+    func unit(_ name: String, _ code: String, _ level: Orgsync_V1_UnitLevel, parent: [UInt8]) -> Orgsync_V1_OrgUnit {
+      var u = Orgsync_V1_OrgUnit()
+      u.name = name
+      u.code = code
+      u.level = level
+      u.parentID = Data(parent)
+      return u
+    }
+    var builder = RollUpBuilder(root: county, year: 2026, period: .q3, today: CalendarDate.make(2026, 11, 27))
+    builder.addUnit(id: county, unit: unit("县委", "1", .county, parent: []))
+    builder.addUnit(id: township, unit: unit("镇党委", "1-1", .township, parent: county))
+    let old = RecordID.make()
+    builder.addUnit(id: old, unit: unit("老村", "1-1-1", .grassroots, parent: township))
+    var founded = unit("新村", "1-1-2", .grassroots, parent: township)
+    founded.foundedOn = CalendarDate.make(2026, 11, 1)
+    builder.addUnit(id: RecordID.make(), unit: founded)
+    var merged = unit("并村", "1-1-3", .grassroots, parent: township)
+    merged.foundedOn = CalendarDate.make(2001, 1, 1)
+    merged.dissolvedOn = CalendarDate.make(2026, 3, 31)
+    builder.addUnit(id: RecordID.make(), unit: merged)
+    let rollUp = builder.build()
+    #expect(rollUp.total.reportsDue == 1)
+    #expect(rollUp.total.units == 1)
+    #expect(rollUp.total.lateUnitIds == [Data(old)], "only the village that existed is late")
+  }
+}

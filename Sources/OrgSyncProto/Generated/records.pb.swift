@@ -854,9 +854,32 @@ public nonisolated struct Orgsync_V1_OrgUnit: Sendable {
 
   public var address: String = String()
 
+  /// 成立日期: owes reports only for periods ending on or after it
+  public var foundedOn: Orgsync_V1_Date {
+    get {_foundedOn ?? Orgsync_V1_Date()}
+    set {_foundedOn = newValue}
+  }
+  /// Returns true if `foundedOn` has been explicitly set.
+  public var hasFoundedOn: Bool {self._foundedOn != nil}
+  /// Clears the value of `foundedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearFoundedOn() {self._foundedOn = nil}
+
+  /// 撤销日期: owes none for periods starting after it
+  public var dissolvedOn: Orgsync_V1_Date {
+    get {_dissolvedOn ?? Orgsync_V1_Date()}
+    set {_dissolvedOn = newValue}
+  }
+  /// Returns true if `dissolvedOn` has been explicitly set.
+  public var hasDissolvedOn: Bool {self._dissolvedOn != nil}
+  /// Clears the value of `dissolvedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearDissolvedOn() {self._dissolvedOn = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _foundedOn: Orgsync_V1_Date? = nil
+  fileprivate var _dissolvedOn: Orgsync_V1_Date? = nil
 }
 
 /// A party member or a person in the development pipeline (党员). Personal data: never logged.
@@ -1481,7 +1504,7 @@ nonisolated extension Orgsync_V1_CommitmentStatus: SwiftProtobuf._ProtoNameProvi
 
 nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OrgUnit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{1}level\0\u{1}kind\0\u{3}parent_id\0\u{1}secretary\0\u{1}phone\0\u{1}address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{1}level\0\u{1}kind\0\u{3}parent_id\0\u{1}secretary\0\u{1}phone\0\u{1}address\0\u{3}founded_on\0\u{3}dissolved_on\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1497,12 +1520,18 @@ nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._
       case 6: try { try decoder.decodeSingularStringField(value: &self.secretary) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.phone) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._foundedOn) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._dissolvedOn) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.code.isEmpty {
       try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
     }
@@ -1527,6 +1556,12 @@ nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.address.isEmpty {
       try visitor.visitSingularStringField(value: self.address, fieldNumber: 8)
     }
+    try { if let v = self._foundedOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._dissolvedOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1539,6 +1574,8 @@ nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.secretary != rhs.secretary {return false}
     if lhs.phone != rhs.phone {return false}
     if lhs.address != rhs.address {return false}
+    if lhs._foundedOn != rhs._foundedOn {return false}
+    if lhs._dissolvedOn != rhs._dissolvedOn {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -344,10 +344,18 @@ struct  Orgsync__V1__OrgUnit
    */
   char *phone;
   char *address;
+  /*
+   * 成立日期: owes reports only for periods ending on or after it
+   */
+  Orgsync__V1__Date *founded_on;
+  /*
+   * 撤销日期: owes none for periods starting after it
+   */
+  Orgsync__V1__Date *dissolved_on;
 };
 #define ORGSYNC__V1__ORG_UNIT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__org_unit__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_UNSPECIFIED, ORGSYNC__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_UNSPECIFIED, ORGSYNC__V1__UNIT_KIND__UNIT_KIND_UNSPECIFIED, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL }
 
 
 /*
