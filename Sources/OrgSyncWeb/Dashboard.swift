@@ -82,81 +82,12 @@ extension WebApp {
     rollUpTable.rows.append(["合计"] + Self.cells(rollUp.total))
     rollUpTable.links.append(nil)
     let late = rollUp.total.lateUnitIds.map { units[Array($0)]?.name ?? RecordID.string(Array($0)) }
-    let unitName: ([UInt8]) -> String = { units[$0]?.name ?? "" }
-    let unitCode: ([UInt8]) -> String = { units[$0]?.code ?? "" }
-    func member(_ id: [UInt8]) -> (unit: [UInt8], cells: [String]) {
-      guard let record = records[id] else { return ([], [RecordID.string(id), "", ""]) }
-      return (record.unitID, [record.body.member.name, unitName(record.unitID), record.body.member.cadreTitle])
-    }
-    func sorted(_ items: [(unit: [UInt8], cells: [String])]) -> [[String]] {
-      items.sorted { (unitCode($0.unit), $0.cells[0]) < (unitCode($1.unit), $1.cells[0]) }.map(\.cells)
-    }
-    let date: (Orgsync_V1_Date) -> String = { $0.year == 0 ? "" : CalendarDate.string($0) }
-    let tables = [
-      rollUpTable,
-      DashboardTable(
-        id: "late", heading: "未按时上报\(text.label)报告的单位", columns: ["单位", "单位编码"],
-        rows: rollUp.total.lateUnitIds.map { [unitName(Array($0)), unitCode(Array($0))] }),
-      DashboardTable(
-        id: "no-lecture", heading: "\(year)年未讲党课的领导干部", columns: ["姓名", "单位", "职务"],
-        rows: sorted(named.cadresWithoutLecture.map(member))),
-      DashboardTable(
-        id: "liaison", heading: "联系点不是 1–2 个的领导干部", columns: ["姓名", "单位", "职务", "有效联系点"],
-        rows: sorted(
-          named.cadresLiaisonOff.map { item in
-            let found = member(item.cadre)
-            return (found.unit, found.cells + [String(item.points)])
-          })),
-      DashboardTable(
-        id: "organisational-life", heading: "三会一课未达要求的支部（已过的整月计）",
-        columns: ["单位", "支部党员大会", "支委会", "党小组会", "党课"],
-        rows: sorted(
-          named.behindSchedule.map { item in
-            let cells = [
-              (item.held.branchGeneral, item.owed.branchGeneral),
-              (item.held.branchCommittee, item.owed.branchCommittee),
-              (item.held.partyGroup, item.owed.partyGroup), (item.held.lectures, item.owed.lectures),
-            ].map { held, owed in held < owed ? "\(held)/\(owed) ✗" : "\(held)/\(owed)" }
-            return (item.unit, [unitName(item.unit)] + cells)
-          })),
-      DashboardTable(
-        id: "conversions", heading: "预备期已满一年、尚未转正的预备党员", columns: ["姓名", "单位", "接收为预备党员", "预备期满", "已超过（天）"],
-        rows: sorted(
-          named.conversionsDue.map { item in
-            let found = member(item.member)
-            var due = item.since
-            due.year += 1
-            let over = CalendarDate.dayNumber(today) - CalendarDate.dayNumber(due)
-            return (found.unit, [found.cells[0], found.cells[1], date(item.since), date(due), String(max(0, over))])
-          })),
-      DashboardTable(
-        id: "activists", heading: "培养考察满一年的入党积极分子（可列为发展对象）", columns: ["姓名", "单位", "确定为积极分子"],
-        rows: sorted(
-          named.activistsReady.map { item in
-            let found = member(item.member)
-            return (found.unit, [found.cells[0], found.cells[1], date(item.since)])
-          })),
-      DashboardTable(
-        id: "problems", heading: "未解决的问题", columns: ["问题", "单位", "发现日期", "状态"],
-        rows: sorted(
-          named.openProblems.compactMap { records[$0] }.map { record in
-            let p = record.body.problem
-            return (
-              record.unitID,
-              [
-                p.title, unitName(record.unitID), date(p.identifiedOn),
-                Labels.choice(RecordPresentation.choiceName(p.status), enum: "ProblemStatus"),
-              ]
-            )
-          })),
-      DashboardTable(
-        id: "promises", heading: "逾期未兑现的承诺", columns: ["承诺内容", "单位", "兑现期限"],
-        rows: sorted(
-          named.overdueCommitments.compactMap { records[$0] }.map { record in
-            let c = record.body.commitment
-            return (record.unitID, [c.content, unitName(record.unitID), date(c.due)])
-          })),
-    ]
+    let tables =
+      [rollUpTable]
+      + NamedTable.lists(
+        rollUp: rollUp, named: named, records: records.mapValues(\.body), owners: records.mapValues(\.unitID),
+        units: units, year: year, periodLabel: text.label, today: today
+      ).map { DashboardTable(id: $0.id, heading: $0.heading, columns: $0.columns, rows: $0.rows) }
     return DashboardView(
       root: root, rootName: rollUp.total.name, year: year, period: period, asOf: rollUp.asOf,
       lastSync: localTime(lastSync), late: late, chart: Self.chart(rollUp.rows),

@@ -45,7 +45,7 @@ struct Orgsync: AsyncParsableCommand {
     subcommands: [
       Enroll.self, Add.self, Edit.self, Delete.self, Move.self, List.self, Show.self, Sync.self, Status.self,
       Conflicts.self, Rejected.self, Verify.self, Aggregate.self, Export.self, Recover.self, Held.self, Unlock.self,
-      Lock.self, Passphrase.self, UI.self, Stats.self,
+      Lock.self, Passphrase.self, UI.self, Stats.self, Lists.self,
     ])
 
   static func main() async {

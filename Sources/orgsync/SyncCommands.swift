@@ -438,7 +438,9 @@ struct Aggregate: AsyncParsableCommand {
     print(RollUpTable.render(rollUp, format: output.format, unitName: try unitNamer(replica)))
   }
 
-  func parsePeriod(_ text: String) throws -> (Int32, Orgsync_V1_ReportPeriod) {
+  func parsePeriod(_ text: String) throws -> (Int32, Orgsync_V1_ReportPeriod) { try Self.parse(text) }
+
+  static func parse(_ text: String) throws -> (Int32, Orgsync_V1_ReportPeriod) {
     let parts = text.uppercased().split(separator: "-")
     guard let year = parts.first.flatMap({ Int32($0) }), (2000...2100).contains(year) else {
       throw Failure(
@@ -509,5 +511,53 @@ struct Stats: AsyncParsableCommand {
     table.kinds["count"] = .integer
     table.rows = stats.lines.map { [$0.table, $0.row, String($0.count)] }
     print(table.render(output.format))
+  }
+}
+
+struct Lists: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Whom the roll-up's counts stand for, by name: late units, cadres without a lecture or with "
+      + "liaison points off, branches behind on 三会一课, members due for conversion, activists ready, open "
+      + "problems, overdue promises.",
+    discussion: "From this computer's data. --json prints one object per list: {id, heading, columns, rows}.")
+  @OptionGroup var common: Common
+  @OptionGroup var output: OutputOptions
+  @Option(help: "The period: 2026-Q3, 2026-H1 or 2026.") var period: String
+  @Option(help: "The subtree's root, by unit code (default: this device's unit).") var unit: String?
+
+  func run() async throws {
+    let (replica, identity) = try common.enrolled()
+    let (year, reportPeriod) = try Aggregate.parse(period)
+    var root = identity.unitID
+    if let unit {
+      guard let id = try unitLookup(replica)(unit) else {
+        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
+      }
+      root = id
+    }
+    let today = CalendarDate.today()
+    let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: reportPeriod, today: today)
+    var ids: [[UInt8]] = named.cadresWithoutLecture + named.openProblems + named.overdueCommitments
+    ids += named.cadresLiaisonOff.map { $0.cadre }
+    ids += named.conversionsDue.map { $0.member } + named.activistsReady.map { $0.member }
+    let records: [[UInt8]: Replica.LocalRecord] = try replica.records(ids: ids)
+    let tables = NamedTable.lists(
+      rollUp: rollUp, named: named, records: records.mapValues { $0.body }, owners: records.mapValues { $0.unitID },
+      units: try replica.units(), year: year, periodLabel: period, today: today)
+    if output.format == .json {
+      let objects = tables.map {
+        ["id": $0.id, "heading": $0.heading, "columns": $0.columns, "rows": $0.rows] as [String: Any]
+      }
+      let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+      return
+    }
+    for table in tables {
+      print("\(table.heading)（\(table.rows.count)）")
+      if !table.rows.isEmpty {
+        print(Table(columns: table.columns, rows: table.rows).render(output.format))
+      }
+      print("")
+    }
   }
 }

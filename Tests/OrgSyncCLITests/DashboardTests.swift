@@ -141,6 +141,19 @@ struct DashboardTests {
     #expect(lifeRows.first == ["单位", "支部党员大会", "支委会", "党小组会", "党课"])
     #expect(lifeRows.dropFirst().map { $0[0] }.sorted() == behind.sorted(), "behind: \(behind)")
 
+    // The command line names the same people and branches as the page's workbooks.
+    let lists = try await Tool.run("orgsync", ["lists", "--period", "2026-Q3", "--json"], home: county)
+    #expect(lists.status == 0, "\(lists.err)")
+    let parsed = try #require(try JSONSerialization.jsonObject(with: Data(lists.out.utf8)) as? [[String: Any]])
+    let cliConversions = try #require(parsed.first { $0["id"] as? String == "conversions" }?["rows"] as? [[String]])
+    #expect(cliConversions.map { $0[0] }.sorted() == due.sorted())
+    let cliLife = try #require(parsed.first { $0["id"] as? String == "organisational-life" }?["rows"] as? [[String]])
+    #expect(cliLife.map { $0[0] }.sorted() == behind.sorted())
+    #expect(
+      Set(parsed.compactMap { $0["id"] as? String }).isSuperset(of: [
+        "late", "no-lecture", "liaison", "problems", "promises", "activists",
+      ]))
+
     // The year-end statistics for this year count the same party members as the roll-up (no
     // stage date lies after today), by the command line and on the page.
     let stats = try await Tool.run("orgsync", ["stats", "--year", "2026", "--json"], home: county)
