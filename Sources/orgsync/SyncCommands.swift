@@ -416,13 +416,7 @@ struct Aggregate: AsyncParsableCommand {
   func run() async throws {
     let (replica, identity) = try common.enrolled()
     let (year, reportPeriod) = try parsePeriod(period)
-    var root = identity.unitID
-    if let unit {
-      guard let id = try unitLookup(replica)(unit) else {
-        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
-      }
-      root = id
-    }
+    let root = try subtreeRoot(unit, replica: replica, identity: identity)
     let rollUp: Orgsync_V1_RollUp
     if offline {
       rollUp = try replica.rollUp(root: root, year: year, period: reportPeriod, today: CalendarDate.today())
@@ -499,13 +493,7 @@ struct Stats: AsyncParsableCommand {
     guard (2000...2100).contains(year) else {
       throw Failure(message: "the year must be between 2000 and 2100", code: Exit.usage)
     }
-    var root = identity.unitID
-    if let unit {
-      guard let id = try unitLookup(replica)(unit) else {
-        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
-      }
-      root = id
-    }
+    let root = try subtreeRoot(unit, replica: replica, identity: identity)
     let stats = YearEndStatistics(members: try replica.members(under: root), year: year)
     var table = Table(columns: ["table", "row", "count"])
     table.kinds["count"] = .integer
@@ -528,13 +516,7 @@ struct Lists: AsyncParsableCommand {
   func run() async throws {
     let (replica, identity) = try common.enrolled()
     let (year, reportPeriod) = try Aggregate.parse(period)
-    var root = identity.unitID
-    if let unit {
-      guard let id = try unitLookup(replica)(unit) else {
-        throw Failure(message: "no unit with code \(unit) in this device's data", code: Exit.badValue)
-      }
-      root = id
-    }
+    let root = try subtreeRoot(unit, replica: replica, identity: identity)
     let today = CalendarDate.today()
     let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: reportPeriod, today: today)
     var ids: [[UInt8]] = named.cadresWithoutLecture + named.openProblems + named.overdueCommitments
@@ -560,4 +542,13 @@ struct Lists: AsyncParsableCommand {
       print("")
     }
   }
+}
+
+/// The unit named by `--unit CODE`, or this device's own.
+func subtreeRoot(_ code: String?, replica: Replica, identity: Replica.Identity) throws -> [UInt8] {
+  guard let code else { return identity.unitID }
+  guard let id = try unitLookup(replica)(code) else {
+    throw Failure(message: "no unit with code \(code) in this device's data", code: Exit.badValue)
+  }
+  return id
 }
