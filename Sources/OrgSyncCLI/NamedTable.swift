@@ -100,6 +100,23 @@ public struct NamedTable: Sendable {
             let owner = owners[id] ?? []
             return (owner, [c.content, unitName(owner), date(c.due)])
           })),
+      NamedTable(
+        id: "inspections", heading: "督查整改逾期未完成", columns: ["督查发现", "单位", "整改期限", "已逾期（天）"],
+        rows: sorted(
+          named.overdueInspections.compactMap { id in records[id].map { (id, $0) } }.map { id, body in
+            let i = body.inspection
+            let owner = owners[id] ?? []
+            let over = CalendarDate.dayNumber(today) - CalendarDate.dayNumber(i.followUpDue)
+            return (owner, [String(i.findings.prefix(40)), unitName(owner), date(i.followUpDue), String(over)])
+          })),
+      NamedTable(
+        id: "kept-late", heading: "逾期兑现的承诺", columns: ["承诺内容", "单位", "兑现期限", "兑现日期"],
+        rows: sorted(
+          named.keptLate.compactMap { id in records[id].map { (id, $0) } }.map { id, body in
+            let c = body.commitment
+            let owner = owners[id] ?? []
+            return (owner, [c.content, unitName(owner), date(c.due), date(c.fulfilledOn)])
+          })),
     ]
   }
 }

@@ -61,7 +61,7 @@ extension Replica {
           // Straight from SQLite's column memory: ids and units are not copied, each body
           // once (to open it).
           let statement = try db.makeStatement(
-            sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (2, 3, 4, 7, 8, 10, 11, 12, 13) AND "
+            sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (2, 3, 4, 5, 7, 8, 10, 11, 12, 13) AND "
               + halves[index])
           let sqlite = statement.sqliteStatement
           func column(_ index: Int32) -> UnsafeRawBufferPointer {

@@ -37,6 +37,8 @@ public struct RollUpBuilder: Sendable {
   var openProblems: [Key16] = []  // the problems counted open
   var overdueCommitments: [Key16] = []  // the promises counted overdue
   var organisationalLife: [Key16: [Int]] = [:]  // grassroots unit → meetings by kind (index 0: lectures)
+  var overdueInspections: [Key16] = []  // follow-up past its date and not done
+  var keptLate: [Key16] = []  // promises due in the period, fulfilled after their date
   var conversionsDue: [(Key16, Orgsync_V1_Date)] = []  // probationary a year or more, with their start
   var activistsReady: [(Key16, Orgsync_V1_Date)] = []  // activists a year or more, with their date
   let rootKey: Key16
@@ -273,11 +275,19 @@ public struct RollUpBuilder: Sendable {
       let fulfilled = f.date(N.commitmentFulfilled)
       guard within(due), status != .cancelled else { return }
       counts[slot].commitmentsDue += 1
+      if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) > 0 {
+        keptLate.append(Key16(id))
+      }
       if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) <= 0 {
         counts[slot].commitmentsFulfilledOnTime += 1
       } else if status != .fulfilled, CalendarDate.compare(due, today) < 0 {
         counts[slot].commitmentsOverdue += 1
         overdueCommitments.append(Key16(id))
+      }
+    case .inspection:
+      let due = f.date(N.inspectionDue)
+      if set(due), CalendarDate.compare(due, today) < 0, !set(f.date(N.inspectionDone)) {
+        overdueInspections.append(Key16(id))
       }
     case .meeting:
       if within(f.date(N.meetingDate)) {
@@ -316,6 +326,8 @@ public struct RollUpBuilder: Sendable {
     overdueCommitments += other.overdueCommitments
     organisationalLife.merge(other.organisationalLife) { a, b in zip(a, b).map(+) }
     conversionsDue += other.conversionsDue
+    overdueInspections += other.overdueInspections
+    keptLate += other.keptLate
     activistsReady += other.activistsReady
   }
 
@@ -332,8 +344,20 @@ public struct RollUpBuilder: Sendable {
     public var conversionsDue: [(member: [UInt8], since: Orgsync_V1_Date)] = []
     /// Grassroots units behind 三会一课 in the period so far: what each held and what it owed.
     public var behindSchedule: [(unit: [UInt8], held: OrganisationalLife, owed: OrganisationalLife)] = []
+    /// Inspections whose follow-up date has passed with the follow-up not done.
+    public var overdueInspections: [[UInt8]] = []
+    /// Promises due in the period that were kept, but after their date.
+    public var keptLate: [[UInt8]] = []
     /// Activists of a year or more: ready to be considered as development targets.
     public var activistsReady: [(member: [UInt8], since: Orgsync_V1_Date)] = []
+
+    /// Every record the lists name (to look up their names and units in one go).
+    public var recordIDs: [[UInt8]] {
+      var ids = cadresWithoutLecture + openProblems + overdueCommitments + overdueInspections + keptLate
+      ids += cadresLiaisonOff.map { $0.cadre }
+      ids += conversionsDue.map { $0.member } + activistsReady.map { $0.member }
+      return ids
+    }
   }
 
   public func named() -> Named {
@@ -346,6 +370,8 @@ public struct RollUpBuilder: Sendable {
     named.openProblems = openProblems.map(\.bytes)
     named.overdueCommitments = overdueCommitments.map(\.bytes)
     named.conversionsDue = conversionsDue.map { ($0.0.bytes, $0.1) }
+    named.overdueInspections = overdueInspections.map(\.bytes)
+    named.keptLate = keptLate.map(\.bytes)
     let owed = OrganisationalLife.owed(months: monthsElapsed)
     if owed.total > 0 {
       for (key, info) in units where info.level == .grassroots && branchOf[key] != nil {
@@ -509,6 +535,8 @@ enum N {
   static let commitmentStatus = number(.commitment, "status")
   static let commitmentDue = number(.commitment, "due")
   static let commitmentFulfilled = number(.commitment, "fulfilled_on")
+  static let inspectionDue = number(.inspection, "follow_up_due")
+  static let inspectionDone = number(.inspection, "follow_up_done")
   static let meetingDate = number(.meeting, "date")
   static let meetingKind = number(.meeting, "kind")
   static let serviceDate = number(.serviceCase, "date")

@@ -66,7 +66,7 @@ extension SQLiteStore {
     let statement = try db.cachedStatement(
       sql: """
         SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
-        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (2, 3, 4, 7, 8, 10, 11, 12, 13)
+        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (2, 3, 4, 5, 7, 8, 10, 11, 12, 13)
         """)
     try statement.setArguments([low, high])
     let sqlite = statement.sqliteStatement

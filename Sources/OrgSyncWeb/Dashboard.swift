@@ -64,10 +64,7 @@ extension WebApp {
     let today = self.today
     let (rollUp, named, units, lastSync, records) = try await replica.blocking { replica in
       let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: period, today: today)
-      let ids =
-        named.cadresWithoutLecture + named.cadresLiaisonOff.map(\.cadre) + named.openProblems
-        + named.overdueCommitments + named.conversionsDue.map(\.member) + named.activistsReady.map(\.member)
-      return (rollUp, named, try replica.units(), try replica.lastSync(), try replica.records(ids: ids))
+      return (rollUp, named, try replica.units(), try replica.lastSync(), try replica.records(ids: named.recordIDs))
     }
     let text = Self.periodText(year, period)
     let hasChildren = Set(units.values.map { Array($0.parentID) })

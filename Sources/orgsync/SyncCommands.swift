@@ -519,10 +519,7 @@ struct Lists: AsyncParsableCommand {
     let root = try subtreeRoot(unit, replica: replica, identity: identity)
     let today = CalendarDate.today()
     let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: reportPeriod, today: today)
-    var ids: [[UInt8]] = named.cadresWithoutLecture + named.openProblems + named.overdueCommitments
-    ids += named.cadresLiaisonOff.map { $0.cadre }
-    ids += named.conversionsDue.map { $0.member } + named.activistsReady.map { $0.member }
-    let records: [[UInt8]: Replica.LocalRecord] = try replica.records(ids: ids)
+    let records: [[UInt8]: Replica.LocalRecord] = try replica.records(ids: named.recordIDs)
     let tables = NamedTable.lists(
       rollUp: rollUp, named: named, records: records.mapValues { $0.body }, owners: records.mapValues { $0.unitID },
       units: try replica.units(), year: year, periodLabel: period, today: today)

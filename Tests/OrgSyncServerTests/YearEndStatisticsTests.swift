@@ -98,3 +98,61 @@ struct UnitLifetimeTests {
     #expect(rollUp.total.lateUnitIds == [Data(old)], "only the village that existed is late")
   }
 }
+
+@Suite("Follow-ups named by the roll-up")
+struct FollowUpTests {
+  @Test("inspections past their follow-up date and not done are named; promises kept after their date are named")
+  func followUps() throws {
+    let county = RecordID.make()
+    let village = RecordID.make()
+    var root = Orgsync_V1_OrgUnit()
+    root.name = "县委"
+    root.code = "1"
+    root.level = .county
+    var branch = Orgsync_V1_OrgUnit()
+    branch.name = "村支部"
+    branch.code = "1-1"
+    branch.level = .grassroots
+    branch.parentID = Data(county)
+    var builder = RollUpBuilder(root: county, year: 2026, period: .q3, today: CalendarDate.make(2026, 11, 27))
+    builder.addUnit(id: county, unit: root)
+    builder.addUnit(id: village, unit: branch)
+    func add(_ body: Orgsync_V1_RecordBody) throws -> [UInt8] {
+      let id = RecordID.make()
+      builder.add(type: RecordKinds.type(of: body), id: id, unitID: village, bytes: RecordKinds.bytes(of: body))
+      return id
+    }
+    func inspection(due: Orgsync_V1_Date, done: Orgsync_V1_Date?) -> Orgsync_V1_RecordBody {
+      var i = Orgsync_V1_Inspection()
+      i.issuerUnitID = Data(county)
+      i.date = CalendarDate.make(2026, 8, 1)
+      i.findings = "台账不全"
+      i.followUpDue = due
+      if let done { i.followUpDone = done }
+      var body = Orgsync_V1_RecordBody()
+      body.inspection = i
+      return body
+    }
+    func promise(due: Orgsync_V1_Date, kept: Orgsync_V1_Date) -> Orgsync_V1_RecordBody {
+      var c = Orgsync_V1_Commitment()
+      c.content = "修通村道"
+      c.promisedOn = CalendarDate.make(2026, 3, 1)
+      c.due = due
+      c.status = .fulfilled
+      c.fulfilledOn = kept
+      var body = Orgsync_V1_RecordBody()
+      body.commitment = c
+      return body
+    }
+    let overdue = try add(inspection(due: CalendarDate.make(2026, 10, 31), done: nil))
+    _ = try add(inspection(due: CalendarDate.make(2026, 10, 31), done: CalendarDate.make(2026, 10, 20)))
+    _ = try add(inspection(due: CalendarDate.make(2026, 12, 31), done: nil))  // not yet due
+    let late = try add(promise(due: CalendarDate.make(2026, 8, 31), kept: CalendarDate.make(2026, 9, 20)))
+    _ = try add(promise(due: CalendarDate.make(2026, 8, 31), kept: CalendarDate.make(2026, 8, 30)))
+    let rollUp = builder.build()
+    let named = builder.named()
+    #expect(named.overdueInspections == [overdue])
+    #expect(named.keptLate == [late])
+    #expect(rollUp.total.commitmentsDue == 2 && rollUp.total.commitmentsFulfilledOnTime == 1)
+  }
+}
