@@ -1,0 +1,28 @@
+import Foundation
+import OrgSyncProto
+
+extension Orgsync_V1_UnitRollUp {
+  /// Adds another row's counts (medians and status lists are set by the caller).
+  mutating func merge(_ other: Orgsync_V1_UnitRollUp) {
+    units += other.units
+    members += other.members
+    leadingCadres += other.leadingCadres
+    reportsDue += other.reportsDue
+    reportsSubmitted += other.reportsSubmitted
+    reportsAcknowledged += other.reportsAcknowledged
+    reportsLate += other.reportsLate
+    reportsSubmittedLate += other.reportsSubmittedLate
+    maxDaysLate = max(maxDaysLate, other.maxDaysLate)
+    cadresWithoutLecture += other.cadresWithoutLecture
+    cadresLiaisonOff += other.cadresLiaisonOff
+    opinions += other.opinions
+    problemsOpen += other.problemsOpen
+    problemsResolved += other.problemsResolved
+    commitmentsDue += other.commitmentsDue
+    commitmentsFulfilledOnTime += other.commitmentsFulfilledOnTime
+    commitmentsOverdue += other.commitmentsOverdue
+    meetings += other.meetings
+    serviceCases += other.serviceCases
+    lateUnitIds += other.lateUnitIds
+  }
+}
