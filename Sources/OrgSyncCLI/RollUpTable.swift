@@ -10,6 +10,32 @@ public enum RollUpTable {
     "problems open", "resolved", "median days", "promises due", "kept on time", "overdue", "meetings", "services",
   ]
 
+  /// One line per column saying what it counts (`orgsync aggregate --definitions`).
+  public static let definitions: [String: String] = [
+    "unit": "the unit: each child of the root, then the root's own row (its own cadres), then the total",
+    "units": "grassroots units that existed in the period (founded by its end, not dissolved before its start)",
+    "party members":
+      "full and probationary members (records of applicants, the deceased and those gone are not members)",
+    "probationary": "probationary members (预备党员)",
+    "in pipeline": "applicants, activists and development targets",
+    "cadres": "members marked as leading cadres",
+    "reports": "grassroots units whose best report for the period is submitted or acknowledged / units owing one",
+    "acknowledged": "of those, reports the reviewing unit acknowledged",
+    "late": "units with no submitted report 15 days after the period's end",
+    "in late": "reports submitted after that deadline (late even though they arrived)",
+    "no lecture": "leading cadres with no lecture this year given at a grassroots unit and already held",
+    "liaison off": "leading cadres with no live liaison point, or more than two",
+    "opinions": "opinions collected from the people dated in the period",
+    "problems open": "problems identified by the period's end and not resolved by then",
+    "resolved": "problems resolved in the period",
+    "median days": "median days from identification to resolution of those",
+    "promises due": "promises due in the period, not cancelled",
+    "kept on time": "of those, fulfilled on or before their date",
+    "overdue": "of those, not fulfilled and past their date today",
+    "meetings": "meetings held in the period",
+    "services": "service cases in the period",
+  ]
+
   public static func row(_ r: Orgsync_V1_UnitRollUp, name: String) -> [String] {
     [
       name, String(r.units), String(r.partyMembers),

@@ -14,11 +14,17 @@ struct Aggregate: AsyncParsableCommand {
     discussion: "Online it asks the server (live data); with --offline it computes from this computer's data.")
   @OptionGroup var common: Common
   @OptionGroup var output: OutputOptions
-  @Option(help: "The period: 2026-Q3, 2026-H1 or 2026.") var period: String
+  @Option(help: "The period: 2026-Q3, 2026-H1 or 2026.") var period: String = ""
   @Option(help: "The subtree's root, by unit code (default: this device's unit).") var unit: String?
   @Flag(help: "Compute from this computer's data, without the server.") var offline = false
+  @Flag(help: "Print what each column counts, one line each, instead of the roll-up.") var definitions = false
 
   func run() async throws {
+    if definitions {
+      var table = Table(columns: ["column", "definition"])
+      table.rows = RollUpTable.columns.map { [$0, RollUpTable.definitions[$0] ?? ""] }
+      return print(table.render(output.format))
+    }
     let (replica, identity) = try common.enrolled()
     let (year, reportPeriod) = try parsePeriod(period)
     let root = try subtreeRoot(unit, replica: replica, identity: identity)

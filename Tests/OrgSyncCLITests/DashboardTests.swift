@@ -165,6 +165,14 @@ struct DashboardTests {
       "orgsync", ["aggregate", "--period", "2026-Q3", "--offline", "--json"], home: county)
     let totals = try #require(try JSONSerialization.jsonObject(with: Data(aggregate.out.utf8)) as? [[String: Any]])
     #expect(partyMembers == totals.first { $0["unit"] as? String == "total" }?["party_members"] as? Int)
+    // Every figure of the roll-up has a one-line definition.
+    let defined = try await Tool.run("orgsync", ["aggregate", "--definitions", "--json"], home: county)
+    let definitions = try #require(try JSONSerialization.jsonObject(with: Data(defined.out.utf8)) as? [[String: Any]])
+    let keys = Set(try #require(totals.first).keys)
+    let columns = Set(
+      definitions.compactMap { $0["column"] as? String }.map { $0.replacingOccurrences(of: " ", with: "_") })
+    #expect(columns == keys, "defined: \(columns.sorted()) figures: \(keys.sorted())")
+    #expect(definitions.allSatisfy { !($0["definition"] as? String ?? "").isEmpty })
     let genders = lines.filter { $0["table"] as? String == "性别" }.compactMap { $0["count"] as? Int }.reduce(0, +)
     #expect(genders == partyMembers, "every table adds up to the members counted")
     let statsPage = try await curl(["-b", jar, "\(ui.base)/stats?year=2026"])
