@@ -241,13 +241,4 @@ public enum Pipeline {
       }
     }
   }
-
-  /// The day a probationary member is due for conversion: a year after probation began.
-  public static func conversionDue(_ m: Orgsync_V1_Member) -> Orgsync_V1_Date? {
-    guard m.status == .probationary, isSet(m.probationStart) else { return nil }
-    var due = m.probationStart
-    due.year += 1
-    if due.month == 2, due.day == 29 { due.day = 28 }
-    return due
-  }
 }

@@ -130,16 +130,8 @@ extension WebApp {
     let view = try await dashboardView(request)
     let wanted = request.uri.queryParameters.get("table") ?? "rollup"
     guard let table = view.tables.first(where: { $0.id == wanted }) else { return notFound }
-    let data = try Spreadsheet(sheetName: table.heading, columns: table.columns, rows: table.rows).data()
-    let name = "\(table.heading).xlsx"
-    let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "table.xlsx"
-    return Response(
-      status: .ok,
-      headers: [
-        .contentType: Spreadsheet.contentType, .cacheControl: "no-store",
-        .contentDisposition: "attachment; filename=\"table.xlsx\"; filename*=UTF-8''\(encoded)",
-      ],
-      body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    return try Spreadsheet(sheetName: table.heading, columns: table.columns, rows: table.rows)
+      .response(file: "\(table.heading).xlsx")
   }
 
   static let columns = [

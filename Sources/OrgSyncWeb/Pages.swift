@@ -100,7 +100,8 @@ extension WebApp {
   func list(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
     guard let type = Self.type(context) else { return notFound }
     let filter = ListFilter(request)
-    let page = max(1, request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1)
+    // A page number from the address bar: anything odd is page 1; a huge one is past the end.
+    let page = min(1_000_000, max(1, request.uri.queryParameters.get("page").flatMap { Int($0) } ?? 1))
     let columns = RecordPresentation.summaryFields(type)
     let dateField = Self.dateField(type)
     let unitID = identity.unitID
@@ -150,7 +151,7 @@ extension WebApp {
     // Pages near this one, the first and the last: a 400-page list is not 400 links.
     let pages =
       pageCount > 1
-      ? Set([1, pageCount] + Array(max(1, page - 3)...min(pageCount, page + 3))).sorted().map {
+      ? Set([1, pageCount] + Array(min(pageCount, max(1, page - 3))...min(pageCount, page + 3))).sorted().map {
         ["number": $0, "current": $0 == page] as [String: Any]
       } : []
     var object: [String: Any] = [

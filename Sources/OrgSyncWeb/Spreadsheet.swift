@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import ZIPFoundation
 
 /// A table written as an Excel workbook (.xlsx: Office Open XML, one sheet), for the county
@@ -35,6 +36,18 @@ public struct Spreadsheet: Sendable {
     }
     guard let data = archive.data else { throw CocoaError(.fileWriteUnknown) }
     return data
+  }
+
+  /// The workbook as a download named `file` (Chinese names survive: RFC 5987 `filename*`).
+  public func response(file: String) throws -> Response {
+    let encoded = file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "table.xlsx"
+    return Response(
+      status: .ok,
+      headers: [
+        .contentType: Self.contentType, .cacheControl: "no-store",
+        .contentDisposition: "attachment; filename=\"table.xlsx\"; filename*=UTF-8''\(encoded)",
+      ],
+      body: ResponseBody(byteBuffer: ByteBuffer(bytes: try data())))
   }
 
   /// A1-style column letters: 0 → A, 25 → Z, 26 → AA.

@@ -41,14 +41,6 @@ extension WebApp {
     let sheet = Spreadsheet(
       sheetName: "\(stats.year)年党内统计", columns: ["表", "项目", "人数"],
       rows: stats.lines.map { [$0.table, $0.row, String($0.count)] })
-    let file = "\(name)\(stats.year)年党内统计.xlsx"
-    let encoded = file.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "statistics.xlsx"
-    return Response(
-      status: .ok,
-      headers: [
-        .contentType: Spreadsheet.contentType, .cacheControl: "no-store",
-        .contentDisposition: "attachment; filename=\"statistics.xlsx\"; filename*=UTF-8''\(encoded)",
-      ],
-      body: ResponseBody(byteBuffer: ByteBuffer(bytes: try sheet.data())))
+    return try sheet.response(file: "\(name)\(stats.year)年党内统计.xlsx")
   }
 }

@@ -238,6 +238,9 @@ struct ListFilterTests {
     let rows = { (body: String) in body.components(separatedBy: "<a href=\"/record/").count - 1 }
     #expect(rows(first) == 50 && rows(second) == 50)
     #expect(first != second)
+    // A page number typed into the address bar, however large, is a page past the end.
+    let huge = try await curl(["-b", jar, ui.base + "/records/meeting?page=9223372036854775807"])
+    #expect(huge.status == 200 && rows(huge.body) == 0)
     let last = (meetings.count + 49) / 50
     let tail = try await curl(["-b", jar, ui.base + "/records/meeting?page=\(last)"]).body
     #expect(rows(tail) == meetings.count - 50 * (last - 1))
