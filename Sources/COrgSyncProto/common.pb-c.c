@@ -116,7 +116,7 @@ const ProtobufCMessageDescriptor orgsync__v1__date__descriptor =
   (ProtobufCMessageInit) orgsync__v1__date__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[14] =
+static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[17] =
 {
   { "RECORD_TYPE_UNSPECIFIED", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED", 0 },
   { "RECORD_TYPE_ORG_UNIT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_ORG_UNIT", 1 },
@@ -132,13 +132,18 @@ static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[
   { "RECORD_TYPE_PROBLEM", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_PROBLEM", 11 },
   { "RECORD_TYPE_COMMITMENT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_COMMITMENT", 12 },
   { "RECORD_TYPE_SERVICE_CASE", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_SERVICE_CASE", 13 },
+  { "RECORD_TYPE_TRANSFER", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_TRANSFER", 14 },
+  { "RECORD_TYPE_DUES_PAYMENT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_DUES_PAYMENT", 15 },
+  { "RECORD_TYPE_ASSESSMENT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_ASSESSMENT", 16 },
 };
 static const ProtobufCIntRange orgsync__v1__record_type__value_ranges[] = {
-{0, 0},{0, 14}
+{0, 0},{0, 17}
 };
-static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_name[14] =
+static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_name[17] =
 {
+  { "RECORD_TYPE_ASSESSMENT", 16 },
   { "RECORD_TYPE_COMMITMENT", 12 },
+  { "RECORD_TYPE_DUES_PAYMENT", 15 },
   { "RECORD_TYPE_INSPECTION", 5 },
   { "RECORD_TYPE_LECTURE", 8 },
   { "RECORD_TYPE_LIAISON_POINT", 7 },
@@ -151,6 +156,7 @@ static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_na
   { "RECORD_TYPE_REPORT", 4 },
   { "RECORD_TYPE_SERVICE_CASE", 13 },
   { "RECORD_TYPE_SUPPORT_ITEM", 9 },
+  { "RECORD_TYPE_TRANSFER", 14 },
   { "RECORD_TYPE_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orgsync__v1__record_type__descriptor =
@@ -160,9 +166,9 @@ const ProtobufCEnumDescriptor orgsync__v1__record_type__descriptor =
   "RecordType",
   "Orgsync__V1__RecordType",
   "orgsync.v1",
-  14,
+  17,
   orgsync__v1__record_type__enum_values_by_number,
-  14,
+  17,
   orgsync__v1__record_type__enum_values_by_name,
   1,
   orgsync__v1__record_type__value_ranges,

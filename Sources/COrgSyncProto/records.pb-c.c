@@ -592,6 +592,141 @@ void   orgsync__v1__service_case__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__service_case__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orgsync__v1__transfer__init
+                     (Orgsync__V1__Transfer         *message)
+{
+  static const Orgsync__V1__Transfer init_value = ORGSYNC__V1__TRANSFER__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__transfer__get_packed_size
+                     (const Orgsync__V1__Transfer *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__transfer__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__transfer__pack
+                     (const Orgsync__V1__Transfer *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__transfer__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__transfer__pack_to_buffer
+                     (const Orgsync__V1__Transfer *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__transfer__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__Transfer *
+       orgsync__v1__transfer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__Transfer *)
+     protobuf_c_message_unpack (&orgsync__v1__transfer__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__transfer__free_unpacked
+                     (Orgsync__V1__Transfer *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__transfer__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__dues_payment__init
+                     (Orgsync__V1__DuesPayment         *message)
+{
+  static const Orgsync__V1__DuesPayment init_value = ORGSYNC__V1__DUES_PAYMENT__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__dues_payment__get_packed_size
+                     (const Orgsync__V1__DuesPayment *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__dues_payment__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__dues_payment__pack
+                     (const Orgsync__V1__DuesPayment *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__dues_payment__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__dues_payment__pack_to_buffer
+                     (const Orgsync__V1__DuesPayment *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__dues_payment__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__DuesPayment *
+       orgsync__v1__dues_payment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__DuesPayment *)
+     protobuf_c_message_unpack (&orgsync__v1__dues_payment__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__dues_payment__free_unpacked
+                     (Orgsync__V1__DuesPayment *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__dues_payment__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   orgsync__v1__assessment__init
+                     (Orgsync__V1__Assessment         *message)
+{
+  static const Orgsync__V1__Assessment init_value = ORGSYNC__V1__ASSESSMENT__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__assessment__get_packed_size
+                     (const Orgsync__V1__Assessment *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__assessment__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__assessment__pack
+                     (const Orgsync__V1__Assessment *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__assessment__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__assessment__pack_to_buffer
+                     (const Orgsync__V1__Assessment *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__assessment__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__Assessment *
+       orgsync__v1__assessment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__Assessment *)
+     protobuf_c_message_unpack (&orgsync__v1__assessment__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__assessment__free_unpacked
+                     (Orgsync__V1__Assessment *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__assessment__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orgsync__v1__org_unit__field_descriptors[10] =
 {
   {
@@ -747,7 +882,7 @@ const ProtobufCMessageDescriptor orgsync__v1__org_unit__descriptor =
   (ProtobufCMessageInit) orgsync__v1__org_unit__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[16] =
+static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[25] =
 {
   {
     "name",
@@ -941,13 +1076,124 @@ static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[16]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sponsor_ids",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__Member, n_sponsor_ids),
+    offsetof(Orgsync__V1__Member, sponsor_ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_done_on",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, training_done_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vote_expected",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, vote_expected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vote_present",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, vote_present),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "votes_for",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, votes_for),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approved_on",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, approved_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "occupation_code",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, occupation_code),
+    &orgsync__v1__occupation__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_category",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, dues_category),
+    &orgsync__v1__dues_category__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_base_fen",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, dues_base_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__member__field_indices_by_name[] = {
   11,   /* field[11] = activist_on */
   10,   /* field[10] = applied_on */
+  21,   /* field[21] = approved_on */
   2,   /* field[2] = birth_date */
   9,   /* field[9] = cadre_title */
   12,   /* field[12] = development_target_on */
+  24,   /* field[24] = dues_base_fen */
+  23,   /* field[23] = dues_category */
   4,   /* field[4] = education */
   3,   /* field[3] = ethnicity */
   14,   /* field[14] = full_member_on */
@@ -956,14 +1202,20 @@ static const unsigned orgsync__v1__member__field_indices_by_name[] = {
   0,   /* field[0] = name */
   15,   /* field[15] = note */
   5,   /* field[5] = occupation */
+  22,   /* field[22] = occupation_code */
   6,   /* field[6] = phone */
   13,   /* field[13] = probation_start */
+  16,   /* field[16] = sponsor_ids */
   7,   /* field[7] = status */
+  17,   /* field[17] = training_done_on */
+  18,   /* field[18] = vote_expected */
+  19,   /* field[19] = vote_present */
+  20,   /* field[20] = votes_for */
 };
 static const ProtobufCIntRange orgsync__v1__member__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__member__descriptor =
 {
@@ -973,7 +1225,7 @@ const ProtobufCMessageDescriptor orgsync__v1__member__descriptor =
   "Orgsync__V1__Member",
   "orgsync.v1",
   sizeof(Orgsync__V1__Member),
-  16,
+  25,
   orgsync__v1__member__field_descriptors,
   orgsync__v1__member__field_indices_by_name,
   1,  orgsync__v1__member__number_ranges,
@@ -1444,7 +1696,7 @@ const ProtobufCMessageDescriptor orgsync__v1__notice__descriptor =
   (ProtobufCMessageInit) orgsync__v1__notice__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__liaison_point__field_descriptors[5] =
+static const ProtobufCFieldDescriptor orgsync__v1__liaison_point__field_descriptors[7] =
 {
   {
     "cadre_id",
@@ -1506,18 +1758,44 @@ static const ProtobufCFieldDescriptor orgsync__v1__liaison_point__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "village_unit_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__LiaisonPoint, village_unit_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "problem_ids",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Orgsync__V1__LiaisonPoint, n_problem_ids),
+    offsetof(Orgsync__V1__LiaisonPoint, problem_ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__liaison_point__field_indices_by_name[] = {
   0,   /* field[0] = cadre_id */
   1,   /* field[1] = cadre_name */
   4,   /* field[4] = note */
+  6,   /* field[6] = problem_ids */
   2,   /* field[2] = since */
   3,   /* field[3] = until */
+  5,   /* field[5] = village_unit_id */
 };
 static const ProtobufCIntRange orgsync__v1__liaison_point__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__liaison_point__descriptor =
 {
@@ -1527,7 +1805,7 @@ const ProtobufCMessageDescriptor orgsync__v1__liaison_point__descriptor =
   "Orgsync__V1__LiaisonPoint",
   "orgsync.v1",
   sizeof(Orgsync__V1__LiaisonPoint),
-  5,
+  7,
   orgsync__v1__liaison_point__field_descriptors,
   orgsync__v1__liaison_point__field_indices_by_name,
   1,  orgsync__v1__liaison_point__number_ranges,
@@ -2178,6 +2456,484 @@ const ProtobufCMessageDescriptor orgsync__v1__service_case__descriptor =
   (ProtobufCMessageInit) orgsync__v1__service_case__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor orgsync__v1__transfer__field_descriptors[11] =
+{
+  {
+    "member_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, member_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "member_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, member_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_unit_code",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, to_unit_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_unit_name",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, to_unit_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "letter_no",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, letter_no),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "issued_on",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, issued_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, status),
+    &orgsync__v1__transfer_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "answered_on",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, answered_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "answer_note",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, answer_note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_unit_name",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Transfer, from_unit_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__transfer__field_indices_by_name[] = {
+  9,   /* field[9] = answer_note */
+  8,   /* field[8] = answered_on */
+  10,   /* field[10] = from_unit_name */
+  6,   /* field[6] = issued_on */
+  4,   /* field[4] = letter_no */
+  0,   /* field[0] = member_id */
+  1,   /* field[1] = member_name */
+  5,   /* field[5] = reason */
+  7,   /* field[7] = status */
+  2,   /* field[2] = to_unit_code */
+  3,   /* field[3] = to_unit_name */
+};
+static const ProtobufCIntRange orgsync__v1__transfer__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__transfer__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.Transfer",
+  "Transfer",
+  "Orgsync__V1__Transfer",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__Transfer),
+  11,
+  orgsync__v1__transfer__field_descriptors,
+  orgsync__v1__transfer__field_indices_by_name,
+  1,  orgsync__v1__transfer__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__transfer__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__dues_payment__field_descriptors[7] =
+{
+  {
+    "member_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, member_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_month",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, from_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_month",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, to_month),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "amount_fen",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, amount_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "paid_on",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, paid_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receipt_no",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, receipt_no),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__DuesPayment, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__dues_payment__field_indices_by_name[] = {
+  3,   /* field[3] = amount_fen */
+  1,   /* field[1] = from_month */
+  0,   /* field[0] = member_id */
+  6,   /* field[6] = note */
+  4,   /* field[4] = paid_on */
+  5,   /* field[5] = receipt_no */
+  2,   /* field[2] = to_month */
+};
+static const ProtobufCIntRange orgsync__v1__dues_payment__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__dues_payment__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.DuesPayment",
+  "DuesPayment",
+  "Orgsync__V1__DuesPayment",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__DuesPayment),
+  7,
+  orgsync__v1__dues_payment__field_descriptors,
+  orgsync__v1__dues_payment__field_indices_by_name,
+  1,  orgsync__v1__dues_payment__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__dues_payment__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__assessment__field_descriptors[13] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, kind),
+    &orgsync__v1__assessment_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "year",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, year),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "date",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, date),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "member_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, member_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "content",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, content),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "place",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, place),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reviewer",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, reviewer),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grade",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, grade),
+    &orgsync__v1__assessment_grade__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "participants",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, participants),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "satisfied",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, satisfied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stars",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, stars),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "partner",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, partner),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "completed_on",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Assessment, completed_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__assessment__field_indices_by_name[] = {
+  12,   /* field[12] = completed_on */
+  4,   /* field[4] = content */
+  2,   /* field[2] = date */
+  7,   /* field[7] = grade */
+  0,   /* field[0] = kind */
+  3,   /* field[3] = member_id */
+  8,   /* field[8] = participants */
+  11,   /* field[11] = partner */
+  5,   /* field[5] = place */
+  6,   /* field[6] = reviewer */
+  9,   /* field[9] = satisfied */
+  10,   /* field[10] = stars */
+  1,   /* field[1] = year */
+};
+static const ProtobufCIntRange orgsync__v1__assessment__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 13 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__assessment__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.Assessment",
+  "Assessment",
+  "Orgsync__V1__Assessment",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__Assessment),
+  13,
+  orgsync__v1__assessment__field_descriptors,
+  orgsync__v1__assessment__field_indices_by_name,
+  1,  orgsync__v1__assessment__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__assessment__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue orgsync__v1__unit_level__enum_values_by_number[7] =
 {
   { "UNIT_LEVEL_UNSPECIFIED", "ORGSYNC__V1__UNIT_LEVEL__UNIT_LEVEL_UNSPECIFIED", 0 },
@@ -2360,6 +3116,86 @@ const ProtobufCEnumDescriptor orgsync__v1__education__descriptor =
   orgsync__v1__education__enum_values_by_name,
   1,
   orgsync__v1__education__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__occupation__enum_values_by_number[10] =
+{
+  { "OCCUPATION_UNSPECIFIED", "ORGSYNC__V1__OCCUPATION__OCCUPATION_UNSPECIFIED", 0 },
+  { "OCCUPATION_WORKER", "ORGSYNC__V1__OCCUPATION__OCCUPATION_WORKER", 1 },
+  { "OCCUPATION_FARMER", "ORGSYNC__V1__OCCUPATION__OCCUPATION_FARMER", 2 },
+  { "OCCUPATION_PROFESSIONAL", "ORGSYNC__V1__OCCUPATION__OCCUPATION_PROFESSIONAL", 3 },
+  { "OCCUPATION_MANAGER", "ORGSYNC__V1__OCCUPATION__OCCUPATION_MANAGER", 4 },
+  { "OCCUPATION_OFFICIAL", "ORGSYNC__V1__OCCUPATION__OCCUPATION_OFFICIAL", 5 },
+  { "OCCUPATION_STUDENT", "ORGSYNC__V1__OCCUPATION__OCCUPATION_STUDENT", 6 },
+  { "OCCUPATION_MILITARY", "ORGSYNC__V1__OCCUPATION__OCCUPATION_MILITARY", 7 },
+  { "OCCUPATION_RETIRED", "ORGSYNC__V1__OCCUPATION__OCCUPATION_RETIRED", 8 },
+  { "OCCUPATION_OTHER", "ORGSYNC__V1__OCCUPATION__OCCUPATION_OTHER", 9 },
+};
+static const ProtobufCIntRange orgsync__v1__occupation__value_ranges[] = {
+{0, 0},{0, 10}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__occupation__enum_values_by_name[10] =
+{
+  { "OCCUPATION_FARMER", 2 },
+  { "OCCUPATION_MANAGER", 4 },
+  { "OCCUPATION_MILITARY", 7 },
+  { "OCCUPATION_OFFICIAL", 5 },
+  { "OCCUPATION_OTHER", 9 },
+  { "OCCUPATION_PROFESSIONAL", 3 },
+  { "OCCUPATION_RETIRED", 8 },
+  { "OCCUPATION_STUDENT", 6 },
+  { "OCCUPATION_UNSPECIFIED", 0 },
+  { "OCCUPATION_WORKER", 1 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__occupation__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.Occupation",
+  "Occupation",
+  "Orgsync__V1__Occupation",
+  "orgsync.v1",
+  10,
+  orgsync__v1__occupation__enum_values_by_number,
+  10,
+  orgsync__v1__occupation__enum_values_by_name,
+  1,
+  orgsync__v1__occupation__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__dues_category__enum_values_by_number[6] =
+{
+  { "DUES_CATEGORY_UNSPECIFIED", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_UNSPECIFIED", 0 },
+  { "DUES_CATEGORY_SALARIED", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_SALARIED", 1 },
+  { "DUES_CATEGORY_RETIRED", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_RETIRED", 2 },
+  { "DUES_CATEGORY_FARMER", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_FARMER", 3 },
+  { "DUES_CATEGORY_LOW_INCOME", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_LOW_INCOME", 4 },
+  { "DUES_CATEGORY_EXEMPT", "ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_EXEMPT", 5 },
+};
+static const ProtobufCIntRange orgsync__v1__dues_category__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__dues_category__enum_values_by_name[6] =
+{
+  { "DUES_CATEGORY_EXEMPT", 5 },
+  { "DUES_CATEGORY_FARMER", 3 },
+  { "DUES_CATEGORY_LOW_INCOME", 4 },
+  { "DUES_CATEGORY_RETIRED", 2 },
+  { "DUES_CATEGORY_SALARIED", 1 },
+  { "DUES_CATEGORY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__dues_category__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.DuesCategory",
+  "DuesCategory",
+  "Orgsync__V1__DuesCategory",
+  "orgsync.v1",
+  6,
+  orgsync__v1__dues_category__enum_values_by_number,
+  6,
+  orgsync__v1__dues_category__enum_values_by_name,
+  1,
+  orgsync__v1__dues_category__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue orgsync__v1__meeting_kind__enum_values_by_number[7] =
@@ -2680,5 +3516,109 @@ const ProtobufCEnumDescriptor orgsync__v1__commitment_status__descriptor =
   orgsync__v1__commitment_status__enum_values_by_name,
   1,
   orgsync__v1__commitment_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__transfer_status__enum_values_by_number[4] =
+{
+  { "TRANSFER_STATUS_UNSPECIFIED", "ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_UNSPECIFIED", 0 },
+  { "TRANSFER_STATUS_ISSUED", "ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_ISSUED", 1 },
+  { "TRANSFER_STATUS_ACCEPTED", "ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_ACCEPTED", 2 },
+  { "TRANSFER_STATUS_RETURNED", "ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_RETURNED", 3 },
+};
+static const ProtobufCIntRange orgsync__v1__transfer_status__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__transfer_status__enum_values_by_name[4] =
+{
+  { "TRANSFER_STATUS_ACCEPTED", 2 },
+  { "TRANSFER_STATUS_ISSUED", 1 },
+  { "TRANSFER_STATUS_RETURNED", 3 },
+  { "TRANSFER_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__transfer_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.TransferStatus",
+  "TransferStatus",
+  "Orgsync__V1__TransferStatus",
+  "orgsync.v1",
+  4,
+  orgsync__v1__transfer_status__enum_values_by_number,
+  4,
+  orgsync__v1__transfer_status__enum_values_by_name,
+  1,
+  orgsync__v1__transfer_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__assessment_kind__enum_values_by_number[7] =
+{
+  { "ASSESSMENT_KIND_UNSPECIFIED", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_UNSPECIFIED", 0 },
+  { "ASSESSMENT_KIND_PUBLIC_PLEDGE", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_PUBLIC_PLEDGE", 1 },
+  { "ASSESSMENT_KIND_LEADER_REVIEW", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_LEADER_REVIEW", 2 },
+  { "ASSESSMENT_KIND_DEMOCRATIC_REVIEW", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_DEMOCRATIC_REVIEW", 3 },
+  { "ASSESSMENT_KIND_STAR_RATING", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_STAR_RATING", 4 },
+  { "ASSESSMENT_KIND_PAIRING", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_PAIRING", 5 },
+  { "ASSESSMENT_KIND_YEAR_TARGET", "ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_YEAR_TARGET", 6 },
+};
+static const ProtobufCIntRange orgsync__v1__assessment_kind__value_ranges[] = {
+{0, 0},{0, 7}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__assessment_kind__enum_values_by_name[7] =
+{
+  { "ASSESSMENT_KIND_DEMOCRATIC_REVIEW", 3 },
+  { "ASSESSMENT_KIND_LEADER_REVIEW", 2 },
+  { "ASSESSMENT_KIND_PAIRING", 5 },
+  { "ASSESSMENT_KIND_PUBLIC_PLEDGE", 1 },
+  { "ASSESSMENT_KIND_STAR_RATING", 4 },
+  { "ASSESSMENT_KIND_UNSPECIFIED", 0 },
+  { "ASSESSMENT_KIND_YEAR_TARGET", 6 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__assessment_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.AssessmentKind",
+  "AssessmentKind",
+  "Orgsync__V1__AssessmentKind",
+  "orgsync.v1",
+  7,
+  orgsync__v1__assessment_kind__enum_values_by_number,
+  7,
+  orgsync__v1__assessment_kind__enum_values_by_name,
+  1,
+  orgsync__v1__assessment_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orgsync__v1__assessment_grade__enum_values_by_number[5] =
+{
+  { "ASSESSMENT_GRADE_UNSPECIFIED", "ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_UNSPECIFIED", 0 },
+  { "ASSESSMENT_GRADE_EXCELLENT", "ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_EXCELLENT", 1 },
+  { "ASSESSMENT_GRADE_COMPETENT", "ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_COMPETENT", 2 },
+  { "ASSESSMENT_GRADE_BASICALLY_COMPETENT", "ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_BASICALLY_COMPETENT", 3 },
+  { "ASSESSMENT_GRADE_INCOMPETENT", "ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_INCOMPETENT", 4 },
+};
+static const ProtobufCIntRange orgsync__v1__assessment_grade__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex orgsync__v1__assessment_grade__enum_values_by_name[5] =
+{
+  { "ASSESSMENT_GRADE_BASICALLY_COMPETENT", 3 },
+  { "ASSESSMENT_GRADE_COMPETENT", 2 },
+  { "ASSESSMENT_GRADE_EXCELLENT", 1 },
+  { "ASSESSMENT_GRADE_INCOMPETENT", 4 },
+  { "ASSESSMENT_GRADE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orgsync__v1__assessment_grade__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orgsync.v1.AssessmentGrade",
+  "AssessmentGrade",
+  "Orgsync__V1__AssessmentGrade",
+  "orgsync.v1",
+  5,
+  orgsync__v1__assessment_grade__enum_values_by_number,
+  5,
+  orgsync__v1__assessment_grade__enum_values_by_name,
+  1,
+  orgsync__v1__assessment_grade__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -302,7 +302,7 @@ const ProtobufCMessageDescriptor orgsync__v1__status_count__descriptor =
   (ProtobufCMessageInit) orgsync__v1__status_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[27] =
+static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[49] =
 {
   {
     "unit_id",
@@ -628,25 +628,302 @@ static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "transfers_in_transit",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, transfers_in_transit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transfers_out",
+    29,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, transfers_out),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transfers_in",
+    30,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, transfers_in),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_due_fen",
+    31,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, dues_due_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_paid_fen",
+    32,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, dues_paid_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_arrears",
+    33,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, dues_arrears),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inspections_overdue",
+    34,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, inspections_overdue),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "notices",
+    35,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, notices),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "support_fen",
+    36,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, support_fen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "support_items",
+    37,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, support_items),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "commitments_kept_late",
+    38,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, commitments_kept_late),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "conversions_due",
+    39,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, conversions_due),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "activists_ready",
+    40,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, activists_ready),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pledges_public",
+    41,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, pledges_public),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "leader_reviews",
+    42,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, leader_reviews),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "members_reviewed",
+    43,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, members_reviewed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "members_incompetent",
+    44,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, members_incompetent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pairings_active",
+    45,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, pairings_active),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "targets_set",
+    46,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, targets_set),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "targets_met",
+    47,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, targets_met),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "units_rated",
+    48,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, units_rated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stars",
+    49,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, stars),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
+  39,   /* field[39] = activists_ready */
   12,   /* field[12] = cadres_liaison_off */
   11,   /* field[11] = cadres_without_lecture */
   2,   /* field[2] = code */
   17,   /* field[17] = commitments_due */
   18,   /* field[18] = commitments_fulfilled_on_time */
+  37,   /* field[37] = commitments_kept_late */
   19,   /* field[19] = commitments_overdue */
+  38,   /* field[38] = conversions_due */
+  32,   /* field[32] = dues_arrears */
+  30,   /* field[30] = dues_due_fen */
+  31,   /* field[31] = dues_paid_fen */
   24,   /* field[24] = in_pipeline */
+  33,   /* field[33] = inspections_overdue */
   22,   /* field[22] = late_unit_ids */
+  41,   /* field[41] = leader_reviews */
   6,   /* field[6] = leading_cadres */
   26,   /* field[26] = max_days_late */
   16,   /* field[16] = median_days_to_resolve */
   20,   /* field[20] = meetings */
   4,   /* field[4] = members */
   5,   /* field[5] = members_by_status */
+  43,   /* field[43] = members_incompetent */
+  42,   /* field[42] = members_reviewed */
   1,   /* field[1] = name */
+  34,   /* field[34] = notices */
   13,   /* field[13] = opinions */
+  44,   /* field[44] = pairings_active */
   23,   /* field[23] = party_members */
+  40,   /* field[40] = pledges_public */
   14,   /* field[14] = problems_open */
   15,   /* field[15] = problems_resolved */
   9,   /* field[9] = reports_acknowledged */
@@ -655,13 +932,22 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   8,   /* field[8] = reports_submitted */
   25,   /* field[25] = reports_submitted_late */
   21,   /* field[21] = service_cases */
+  48,   /* field[48] = stars */
+  35,   /* field[35] = support_fen */
+  36,   /* field[36] = support_items */
+  46,   /* field[46] = targets_met */
+  45,   /* field[45] = targets_set */
+  29,   /* field[29] = transfers_in */
+  27,   /* field[27] = transfers_in_transit */
+  28,   /* field[28] = transfers_out */
   0,   /* field[0] = unit_id */
   3,   /* field[3] = units */
+  47,   /* field[47] = units_rated */
 };
 static const ProtobufCIntRange orgsync__v1__unit_roll_up__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 27 }
+  { 0, 49 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
 {
@@ -671,7 +957,7 @@ const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
   "Orgsync__V1__UnitRollUp",
   "orgsync.v1",
   sizeof(Orgsync__V1__UnitRollUp),
-  27,
+  49,
   orgsync__v1__unit_roll_up__field_descriptors,
   orgsync__v1__unit_roll_up__field_indices_by_name,
   1,  orgsync__v1__unit_roll_up__number_ranges,

@@ -1087,7 +1087,7 @@ void   orgsync__v1__history_response__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[13] =
+static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[16] =
 {
   {
     "org_unit",
@@ -1245,9 +1245,47 @@ static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptor
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "transfer",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__RecordBody, kind_case),
+    offsetof(Orgsync__V1__RecordBody, transfer),
+    &orgsync__v1__transfer__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dues_payment",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__RecordBody, kind_case),
+    offsetof(Orgsync__V1__RecordBody, dues_payment),
+    &orgsync__v1__dues_payment__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "assessment",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__RecordBody, kind_case),
+    offsetof(Orgsync__V1__RecordBody, assessment),
+    &orgsync__v1__assessment__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__record_body__field_indices_by_name[] = {
+  15,   /* field[15] = assessment */
   11,   /* field[11] = commitment */
+  14,   /* field[14] = dues_payment */
   4,   /* field[4] = inspection */
   7,   /* field[7] = lecture */
   6,   /* field[6] = liaison_point */
@@ -1260,11 +1298,12 @@ static const unsigned orgsync__v1__record_body__field_indices_by_name[] = {
   3,   /* field[3] = report */
   12,   /* field[12] = service_case */
   8,   /* field[8] = support_item */
+  13,   /* field[13] = transfer */
 };
 static const ProtobufCIntRange orgsync__v1__record_body__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__record_body__descriptor =
 {
@@ -1274,7 +1313,7 @@ const ProtobufCMessageDescriptor orgsync__v1__record_body__descriptor =
   "Orgsync__V1__RecordBody",
   "orgsync.v1",
   sizeof(Orgsync__V1__RecordBody),
-  13,
+  16,
   orgsync__v1__record_body__field_descriptors,
   orgsync__v1__record_body__field_indices_by_name,
   1,  orgsync__v1__record_body__number_ranges,

@@ -60,6 +60,23 @@ enum ChineseNames {
       "未到期": "due", "进行中": "due", "已兑现": "fulfilled", "已取消": "cancelled",
       "進行中": "due", "已兌現": "fulfilled",
     ],
+    "Occupation": [
+      "工人": "worker", "农牧渔民": "farmer", "农民": "farmer", "专业技术人员": "professional",
+      "企事业单位专业技术人员": "professional", "管理人员": "manager", "企事业单位管理人员": "manager",
+      "党政机关工作人员": "official", "机关干部": "official", "学生": "student", "解放军、武警": "military", "军人": "military",
+      "离退休人员": "retired", "离退休": "retired", "其他职业人员": "other", "其他": "other",
+    ],
+    "DuesCategory": [
+      "在岗职工": "salaried", "离退休": "retired", "离退休人员": "retired", "农民": "farmer",
+      "学生、下岗失业、低保": "low-income", "低收入": "low-income", "免交": "exempt",
+    ],
+    "TransferStatus": ["在途": "issued", "已开介绍信": "issued", "已接收": "accepted", "已退回": "returned"],
+    "AssessmentKind": [
+      "公开承诺": "public-pledge", "领导点评": "leader-review", "民主评议": "democratic-review",
+      "民主评议党员": "democratic-review", "群众评议": "democratic-review", "评星定级": "star-rating",
+      "结对帮扶": "pairing", "年初目标": "year-target",
+    ],
+    "AssessmentGrade": ["优秀": "excellent", "合格": "competent", "基本合格": "basically-competent", "不合格": "incompetent"],
   ]
 
   /// The short name for a Chinese one, if it is known for this enum.

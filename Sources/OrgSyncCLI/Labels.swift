@@ -21,7 +21,8 @@ public enum Labels {
   static let typeLabels: [Orgsync_V1_RecordType: String] = [
     .orgUnit: "党组织", .member: "党员", .meeting: "会议", .report: "报告", .inspection: "督查",
     .notice: "通知", .liaisonPoint: "联系点", .lecture: "党课", .supportItem: "帮扶物资", .opinion: "群众意见",
-    .problem: "问题", .commitment: "承诺", .serviceCase: "服务事项",
+    .problem: "问题", .commitment: "承诺", .serviceCase: "服务事项", .transfer: "组织关系转接", .duesPayment: "党费交纳",
+    .assessment: "评议考核",
   ]
 
   static let common: [String: String] = [
@@ -39,6 +40,9 @@ public enum Labels {
       "occupation": "职业", "phone": "联系电话", "status": "人员类别", "leading_cadre": "是否领导干部",
       "cadre_title": "职务", "applied_on": "递交入党申请日期", "activist_on": "确定为积极分子日期",
       "development_target_on": "确定为发展对象日期", "probation_start": "预备期开始日期", "full_member_on": "转正日期",
+      "sponsor_ids": "入党介绍人", "training_done_on": "培训结业日期", "vote_expected": "支部大会应到有表决权党员",
+      "vote_present": "实到有表决权党员", "votes_for": "赞成票", "approved_on": "上级党委审批日期",
+      "occupation_code": "职业类别（统计）", "dues_category": "党费类别", "dues_base_fen": "党费计算基数（分/月）",
     ],
     .meeting: [
       "kind": "会议类别", "attendee_ids": "参会党员", "attendee_count": "实到人数", "expected_count": "应到人数",
@@ -53,7 +57,10 @@ public enum Labels {
       "follow_up_note": "整改情况",
     ],
     .notice: ["audience_root_id": "下发范围", "issued_on": "下发日期"],
-    .liaisonPoint: ["cadre_id": "联系干部", "cadre_name": "干部姓名", "since": "开始日期", "until": "结束日期"],
+    .liaisonPoint: [
+      "cadre_id": "联系干部", "cadre_name": "干部姓名", "since": "开始日期", "until": "结束日期", "village_unit_id": "所在村",
+      "problem_ids": "发现的问题",
+    ],
     .lecture: ["speaker_id": "讲课人", "speaker_name": "讲课人姓名", "audience_size": "听课人数", "kind": "党课类别"],
     .supportItem: ["what": "物资", "amount_fen": "金额（分）", "quantity": "数量", "provider": "提供单位"],
     .opinion: ["source": "来源", "content": "意见内容", "category": "类别", "respondent": "反映人"],
@@ -66,6 +73,20 @@ public enum Labels {
       "evidence": "兑现情况",
     ],
     .serviceCase: ["beneficiaries": "受益人数", "cost_fen": "费用（分）", "problem_id": "对应问题"],
+    .transfer: [
+      "member_id": "党员", "member_name": "党员姓名", "to_unit_code": "转入组织代码", "to_unit_name": "转入组织名称",
+      "letter_no": "介绍信编号", "reason": "转接原因", "issued_on": "开具日期", "status": "转接状态", "answered_on": "办理日期",
+      "answer_note": "退回原因", "from_unit_name": "转出组织",
+    ],
+    .duesPayment: [
+      "member_id": "党员", "from_month": "起始月份（YYYYMM）", "to_month": "截止月份（YYYYMM）", "amount_fen": "金额（分）",
+      "paid_on": "交纳日期", "receipt_no": "收据编号",
+    ],
+    .assessment: [
+      "kind": "类别", "year": "年度", "member_id": "党员", "content": "内容", "place": "公开地点", "reviewer": "点评领导",
+      "grade": "评议等次", "participants": "参评人数", "satisfied": "满意人数", "stars": "星级", "partner": "帮扶对象",
+      "completed_on": "完成日期",
+    ],
   ]
 
   /// Values of closed sets the command line does not take in Chinese.

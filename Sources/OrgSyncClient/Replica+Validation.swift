@@ -30,6 +30,18 @@ struct ReplicaResolver: ReferenceResolver {
     }
     return false
   }
+
+  func unitID(code: String) throws -> [UInt8]? {
+    guard !code.isEmpty else { return nil }
+    for row in try Row.fetchAll(
+      db, sql: "SELECT id, body FROM records WHERE type = ?", arguments: [Orgsync_V1_RecordType.orgUnit.rawValue])
+    {
+      if let unit = try? Orgsync_V1_OrgUnit(serializedBytes: sealer.open(row[1])), unit.code == code {
+        return [UInt8](row[0] as Data)
+      }
+    }
+    return nil
+  }
 }
 
 extension Replica {

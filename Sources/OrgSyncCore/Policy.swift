@@ -46,6 +46,14 @@ public struct Policy {
   static let reviewFields: Set<String> = ["status", "reviewer_unit_id", "reviewer_comment", "reviewed_on"]
   /// Org unit fields a branch may edit on its own unit.
   static let ownUnitFields: Set<String> = ["secretary", "phone", "address"]
+  /// Transfer fields the receiving unit sets when it answers.
+  static let transferAnswerFields: Set<String> = ["status", "answered_on", "answer_note"]
+
+  /// Whether `actor` is on the receiving side of a transfer: the unit named by its code, or above it.
+  func receives(_ actor: Actor, _ transfer: Orgsync_V1_Transfer) throws -> Bool {
+    guard let destination = try resolver.unitID(code: transfer.toUnitCode) else { return false }
+    return try resolver.isAncestorOrSelf(actor.unitID, of: destination)
+  }
 
   /// Throws `.permission` unless `actor` may turn `old` into `new` (nil old: a create;
   /// `new.deleted`: a delete), changing `fields` (body field names).
@@ -53,6 +61,13 @@ public struct Policy {
     // Any device may keep the contact fields of its own unit's record.
     if new.type == .orgUnit, let old, new.id == actor.unitID, !new.deleted, old.unitID == new.unitID,
       fields.isSubset(of: Self.ownUnitFields)
+    {
+      return
+    }
+    // The receiving unit answers a transfer it cannot otherwise see into (the member is still
+    // the issuing unit's).
+    if new.type == .transfer, let old, !new.deleted, old.unitID == new.unitID,
+      fields.isSubset(of: Self.transferAnswerFields), case .transfer(let t)? = new.body.kind, try receives(actor, t)
     {
       return
     }
@@ -67,6 +82,11 @@ public struct Policy {
           : "this \(RecordNames.name(of: new.type)) belongs to a unit outside this device's subtree")
     }
     let ownLevel = new.unitID == actor.unitID && (old?.unitID ?? actor.unitID) == actor.unitID
+    if case .transfer(let t)? = new.body.kind, t.status != .issued,
+      old.map({ $0.body.transfer.status != t.status }) ?? true, actor.role != .admin, try !receives(actor, t)
+    {
+      throw Rejection(.permission, field: "status", "only the receiving unit accepts or returns a transfer")
+    }
 
     switch actor.role {
     case .admin:
@@ -80,6 +100,8 @@ public struct Policy {
       switch new.type {
       case .orgUnit:
         break  // units below it (their parents are in its subtree, checked above)
+      case .transfer:
+        break  // it sends its units' members elsewhere (the transfer is the member's unit's)
       case .inspection:
         guard case .inspection(let i)? = new.body.kind, Array(i.issuerUnitID) == actor.unitID else {
           throw Rejection(.permission, "a committee issues inspections in its own name")
@@ -121,8 +143,19 @@ public struct Policy {
       }
     case (.member(let before)?, .member(let after)):
       try Pipeline.check(before: before, after: after)
+      if before.status == .developmentTarget, after.status == .probationary {
+        try Pipeline.checkAdmission(after, resolver: resolver)
+      }
     case (nil, .member(let after)):
       try Pipeline.check(before: nil, after: after)
+    case (nil, .transfer(let after)):
+      guard after.status == .issued else {
+        throw Rejection(.state, field: "status", "a transfer starts when the letter is issued")
+      }
+    case (.transfer(let before)?, _):
+      guard before.status == .issued else {
+        throw Rejection(.state, field: "status", "an accepted or returned transfer is final; issue a new one")
+      }
     case (.commitment(let before)?, .commitment(let after)):
       guard before.status == .due || before.status == after.status else {
         throw Rejection(.state, field: "status", "a fulfilled or cancelled commitment is final")
@@ -190,6 +223,44 @@ public enum Pipeline {
     var years = Int(b.year - a.year)
     if (b.month, b.day) < (a.month, a.day) { years -= 1 }
     return years
+  }
+
+  /// Admission as a probationary member (接收预备党员, 发展党员工作细则 第四章): two sponsors who
+  /// are full members, the short-term training done, the branch general meeting quorate (more
+  /// than half of the full members with a vote present) and in favour (more than half of them),
+  /// and the higher committee's approval, dated from the meeting on.
+  static func checkAdmission(_ m: Orgsync_V1_Member, resolver: any ReferenceResolver) throws {
+    let rules = "(Detailed Rules for Recruiting Party Members)"
+    guard Set(m.sponsorIds).count == 2 else {
+      throw Rejection(.invalidField, field: "sponsor_ids", "admission needs two sponsors who are full members \(rules)")
+    }
+    for id in m.sponsorIds {
+      guard let sponsor = try resolver.record(Array(id)), case .member(let s)? = sponsor.body.kind, !sponsor.deleted
+      else { throw Rejection(.notFound, field: "sponsor_ids", "sponsor_ids refers to no member") }
+      guard s.status == .full else {
+        throw Rejection(.invalidField, field: "sponsor_ids", "a sponsor must be a full member \(rules)")
+      }
+    }
+    guard isSet(m.trainingDoneOn), CalendarDate.compare(m.trainingDoneOn, m.probationStart) <= 0 else {
+      throw Rejection(
+        .invalidField, field: "training_done_on",
+        "a development target completes the training before admission \(rules)")
+    }
+    guard m.voteExpected > 0, m.votePresent * 2 > m.voteExpected else {
+      throw Rejection(
+        .invalidField, field: "vote_present",
+        "the branch general meeting needs more than half of its full members with a vote present \(rules)")
+    }
+    guard m.votesFor * 2 > m.voteExpected else {
+      throw Rejection(
+        .invalidField, field: "votes_for",
+        "admission needs the votes of more than half of the full members who should attend \(rules)")
+    }
+    guard isSet(m.approvedOn), CalendarDate.compare(m.approvedOn, m.probationStart) >= 0 else {
+      throw Rejection(
+        .invalidField, field: "approved_on",
+        "admission needs the higher committee's approval, given after the branch meeting \(rules)")
+    }
   }
 
   public static func check(before: Orgsync_V1_Member?, after: Orgsync_V1_Member) throws {

@@ -6,7 +6,7 @@ public enum RecordKinds {
   /// Every type a client may write.
   public static let all: [Orgsync_V1_RecordType] = [
     .orgUnit, .member, .meeting, .report, .inspection, .notice, .liaisonPoint, .lecture, .supportItem, .opinion,
-    .problem, .commitment, .serviceCase,
+    .problem, .commitment, .serviceCase, .transfer, .duesPayment, .assessment,
   ]
 
   /// The type a body's set member stands for (unspecified when none is set).
@@ -25,6 +25,9 @@ public enum RecordKinds {
     case .problem: .problem
     case .commitment: .commitment
     case .serviceCase: .serviceCase
+    case .transfer: .transfer
+    case .duesPayment: .duesPayment
+    case .assessment: .assessment
     case nil: .unspecified
     }
   }
@@ -45,6 +48,9 @@ public enum RecordKinds {
     case .problem(let m): m
     case .commitment(let m): m
     case .serviceCase(let m): m
+    case .transfer(let m): m
+    case .duesPayment(let m): m
+    case .assessment(let m): m
     case nil: nil
     }
   }
@@ -65,6 +71,9 @@ public enum RecordKinds {
     case .problem: Orgsync_V1_Problem.self
     case .commitment: Orgsync_V1_Commitment.self
     case .serviceCase: Orgsync_V1_ServiceCase.self
+    case .transfer: Orgsync_V1_Transfer.self
+    case .duesPayment: Orgsync_V1_DuesPayment.self
+    case .assessment: Orgsync_V1_Assessment.self
     default: nil
     }
   }
@@ -86,6 +95,9 @@ public enum RecordKinds {
     case .problem: body.problem = try .init(serializedBytes: bytes)
     case .commitment: body.commitment = try .init(serializedBytes: bytes)
     case .serviceCase: body.serviceCase = try .init(serializedBytes: bytes)
+    case .transfer: body.transfer = try .init(serializedBytes: bytes)
+    case .duesPayment: body.duesPayment = try .init(serializedBytes: bytes)
+    case .assessment: body.assessment = try .init(serializedBytes: bytes)
     default: throw RecordError.unknownType
     }
     return body

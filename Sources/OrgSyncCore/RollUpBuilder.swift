@@ -41,6 +41,7 @@ public struct RollUpBuilder: Sendable {
   var keptLate: [Key16] = []  // promises due in the period, fulfilled after their date
   var conversionsDue: [(Key16, Orgsync_V1_Date)] = []  // probationary a year or more, with their start
   var activistsReady: [(Key16, Orgsync_V1_Date)] = []  // activists a year or more, with their date
+  var tally = LifecycleTally()  // transfers, dues, assessments, follow-ups (RollUpLifecycle.swift)
   let rootKey: Key16
 
   /// Per-row counters the records add to; folded into the rows by `build()`.
@@ -155,6 +156,7 @@ public struct RollUpBuilder: Sendable {
     }
     slotKeys = rows.keys.sorted { rows[$0]!.row.code < rows[$1]!.row.code }
     counts = Array(repeating: Counts(), count: slotKeys.count)
+    tally.counts = Array(repeating: .init(), count: slotKeys.count)
     let slotOf = Dictionary(uniqueKeysWithValues: slotKeys.enumerated().map { ($1, $0) })
     for key in units.keys {
       var current = key
@@ -200,10 +202,18 @@ public struct RollUpBuilder: Sendable {
   ) {
     index()
     let unit = Key16(unitID)
-    guard let slot = branchOf[unit] else { return }
     let f = RollUpFields(bytes: bytes)
+    if type == .transfer {  // either end may be the one in this subtree
+      tally.transfers.append(
+        .init(
+          id: Key16(id), issuer: unit, code: f.string(N.transferCode), status: f.int(N.transferStatus),
+          answered: f.date(N.transferAnswered)))
+      return
+    }
+    guard let slot = branchOf[unit] else { return }
     switch type {
     case .member:
+      addDues(member: Key16(id), unit: unit, slot: slot, f: f)
       counts[slot].members += 1
       counts[slot].byStatus[min(15, max(0, f.int(N.memberStatus)))] += 1
       if f.int(N.memberCadre) != 0 {
@@ -221,8 +231,10 @@ public struct RollUpBuilder: Sendable {
         if set(since), CalendarDate.compare(yearOn, today) <= 0 {
           if status == Orgsync_V1_MemberStatus.probationary.rawValue {
             conversionsDue.append((Key16(id), since))
+            tally.counts[slot].conversionsDue += 1
           } else {
             activistsReady.append((Key16(id), since))
+            tally.counts[slot].activistsReady += 1
           }
         }
       }
@@ -277,6 +289,7 @@ public struct RollUpBuilder: Sendable {
       counts[slot].commitmentsDue += 1
       if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) > 0 {
         keptLate.append(Key16(id))
+        tally.counts[slot].keptLate += 1
       }
       if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) <= 0 {
         counts[slot].commitmentsFulfilledOnTime += 1
@@ -288,6 +301,7 @@ public struct RollUpBuilder: Sendable {
       let due = f.date(N.inspectionDue)
       if set(due), CalendarDate.compare(due, today) < 0, !set(f.date(N.inspectionDone)) {
         overdueInspections.append(Key16(id))
+        tally.counts[slot].inspectionsOverdue += 1
       }
     case .meeting:
       if within(f.date(N.meetingDate)) {
@@ -298,7 +312,7 @@ public struct RollUpBuilder: Sendable {
     case .serviceCase:
       if within(f.date(N.serviceDate)) { counts[slot].serviceCases += 1 }
     default:
-      break
+      addLifecycle(type: type, id: Key16(id), unit: unit, slot: slot, f: f)
     }
   }
 
@@ -308,10 +322,13 @@ public struct RollUpBuilder: Sendable {
     index()
     var other = other
     other.index()
+    var slotMap: [Int: Int] = [:]
     for (otherSlot, key) in other.slotKeys.enumerated() {
       guard let slot = slotKeys.firstIndex(of: key) else { continue }
       counts[slot].absorb(other.counts[otherSlot])
+      slotMap[otherSlot] = slot
     }
+    tally.merge(other.tally, slotMap: slotMap)
     for (cadre, otherSlot) in other.cadres {
       if let slot = slotKeys.firstIndex(of: other.slotKeys[otherSlot]) { cadres[cadre] = slot }
     }
@@ -350,10 +367,15 @@ public struct RollUpBuilder: Sendable {
     public var keptLate: [[UInt8]] = []
     /// Activists of a year or more: ready to be considered as development targets.
     public var activistsReady: [(member: [UInt8], since: Orgsync_V1_Date)] = []
+    /// Transfers issued and not yet answered, sent from or to this subtree.
+    public var transfersInTransit: [[UInt8]] = []
+    /// Party members six months or more behind with their dues, most months first.
+    public var duesArrears: [(member: [UInt8], months: Int)] = []
 
     /// Every record the lists name (to look up their names and units in one go).
     public var recordIDs: [[UInt8]] {
       var ids = cadresWithoutLecture + openProblems + overdueCommitments + overdueInspections + keptLate
+      ids += transfersInTransit + duesArrears.map { $0.member }
       ids += cadresLiaisonOff.map { $0.cadre }
       ids += conversionsDue.map { $0.member } + activistsReady.map { $0.member }
       return ids
@@ -384,6 +406,7 @@ public struct RollUpBuilder: Sendable {
       }
     }
     named.activistsReady = activistsReady.map { ($0.0.bytes, $0.1) }
+    namedLifecycle(into: &named)
     return named
   }
 
@@ -406,6 +429,7 @@ public struct RollUpBuilder: Sendable {
         rows[key]?.byStatus[Orgsync_V1_MemberStatus(rawValue: status) ?? .unspecified] = count
       }
     }
+    buildLifecycle()
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
     for (unit, info) in units where info.level == .grassroots && owesReport(info) {
       guard let slot = branchOf[unit] else { continue }

@@ -32,6 +32,25 @@ enum N {
   static let meetingDate = number(.meeting, "date")
   static let meetingKind = number(.meeting, "kind")
   static let serviceDate = number(.serviceCase, "date")
+  static let memberDuesCategory = number(.member, "dues_category")
+  static let memberDuesBase = number(.member, "dues_base_fen")
+  static let transferCode = number(.transfer, "to_unit_code")
+  static let transferStatus = number(.transfer, "status")
+  static let transferAnswered = number(.transfer, "answered_on")
+  static let duesMember = number(.duesPayment, "member_id")
+  static let duesFrom = number(.duesPayment, "from_month")
+  static let duesTo = number(.duesPayment, "to_month")
+  static let duesAmount = number(.duesPayment, "amount_fen")
+  static let assessmentKind = number(.assessment, "kind")
+  static let assessmentYear = number(.assessment, "year")
+  static let assessmentDate = number(.assessment, "date")
+  static let assessmentMember = number(.assessment, "member_id")
+  static let assessmentGrade = number(.assessment, "grade")
+  static let assessmentStars = number(.assessment, "stars")
+  static let assessmentCompleted = number(.assessment, "completed_on")
+  static let noticeIssued = number(.notice, "issued_on")
+  static let supportDate = number(.supportItem, "date")
+  static let supportAmount = number(.supportItem, "amount_fen")
 }
 
 /// 16 bytes as a cheap dictionary key (hashing two words instead of sixteen bytes).
@@ -88,6 +107,15 @@ struct RollUpFields {
   func int(_ number: Int) -> Int {
     guard case .varint(let v)? = Self.find(number, in: bytes) else { return 0 }
     return Int(truncatingIfNeeded: Int32(truncatingIfNeeded: v))
+  }
+
+  func int64(_ number: Int) -> Int64 {
+    guard case .varint(let v)? = Self.find(number, in: bytes) else { return 0 }
+    return Int64(bitPattern: v)
+  }
+
+  func string(_ number: Int) -> String {
+    String(decoding: bytes(number), as: UTF8.self)
   }
 
   func bytes(_ number: Int) -> UnsafeRawBufferPointer {

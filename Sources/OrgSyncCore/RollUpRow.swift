@@ -24,5 +24,27 @@ extension Orgsync_V1_UnitRollUp {
     meetings += other.meetings
     serviceCases += other.serviceCases
     lateUnitIds += other.lateUnitIds
+    transfersInTransit += other.transfersInTransit
+    transfersOut += other.transfersOut
+    transfersIn += other.transfersIn
+    duesDueFen += other.duesDueFen
+    duesPaidFen += other.duesPaidFen
+    duesArrears += other.duesArrears
+    inspectionsOverdue += other.inspectionsOverdue
+    notices += other.notices
+    supportFen += other.supportFen
+    supportItems += other.supportItems
+    commitmentsKeptLate += other.commitmentsKeptLate
+    conversionsDue += other.conversionsDue
+    activistsReady += other.activistsReady
+    pledgesPublic += other.pledgesPublic
+    leaderReviews += other.leaderReviews
+    membersReviewed += other.membersReviewed
+    membersIncompetent += other.membersIncompetent
+    pairingsActive += other.pairingsActive
+    targetsSet += other.targetsSet
+    targetsMet += other.targetsMet
+    unitsRated += other.unitsRated
+    stars += other.stars
   }
 }

@@ -40,6 +40,9 @@ public protocol ReferenceResolver {
   func record(_ id: [UInt8]) throws -> ReferencedRecord?
   /// Whether `ancestor` is `unit` or above it.
   func isAncestorOrSelf(_ ancestor: [UInt8], of unit: [UInt8]) throws -> Bool
+  /// The unit with this organisation code, if this resolver knows it (a device knows only its
+  /// own part of the tree; the server knows all of it).
+  func unitID(code: String) throws -> [UInt8]?
 }
 
 /// Field rules for every record type: required fields, closed sets, real dates,
@@ -71,6 +74,9 @@ public struct Validator {
     case .problem(let p): try problem(p)
     case .commitment(let c): try commitment(c)
     case .serviceCase(let s): try serviceCase(s)
+    case .transfer(let t): try transfer(t, unitID: unitID)
+    case .duesPayment(let d): try duesPayment(d)
+    case .assessment(let a): try assessment(a)
     case nil: throw Rejection.invalid("body", "the record has no body")
     }
   }
@@ -119,6 +125,30 @@ public struct Validator {
       try date(name, value, notAfterToday: true)
     }
     try text("note", m.note, max: 2000)
+    guard m.sponsorIds.count <= 2, Set(m.sponsorIds).count == m.sponsorIds.count else {
+      throw Rejection.invalid("sponsor_ids", "a member has two different sponsors")
+    }
+    for id in m.sponsorIds { _ = try reference("sponsor_ids", id, type: .member) }
+    try date("training_done_on", m.trainingDoneOn, notAfterToday: true)
+    try date("approved_on", m.approvedOn, notAfterToday: true)
+    try nonNegative("vote_expected", Int64(m.voteExpected))
+    try nonNegative("vote_present", Int64(m.votePresent))
+    try nonNegative("votes_for", Int64(m.votesFor))
+    guard m.votePresent <= m.voteExpected || m.voteExpected == 0 else {
+      throw Rejection.invalid("vote_present", "more members attended than had a vote")
+    }
+    guard m.votesFor <= m.votePresent || m.votePresent == 0 else {
+      throw Rejection.invalid("votes_for", "more votes for than members present")
+    }
+    try optionalKnown("occupation_code", m.occupationCode)
+    try optionalKnown("dues_category", m.duesCategory)
+    try nonNegative("dues_base_fen", m.duesBaseFen)
+    if m.duesCategory == .farmer, m.duesBaseFen != 0, !(20...100).contains(m.duesBaseFen) {
+      throw Rejection.invalid("dues_base_fen", "a farmer pays 0.2 to 1 yuan a month (20 to 100 fen)")
+    }
+    if !m.ethnicity.isEmpty, Ethnicity.code(of: m.ethnicity) == nil {
+      throw Rejection.invalid("ethnicity", "ethnicity is not one of the 56 nationalities (e.g. 汉族, 土家族)")
+    }
     if isSet(m.birthDate), isSet(m.appliedOn), years(from: m.birthDate, to: m.appliedOn) < 18 {
       throw Rejection.invalid("applied_on", "an applicant must be at least 18 years old when applying")
     }
@@ -208,6 +238,13 @@ public struct Validator {
     try date("until", l.until)
     try order("until", after: l.since, l.until)
     try text("note", l.note, max: 2000)
+    if !l.villageUnitID.isEmpty {
+      _ = try reference("village_unit_id", l.villageUnitID, type: .orgUnit)
+      guard try resolver.isAncestorOrSelf(unitID, of: Array(l.villageUnitID)) else {
+        throw Rejection.invalid("village_unit_id", "the village lies outside the recording committee's subtree")
+      }
+    }
+    for id in l.problemIds { _ = try reference("problem_ids", id, type: .problem) }
   }
 
   func lecture(_ l: Orgsync_V1_Lecture) throws {
@@ -279,6 +316,99 @@ public struct Validator {
     try nonNegative("cost_fen", s.costFen)
     try optionalKnown("category", s.category)
     if !s.problemID.isEmpty { _ = try reference("problem_id", s.problemID, type: .problem) }
+  }
+
+  func transfer(_ t: Orgsync_V1_Transfer, unitID: [UInt8]) throws {
+    try known("status", t.status)
+    try text("member_name", t.memberName, max: 50)
+    try text("to_unit_code", t.toUnitCode, required: true, max: 64)
+    try text("to_unit_name", t.toUnitName, max: 100)
+    try text("letter_no", t.letterNo, required: true, max: 50)
+    try text("reason", t.reason, max: 200)
+    try text("from_unit_name", t.fromUnitName, max: 100)
+    try date("issued_on", t.issuedOn, required: true, notAfterToday: true)
+    try date("answered_on", t.answeredOn, notAfterToday: true)
+    try order("answered_on", after: t.issuedOn, t.answeredOn)
+    try text("answer_note", t.answerNote, max: 2000)
+    if t.status != .issued, !isSet(t.answeredOn) {
+      throw Rejection.invalid("answered_on", "an answered transfer needs the date of the answer")
+    }
+    if t.status == .returned, t.answerNote.trimmingCharacters(in: .whitespaces).isEmpty {
+      throw Rejection.invalid("answer_note", "a returned transfer says why")
+    }
+    if let destination = try resolver.unitID(code: t.toUnitCode) {
+      guard destination != unitID else {
+        throw Rejection.invalid("to_unit_code", "a transfer goes to another unit than the member's own")
+      }
+    } else {
+      throw Rejection(.notFound, field: "to_unit_code", "no unit has the organisation code given in to_unit_code")
+    }
+    if t.status == .issued {
+      // While in transit the member is still the issuing unit's, with a membership to move.
+      let member = try reference("member_id", t.memberID, type: .member, required: true)
+      guard member.unitID == unitID else {
+        throw Rejection.invalid("member_id", "a transfer is issued by the member's own unit")
+      }
+      if case .member(let m)? = member.body.kind, ![.full, .probationary].contains(m.status) {
+        throw Rejection.invalid("member_id", "only a full or probationary member's relationship is transferred")
+      }
+    }
+  }
+
+  func duesPayment(_ d: Orgsync_V1_DuesPayment) throws {
+    _ = try reference("member_id", d.memberID, type: .member, required: true)
+    for (field, month) in [("from_month", d.fromMonth), ("to_month", d.toMonth)] {
+      guard (2000...2100).contains(month / 100), (1...12).contains(month % 100) else {
+        throw Rejection.invalid(field, "\(field) is a month written YYYYMM, e.g. 202603")
+      }
+    }
+    guard d.toMonth >= d.fromMonth, Dues.months(from: d.fromMonth, to: d.toMonth) <= 24 else {
+      throw Rejection.invalid("to_month", "to_month comes after from_month, at most two years later")
+    }
+    try nonNegative("amount_fen", d.amountFen)
+    try date("paid_on", d.paidOn, required: true, notAfterToday: true)
+    try text("receipt_no", d.receiptNo, max: 50)
+    try text("note", d.note, max: 2000)
+  }
+
+  func assessment(_ a: Orgsync_V1_Assessment) throws {
+    try known("kind", a.kind)
+    guard (2000...2100).contains(a.year) else {
+      throw Rejection.invalid("year", "the year must be between 2000 and 2100")
+    }
+    try date("date", a.date, required: a.kind != .yearTarget, notAfterToday: true)
+    if !a.memberID.isEmpty { _ = try reference("member_id", a.memberID, type: .member) }
+    try text("content", a.content, max: 5000)
+    try text("place", a.place, max: 200)
+    try text("reviewer", a.reviewer, max: 100)
+    try optionalKnown("grade", a.grade)
+    try nonNegative("participants", Int64(a.participants))
+    try nonNegative("satisfied", Int64(a.satisfied))
+    guard a.satisfied <= a.participants else {
+      throw Rejection.invalid("satisfied", "more people satisfied than took part")
+    }
+    try text("partner", a.partner, max: 100)
+    try date("completed_on", a.completedOn, notAfterToday: true)
+    switch a.kind {
+    case .publicPledge:
+      try text("content", a.content, required: true, max: 5000)
+      try text("place", a.place, required: true, max: 200)
+    case .leaderReview:
+      try text("content", a.content, required: true, max: 5000)
+      try text("reviewer", a.reviewer, required: true, max: 100)
+    case .democraticReview:
+      _ = try reference("member_id", a.memberID, type: .member, required: true)
+      try known("grade", a.grade)
+    case .starRating:
+      guard (1...5).contains(a.stars) else { throw Rejection.invalid("stars", "a branch is rated one to five stars") }
+    case .pairing:
+      _ = try reference("member_id", a.memberID, type: .member, required: true)
+      try text("partner", a.partner, required: true, max: 100)
+    case .yearTarget:
+      try text("content", a.content, required: true, max: 5000)
+    default:
+      break
+    }
   }
 
   // MARK: Rules
@@ -417,6 +547,9 @@ public enum RecordNames {
     case .problem: "problem"
     case .commitment: "commitment"
     case .serviceCase: "service case"
+    case .transfer: "transfer"
+    case .duesPayment: "dues payment"
+    case .assessment: "assessment"
     default: "record"
     }
   }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import OrgSyncCore
+import OrgSyncProto
 
 /// A position in the server's change log: which history it belongs to and the last sequence
 /// number served. Pull cursors, push answers and a device's "known position" all use it.
@@ -85,6 +86,18 @@ extension SQLiteStore {
     }
     migrator.registerMigration("v4-conflicts-resolved-at") { db in
       try db.execute(sql: "ALTER TABLE conflicts ADD COLUMN resolved_at INTEGER")
+    }
+    // Transfers name the receiving unit by its organisation code: the server finds it by code.
+    migrator.registerMigration("v5-unit-codes") { db in
+      try db.execute(sql: "ALTER TABLE units ADD COLUMN code TEXT")
+      try db.execute(sql: "CREATE INDEX units_code ON units(code) WHERE code IS NOT NULL")
+      let rows = try Row.fetchAll(
+        db, sql: "SELECT id, body FROM records WHERE type = ? AND deleted = 0",
+        arguments: [Orgsync_V1_RecordType.orgUnit.rawValue])
+      for row in rows {
+        let unit = try Orgsync_V1_OrgUnit(serializedBytes: row[1] as Data)
+        try db.execute(sql: "UPDATE units SET code = ? WHERE id = ?", arguments: [unit.code, row[0] as Data])
+      }
     }
   }
 

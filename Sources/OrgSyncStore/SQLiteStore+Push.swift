@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import OrgSyncCore
@@ -242,7 +243,11 @@ struct MutationApplier {
       result.version = existing!.version
     } else {
       // 4. Hierarchy, record, change log, scope indexes.
-      if m.type == .orgUnit { try placeUnit(recordID, body: body.orgUnit, isNew: existing == nil, moved: parentMoved) }
+      if m.type == .orgUnit {
+        try placeUnit(recordID, body: body.orgUnit, isNew: existing == nil, moved: parentMoved)
+        try db.cachedStatement(sql: "UPDATE units SET code = ? WHERE id = ?")
+          .execute(arguments: [m.delete ? nil : body.orgUnit.code, Data(recordID)])
+      }
       guard let owner = try tree.unit(id: ownerID) else {
         throw Rejection(.notFound, field: "unit_id", "unit_id refers to no unit")
       }
@@ -275,6 +280,12 @@ struct MutationApplier {
         action: existing == nil
           ? "create" : m.delete ? "delete" : deleter != nil ? "restore" : moved || parentMoved ? "move" : "update",
         fields: fieldNames)
+    }
+
+    if m.type == .transfer, !m.delete, fieldNames.contains("status"), body.transfer.status == .accepted,
+      existing.map({ (try? Orgsync_V1_Transfer(serializedBytes: $0.body))?.status != .accepted }) ?? true
+    {
+      try moveTransferredMember(body.transfer, issuer: ownerID, mutationID: Array(m.mutationID), hlc: m.hlc)
     }
 
     if let deleter {
@@ -372,11 +383,39 @@ struct MutationApplier {
     return parentOrSelf(id, try RecordKinds.body(type: .orgUnit, bytes: body))
   }
 
+  /// An accepted transfer moves the member to the receiving unit, in the same transaction as the
+  /// answer: the receiving side's acceptance is the right to move it (it could not otherwise
+  /// write into the issuing unit's subtree). The member's record keeps its id and history.
+  func moveTransferredMember(
+    _ transfer: Orgsync_V1_Transfer, issuer: [UInt8], mutationID: [UInt8], hlc: UInt64
+  ) throws {
+    guard let destination = try tree.unitID(code: transfer.toUnitCode),
+      let member = try StoredRecord.fetch(db, id: Array(transfer.memberID)), member.type == .member, !member.deleted
+    else { throw Rejection(.notFound, field: "member_id", "the transferred member is no longer on record") }
+    guard member.unitID == issuer else {
+      throw Rejection(.state, field: "status", "the member has already left the issuing unit; this transfer is moot")
+    }
+    var move = Orgsync_V1_Mutation()
+    // Derived from the answer's id, so a retried answer (answered from the stored result) never moves twice.
+    move.mutationID = Data(Array(Crypto.SHA256.hash(data: mutationID + Array("transfer-move".utf8))).prefix(16))
+    move.recordID = Data(member.id)
+    move.type = .member
+    move.unitID = Data(destination)
+    move.baseVersion = member.version
+    move.hlc = hlc
+    var applier = self
+    applier.importing = true  // authorised by the transfer, checked above
+    let result = try applier.apply(move)
+    guard result.outcome != .rejected else { throw Rejection(result.rejectCode, field: "status", result.reason) }
+  }
+
   /// Notices reach their audience's subtree; a unit's own record reaches its descendants.
   func audienceNum(type: Orgsync_V1_RecordType, body: Orgsync_V1_RecordBody, owner: UnitRow) throws -> Int64? {
     switch type {
     case .orgUnit: return owner.num
     case .notice: return try tree.unit(id: Array(body.notice.audienceRootID))?.num
+    // The receiving unit (and anything under it) sees a transfer addressed to it.
+    case .transfer: return try tree.unitID(code: body.transfer.toUnitCode).flatMap { try tree.unit(id: $0)?.num }
     default: return nil
     }
   }

@@ -227,6 +227,13 @@ struct Tree: ReferenceResolver {
     guard let a = try self.unit(id: ancestor), let u = try self.unit(id: unit) else { return false }
     return u.path.hasPrefix(a.path)
   }
+
+  func unitID(code: String) throws -> [UInt8]? {
+    guard !code.isEmpty else { return nil }
+    return try Data.fetchOne(
+      db.cachedStatement(sql: "SELECT id FROM units WHERE code = ? ORDER BY num LIMIT 1"), arguments: [code]
+    ).map { [UInt8]($0) }
+  }
 }
 
 /// Units looked up during one write transaction; a push batch asks for the same few units

@@ -25,10 +25,10 @@ struct RecordForm {
   /// The record type a field refers to (ids are chosen from a list, never typed).
   static func referencedType(_ field: String) -> Orgsync_V1_RecordType? {
     switch field {
-    case "member_id", "speaker_id", "cadre_id", "attendee_ids": .member
+    case "member_id", "speaker_id", "cadre_id", "attendee_ids", "sponsor_ids": .member
     case "opinion_ids": .opinion
-    case "problem_id": .problem
-    case "parent_id", "issuer_unit_id", "reviewer_unit_id", "audience_root_id": .orgUnit
+    case "problem_id", "problem_ids": .problem
+    case "parent_id", "issuer_unit_id", "reviewer_unit_id", "audience_root_id", "village_unit_id": .orgUnit
     default: nil
     }
   }
@@ -74,6 +74,9 @@ struct RecordForm {
     case .supportItem(let s): s.what
     case .liaisonPoint(let l): l.cadreName
     case .inspection(let i): String(i.findings.prefix(30))
+    case .transfer(let t): t.memberName + " → " + t.toUnitName
+    case .duesPayment(let d): "\(d.fromMonth)–\(d.toMonth)"
+    case .assessment(let a): String(a.content.prefix(30))
     case nil: ""
     }
   }

@@ -106,7 +106,10 @@ public struct WebApp: Sendable {
 
   /// The record types a unit's office works with, in the order its work comes.
   static func navTypes(for role: Orgsync_V1_DeviceRole) -> [Orgsync_V1_RecordType] {
-    [.member, .meeting, .lecture, .opinion, .problem, .commitment, .report, .liaisonPoint, .serviceCase]
+    [
+      .member, .meeting, .lecture, .opinion, .problem, .commitment, .report, .liaisonPoint, .serviceCase, .transfer,
+      .duesPayment, .assessment,
+    ]
       + (role == .branch ? [] : [.inspection, .notice, .supportItem])
   }
 

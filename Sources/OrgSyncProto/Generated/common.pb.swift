@@ -45,10 +45,10 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
   case opinion // = 10
   case problem // = 11
   case commitment // = 12
-
-  /// 14-31 are kept for the member lifecycle (transfers of organisational relationship,
-  /// party dues, development-stage decisions) planned next.
   case serviceCase // = 13
+  case transfer // = 14
+  case duesPayment // = 15
+  case assessment // = 16
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -71,6 +71,9 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     case 11: self = .problem
     case 12: self = .commitment
     case 13: self = .serviceCase
+    case 14: self = .transfer
+    case 15: self = .duesPayment
+    case 16: self = .assessment
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -91,6 +94,9 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     case .problem: return 11
     case .commitment: return 12
     case .serviceCase: return 13
+    case .transfer: return 14
+    case .duesPayment: return 15
+    case .assessment: return 16
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -111,6 +117,9 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     .problem,
     .commitment,
     .serviceCase,
+    .transfer,
+    .duesPayment,
+    .assessment,
   ]
 
 }
@@ -141,7 +150,7 @@ public nonisolated struct Orgsync_V1_Date: Sendable {
 fileprivate nonisolated let _protobuf_package = "orgsync.v1"
 
 nonisolated extension Orgsync_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ORG_UNIT\0\u{1}RECORD_TYPE_MEMBER\0\u{1}RECORD_TYPE_MEETING\0\u{1}RECORD_TYPE_REPORT\0\u{1}RECORD_TYPE_INSPECTION\0\u{1}RECORD_TYPE_NOTICE\0\u{1}RECORD_TYPE_LIAISON_POINT\0\u{1}RECORD_TYPE_LECTURE\0\u{1}RECORD_TYPE_SUPPORT_ITEM\0\u{1}RECORD_TYPE_OPINION\0\u{1}RECORD_TYPE_PROBLEM\0\u{1}RECORD_TYPE_COMMITMENT\0\u{1}RECORD_TYPE_SERVICE_CASE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ORG_UNIT\0\u{1}RECORD_TYPE_MEMBER\0\u{1}RECORD_TYPE_MEETING\0\u{1}RECORD_TYPE_REPORT\0\u{1}RECORD_TYPE_INSPECTION\0\u{1}RECORD_TYPE_NOTICE\0\u{1}RECORD_TYPE_LIAISON_POINT\0\u{1}RECORD_TYPE_LECTURE\0\u{1}RECORD_TYPE_SUPPORT_ITEM\0\u{1}RECORD_TYPE_OPINION\0\u{1}RECORD_TYPE_PROBLEM\0\u{1}RECORD_TYPE_COMMITMENT\0\u{1}RECORD_TYPE_SERVICE_CASE\0\u{1}RECORD_TYPE_TRANSFER\0\u{1}RECORD_TYPE_DUES_PAYMENT\0\u{1}RECORD_TYPE_ASSESSMENT\0")
 }
 
 nonisolated extension Orgsync_V1_Date: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

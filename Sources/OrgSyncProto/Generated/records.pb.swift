@@ -343,6 +343,152 @@ public nonisolated enum Orgsync_V1_Education: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+/// The occupation classes of the party's internal statistics (党内统计).
+public nonisolated enum Orgsync_V1_Occupation: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// 工人
+  case worker // = 1
+
+  /// 农牧渔民
+  case farmer // = 2
+
+  /// 企事业单位专业技术人员
+  case professional // = 3
+
+  /// 企事业单位管理人员
+  case manager // = 4
+
+  /// 党政机关工作人员
+  case official // = 5
+
+  /// 学生
+  case student // = 6
+
+  /// 解放军、武警
+  case military // = 7
+
+  /// 离退休人员
+  case retired // = 8
+
+  /// 其他职业人员
+  case other // = 9
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .worker
+    case 2: self = .farmer
+    case 3: self = .professional
+    case 4: self = .manager
+    case 5: self = .official
+    case 6: self = .student
+    case 7: self = .military
+    case 8: self = .retired
+    case 9: self = .other
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .worker: return 1
+    case .farmer: return 2
+    case .professional: return 3
+    case .manager: return 4
+    case .official: return 5
+    case .student: return 6
+    case .military: return 7
+    case .retired: return 8
+    case .other: return 9
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_Occupation] = [
+    .unspecified,
+    .worker,
+    .farmer,
+    .professional,
+    .manager,
+    .official,
+    .student,
+    .military,
+    .retired,
+    .other,
+  ]
+
+}
+
+/// How a member's monthly party dues are reckoned (党费收缴规定, 2008).
+public nonisolated enum Orgsync_V1_DuesCategory: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// 在岗职工: 0.5 % / 1 % / 1.5 % / 2 % of monthly income by band
+  case salaried // = 1
+
+  /// 离退休: 0.5 % up to 5,000 yuan, 1 % above
+  case retired // = 2
+
+  /// 农民: 0.2–1 yuan a month
+  case farmer // = 3
+
+  /// 学生、下岗失业、低保: 0.2 yuan a month
+  case lowIncome // = 4
+
+  /// 经批准免交
+  case exempt // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .salaried
+    case 2: self = .retired
+    case 3: self = .farmer
+    case 4: self = .lowIncome
+    case 5: self = .exempt
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .salaried: return 1
+    case .retired: return 2
+    case .farmer: return 3
+    case .lowIncome: return 4
+    case .exempt: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_DuesCategory] = [
+    .unspecified,
+    .salaried,
+    .retired,
+    .farmer,
+    .lowIncome,
+    .exempt,
+  ]
+
+}
+
 public nonisolated enum Orgsync_V1_MeetingKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -827,6 +973,176 @@ public nonisolated enum Orgsync_V1_CommitmentStatus: SwiftProtobuf.Enum, Swift.C
 
 }
 
+/// issued → accepted | returned.
+public nonisolated enum Orgsync_V1_TransferStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// 已开介绍信: the member is in transit
+  case issued // = 1
+
+  /// 已接收: the member now belongs to the receiving unit
+  case accepted // = 2
+
+  /// 已退回: the receiving unit sent it back; the member stays
+  case returned // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .issued
+    case 2: self = .accepted
+    case 3: self = .returned
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .issued: return 1
+    case .accepted: return 2
+    case .returned: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_TransferStatus] = [
+    .unspecified,
+    .issued,
+    .accepted,
+    .returned,
+  ]
+
+}
+
+public nonisolated enum Orgsync_V1_AssessmentKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// 公开承诺: a pledge made public (where, when)
+  case publicPledge // = 1
+
+  /// 领导点评: a leader's remarks on the pledges
+  case leaderReview // = 2
+
+  /// 民主评议党员 / 群众评议: a member's rating
+  case democraticReview // = 3
+
+  /// 评星定级: the branch's stars for the year
+  case starRating // = 4
+
+  /// 结对帮扶: a member paired with a household
+  case pairing // = 5
+
+  /// 年初目标: a target set at the start of the year
+  case yearTarget // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .publicPledge
+    case 2: self = .leaderReview
+    case 3: self = .democraticReview
+    case 4: self = .starRating
+    case 5: self = .pairing
+    case 6: self = .yearTarget
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .publicPledge: return 1
+    case .leaderReview: return 2
+    case .democraticReview: return 3
+    case .starRating: return 4
+    case .pairing: return 5
+    case .yearTarget: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_AssessmentKind] = [
+    .unspecified,
+    .publicPledge,
+    .leaderReview,
+    .democraticReview,
+    .starRating,
+    .pairing,
+    .yearTarget,
+  ]
+
+}
+
+/// 民主评议党员 grades.
+public nonisolated enum Orgsync_V1_AssessmentGrade: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// 优秀
+  case excellent // = 1
+
+  /// 合格
+  case competent // = 2
+
+  /// 基本合格
+  case basicallyCompetent // = 3
+
+  /// 不合格
+  case incompetent // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .excellent
+    case 2: self = .competent
+    case 3: self = .basicallyCompetent
+    case 4: self = .incompetent
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .excellent: return 1
+    case .competent: return 2
+    case .basicallyCompetent: return 3
+    case .incompetent: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Orgsync_V1_AssessmentGrade] = [
+    .unspecified,
+    .excellent,
+    .competent,
+    .basicallyCompetent,
+    .incompetent,
+  ]
+
+}
+
 /// An organisation unit (党组织). Its parent is `parent_id`; the root has none.
 public nonisolated struct Orgsync_V1_OrgUnit: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -998,6 +1314,67 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
   public var note: String {
     get {_storage._note}
     set {_uniqueStorage()._note = newValue}
+  }
+
+  /// The admission (接收预备党员): checked when a development target becomes probationary.
+  public var sponsorIds: [Data] {
+    get {_storage._sponsorIds}
+    set {_uniqueStorage()._sponsorIds = newValue}
+  }
+
+  /// 集中培训结业 (short-term training before admission)
+  public var trainingDoneOn: Orgsync_V1_Date {
+    get {_storage._trainingDoneOn ?? Orgsync_V1_Date()}
+    set {_uniqueStorage()._trainingDoneOn = newValue}
+  }
+  /// Returns true if `trainingDoneOn` has been explicitly set.
+  public var hasTrainingDoneOn: Bool {_storage._trainingDoneOn != nil}
+  /// Clears the value of `trainingDoneOn`. Subsequent reads from it will return its default value.
+  public mutating func clearTrainingDoneOn() {_uniqueStorage()._trainingDoneOn = nil}
+
+  /// 支部大会: full members with a vote who should attend
+  public var voteExpected: Int32 {
+    get {_storage._voteExpected}
+    set {_uniqueStorage()._voteExpected = newValue}
+  }
+
+  /// … who attended (more than half for a quorum)
+  public var votePresent: Int32 {
+    get {_storage._votePresent}
+    set {_uniqueStorage()._votePresent = newValue}
+  }
+
+  /// … who voted for (more than half of vote_expected)
+  public var votesFor: Int32 {
+    get {_storage._votesFor}
+    set {_uniqueStorage()._votesFor = newValue}
+  }
+
+  /// 上级党委审批 (the higher committee's approval)
+  public var approvedOn: Orgsync_V1_Date {
+    get {_storage._approvedOn ?? Orgsync_V1_Date()}
+    set {_uniqueStorage()._approvedOn = newValue}
+  }
+  /// Returns true if `approvedOn` has been explicitly set.
+  public var hasApprovedOn: Bool {_storage._approvedOn != nil}
+  /// Clears the value of `approvedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearApprovedOn() {_uniqueStorage()._approvedOn = nil}
+
+  /// the statistics' occupation class (occupation stays free text)
+  public var occupationCode: Orgsync_V1_Occupation {
+    get {_storage._occupationCode}
+    set {_uniqueStorage()._occupationCode = newValue}
+  }
+
+  public var duesCategory: Orgsync_V1_DuesCategory {
+    get {_storage._duesCategory}
+    set {_uniqueStorage()._duesCategory = newValue}
+  }
+
+  /// monthly income dues are reckoned from; for farmers and
+  public var duesBaseFen: Int64 {
+    get {_storage._duesBaseFen}
+    set {_uniqueStorage()._duesBaseFen = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1175,7 +1552,8 @@ public nonisolated struct Orgsync_V1_Notice: Sendable {
   fileprivate var _issuedOn: Orgsync_V1_Date? = nil
 }
 
-/// A grassroots liaison point (联络点) set up by a leading cadre. Owned by the host unit.
+/// A grassroots liaison point (联络点) set up by a leading cadre. Owned by the cadre's own
+/// committee, naming the village it sits in (older records: owned by the host unit).
 public nonisolated struct Orgsync_V1_LiaisonPoint: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1207,6 +1585,12 @@ public nonisolated struct Orgsync_V1_LiaisonPoint: Sendable {
   public mutating func clearUntil() {self._until = nil}
 
   public var note: String = String()
+
+  /// the grassroots unit it sits in (when the cadre's committee records it)
+  public var villageUnitID: Data = Data()
+
+  /// problems found through it
+  public var problemIds: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1442,6 +1826,199 @@ public nonisolated struct Orgsync_V1_ServiceCase: Sendable {
   fileprivate var _date: Orgsync_V1_Date? = nil
 }
 
+/// A transfer of organisational relationship (组织关系转接). Owned by the issuing unit (the
+/// member's unit); the receiving unit, named by its organisation code, sees it and answers.
+/// Accepting it moves the member to the receiving unit.
+public nonisolated struct Orgsync_V1_Transfer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: Data = Data()
+
+  /// copy, for the receiving unit (it cannot see the member yet)
+  public var memberName: String = String()
+
+  /// the receiving unit's organisation code, as on the letter
+  public var toUnitCode: String = String()
+
+  /// its name, as on the letter
+  public var toUnitName: String = String()
+
+  /// 介绍信编号
+  public var letterNo: String = String()
+
+  /// e.g. 工作调动, 外出务工, 升学
+  public var reason: String = String()
+
+  public var issuedOn: Orgsync_V1_Date {
+    get {_issuedOn ?? Orgsync_V1_Date()}
+    set {_issuedOn = newValue}
+  }
+  /// Returns true if `issuedOn` has been explicitly set.
+  public var hasIssuedOn: Bool {self._issuedOn != nil}
+  /// Clears the value of `issuedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearIssuedOn() {self._issuedOn = nil}
+
+  public var status: Orgsync_V1_TransferStatus = .unspecified
+
+  /// accepted or returned on
+  public var answeredOn: Orgsync_V1_Date {
+    get {_answeredOn ?? Orgsync_V1_Date()}
+    set {_answeredOn = newValue}
+  }
+  /// Returns true if `answeredOn` has been explicitly set.
+  public var hasAnsweredOn: Bool {self._answeredOn != nil}
+  /// Clears the value of `answeredOn`. Subsequent reads from it will return its default value.
+  public mutating func clearAnsweredOn() {self._answeredOn = nil}
+
+  /// why it was returned
+  public var answerNote: String = String()
+
+  /// copy of the issuing unit's name, for the receiving side
+  public var fromUnitName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _issuedOn: Orgsync_V1_Date? = nil
+  fileprivate var _answeredOn: Orgsync_V1_Date? = nil
+}
+
+/// A payment of party dues (交纳党费) for a run of months.
+public nonisolated struct Orgsync_V1_DuesPayment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: Data = Data()
+
+  /// first month paid for, YYYYMM
+  public var fromMonth: Int32 = 0
+
+  /// last month paid for, YYYYMM (inclusive)
+  public var toMonth: Int32 = 0
+
+  public var amountFen: Int64 = 0
+
+  public var paidOn: Orgsync_V1_Date {
+    get {_paidOn ?? Orgsync_V1_Date()}
+    set {_paidOn = newValue}
+  }
+  /// Returns true if `paidOn` has been explicitly set.
+  public var hasPaidOn: Bool {self._paidOn != nil}
+  /// Clears the value of `paidOn`. Subsequent reads from it will return its default value.
+  public mutating func clearPaidOn() {self._paidOn = nil}
+
+  public var receiptNo: String = String()
+
+  public var note: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _paidOn: Orgsync_V1_Date? = nil
+}
+
+/// One step of the campaign's assessment loop (公开承诺 → 领导点评 → 群众评议 → 评星定级, with
+/// 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/DOMAIN.md).
+public nonisolated struct Orgsync_V1_Assessment: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Orgsync_V1_AssessmentKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
+
+  public var year: Int32 {
+    get {_storage._year}
+    set {_uniqueStorage()._year = newValue}
+  }
+
+  public var date: Orgsync_V1_Date {
+    get {_storage._date ?? Orgsync_V1_Date()}
+    set {_uniqueStorage()._date = newValue}
+  }
+  /// Returns true if `date` has been explicitly set.
+  public var hasDate: Bool {_storage._date != nil}
+  /// Clears the value of `date`. Subsequent reads from it will return its default value.
+  public mutating func clearDate() {_uniqueStorage()._date = nil}
+
+  /// the member pledging, rated or paired; empty for the unit itself
+  public var memberID: Data {
+    get {_storage._memberID}
+    set {_uniqueStorage()._memberID = newValue}
+  }
+
+  /// the pledge, the remarks, the help given, the target
+  public var content: String {
+    get {_storage._content}
+    set {_uniqueStorage()._content = newValue}
+  }
+
+  /// where a pledge was made public (公开栏, 党员大会…)
+  public var place: String {
+    get {_storage._place}
+    set {_uniqueStorage()._place = newValue}
+  }
+
+  /// who gave the remarks (领导点评)
+  public var reviewer: String {
+    get {_storage._reviewer}
+    set {_uniqueStorage()._reviewer = newValue}
+  }
+
+  /// 民主评议
+  public var grade: Orgsync_V1_AssessmentGrade {
+    get {_storage._grade}
+    set {_uniqueStorage()._grade = newValue}
+  }
+
+  /// people taking part in the rating
+  public var participants: Int32 {
+    get {_storage._participants}
+    set {_uniqueStorage()._participants = newValue}
+  }
+
+  /// of them, satisfied / in favour
+  public var satisfied: Int32 {
+    get {_storage._satisfied}
+    set {_uniqueStorage()._satisfied = newValue}
+  }
+
+  /// 评星定级: 1 to 5
+  public var stars: Int32 {
+    get {_storage._stars}
+    set {_uniqueStorage()._stars = newValue}
+  }
+
+  /// 结对帮扶: the household or person helped
+  public var partner: String {
+    get {_storage._partner}
+    set {_uniqueStorage()._partner = newValue}
+  }
+
+  /// the target met, the pairing ended
+  public var completedOn: Orgsync_V1_Date {
+    get {_storage._completedOn ?? Orgsync_V1_Date()}
+    set {_uniqueStorage()._completedOn = newValue}
+  }
+  /// Returns true if `completedOn` has been explicitly set.
+  public var hasCompletedOn: Bool {_storage._completedOn != nil}
+  /// Clears the value of `completedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearCompletedOn() {_uniqueStorage()._completedOn = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "orgsync.v1"
@@ -1464,6 +2041,14 @@ nonisolated extension Orgsync_V1_Gender: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Orgsync_V1_Education: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EDUCATION_UNSPECIFIED\0\u{1}EDUCATION_PRIMARY\0\u{1}EDUCATION_JUNIOR_HIGH\0\u{1}EDUCATION_SENIOR_HIGH\0\u{1}EDUCATION_COLLEGE\0\u{1}EDUCATION_BACHELOR\0\u{1}EDUCATION_POSTGRADUATE\0")
+}
+
+nonisolated extension Orgsync_V1_Occupation: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OCCUPATION_UNSPECIFIED\0\u{1}OCCUPATION_WORKER\0\u{1}OCCUPATION_FARMER\0\u{1}OCCUPATION_PROFESSIONAL\0\u{1}OCCUPATION_MANAGER\0\u{1}OCCUPATION_OFFICIAL\0\u{1}OCCUPATION_STUDENT\0\u{1}OCCUPATION_MILITARY\0\u{1}OCCUPATION_RETIRED\0\u{1}OCCUPATION_OTHER\0")
+}
+
+nonisolated extension Orgsync_V1_DuesCategory: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DUES_CATEGORY_UNSPECIFIED\0\u{1}DUES_CATEGORY_SALARIED\0\u{1}DUES_CATEGORY_RETIRED\0\u{1}DUES_CATEGORY_FARMER\0\u{1}DUES_CATEGORY_LOW_INCOME\0\u{1}DUES_CATEGORY_EXEMPT\0")
 }
 
 nonisolated extension Orgsync_V1_MeetingKind: SwiftProtobuf._ProtoNameProviding {
@@ -1500,6 +2085,18 @@ nonisolated extension Orgsync_V1_ProblemStatus: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Orgsync_V1_CommitmentStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0COMMITMENT_STATUS_UNSPECIFIED\0\u{1}COMMITMENT_STATUS_DUE\0\u{1}COMMITMENT_STATUS_FULFILLED\0\u{1}COMMITMENT_STATUS_CANCELLED\0")
+}
+
+nonisolated extension Orgsync_V1_TransferStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TRANSFER_STATUS_UNSPECIFIED\0\u{1}TRANSFER_STATUS_ISSUED\0\u{1}TRANSFER_STATUS_ACCEPTED\0\u{1}TRANSFER_STATUS_RETURNED\0")
+}
+
+nonisolated extension Orgsync_V1_AssessmentKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ASSESSMENT_KIND_UNSPECIFIED\0\u{1}ASSESSMENT_KIND_PUBLIC_PLEDGE\0\u{1}ASSESSMENT_KIND_LEADER_REVIEW\0\u{1}ASSESSMENT_KIND_DEMOCRATIC_REVIEW\0\u{1}ASSESSMENT_KIND_STAR_RATING\0\u{1}ASSESSMENT_KIND_PAIRING\0\u{1}ASSESSMENT_KIND_YEAR_TARGET\0")
+}
+
+nonisolated extension Orgsync_V1_AssessmentGrade: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ASSESSMENT_GRADE_UNSPECIFIED\0\u{1}ASSESSMENT_GRADE_EXCELLENT\0\u{1}ASSESSMENT_GRADE_COMPETENT\0\u{1}ASSESSMENT_GRADE_BASICALLY_COMPETENT\0\u{1}ASSESSMENT_GRADE_INCOMPETENT\0")
 }
 
 nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1583,7 +2180,7 @@ nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Member"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}gender\0\u{3}birth_date\0\u{1}ethnicity\0\u{1}education\0\u{1}occupation\0\u{1}phone\0\u{1}status\0\u{3}leading_cadre\0\u{3}cadre_title\0\u{3}applied_on\0\u{3}activist_on\0\u{3}development_target_on\0\u{3}probation_start\0\u{3}full_member_on\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}gender\0\u{3}birth_date\0\u{1}ethnicity\0\u{1}education\0\u{1}occupation\0\u{1}phone\0\u{1}status\0\u{3}leading_cadre\0\u{3}cadre_title\0\u{3}applied_on\0\u{3}activist_on\0\u{3}development_target_on\0\u{3}probation_start\0\u{3}full_member_on\0\u{1}note\0\u{3}sponsor_ids\0\u{3}training_done_on\0\u{3}vote_expected\0\u{3}vote_present\0\u{3}votes_for\0\u{3}approved_on\0\u{3}occupation_code\0\u{3}dues_category\0\u{3}dues_base_fen\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -1602,6 +2199,15 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
     var _probationStart: Orgsync_V1_Date? = nil
     var _fullMemberOn: Orgsync_V1_Date? = nil
     var _note: String = String()
+    var _sponsorIds: [Data] = []
+    var _trainingDoneOn: Orgsync_V1_Date? = nil
+    var _voteExpected: Int32 = 0
+    var _votePresent: Int32 = 0
+    var _votesFor: Int32 = 0
+    var _approvedOn: Orgsync_V1_Date? = nil
+    var _occupationCode: Orgsync_V1_Occupation = .unspecified
+    var _duesCategory: Orgsync_V1_DuesCategory = .unspecified
+    var _duesBaseFen: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1628,6 +2234,15 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
       _probationStart = source._probationStart
       _fullMemberOn = source._fullMemberOn
       _note = source._note
+      _sponsorIds = source._sponsorIds
+      _trainingDoneOn = source._trainingDoneOn
+      _voteExpected = source._voteExpected
+      _votePresent = source._votePresent
+      _votesFor = source._votesFor
+      _approvedOn = source._approvedOn
+      _occupationCode = source._occupationCode
+      _duesCategory = source._duesCategory
+      _duesBaseFen = source._duesBaseFen
     }
   }
 
@@ -1662,6 +2277,15 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._probationStart) }()
         case 15: try { try decoder.decodeSingularMessageField(value: &_storage._fullMemberOn) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
+        case 17: try { try decoder.decodeRepeatedBytesField(value: &_storage._sponsorIds) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._trainingDoneOn) }()
+        case 19: try { try decoder.decodeSingularInt32Field(value: &_storage._voteExpected) }()
+        case 20: try { try decoder.decodeSingularInt32Field(value: &_storage._votePresent) }()
+        case 21: try { try decoder.decodeSingularInt32Field(value: &_storage._votesFor) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._approvedOn) }()
+        case 23: try { try decoder.decodeSingularEnumField(value: &_storage._occupationCode) }()
+        case 24: try { try decoder.decodeSingularEnumField(value: &_storage._duesCategory) }()
+        case 25: try { try decoder.decodeSingularInt64Field(value: &_storage._duesBaseFen) }()
         default: break
         }
       }
@@ -1722,6 +2346,33 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
       if !_storage._note.isEmpty {
         try visitor.visitSingularStringField(value: _storage._note, fieldNumber: 16)
       }
+      if !_storage._sponsorIds.isEmpty {
+        try visitor.visitRepeatedBytesField(value: _storage._sponsorIds, fieldNumber: 17)
+      }
+      try { if let v = _storage._trainingDoneOn {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
+      if _storage._voteExpected != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._voteExpected, fieldNumber: 19)
+      }
+      if _storage._votePresent != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._votePresent, fieldNumber: 20)
+      }
+      if _storage._votesFor != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._votesFor, fieldNumber: 21)
+      }
+      try { if let v = _storage._approvedOn {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
+      if _storage._occupationCode != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._occupationCode, fieldNumber: 23)
+      }
+      if _storage._duesCategory != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._duesCategory, fieldNumber: 24)
+      }
+      if _storage._duesBaseFen != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._duesBaseFen, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1747,6 +2398,15 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._probationStart != rhs_storage._probationStart {return false}
         if _storage._fullMemberOn != rhs_storage._fullMemberOn {return false}
         if _storage._note != rhs_storage._note {return false}
+        if _storage._sponsorIds != rhs_storage._sponsorIds {return false}
+        if _storage._trainingDoneOn != rhs_storage._trainingDoneOn {return false}
+        if _storage._voteExpected != rhs_storage._voteExpected {return false}
+        if _storage._votePresent != rhs_storage._votePresent {return false}
+        if _storage._votesFor != rhs_storage._votesFor {return false}
+        if _storage._approvedOn != rhs_storage._approvedOn {return false}
+        if _storage._occupationCode != rhs_storage._occupationCode {return false}
+        if _storage._duesCategory != rhs_storage._duesCategory {return false}
+        if _storage._duesBaseFen != rhs_storage._duesBaseFen {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2014,7 +2674,7 @@ nonisolated extension Orgsync_V1_Notice: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Orgsync_V1_LiaisonPoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LiaisonPoint"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cadre_id\0\u{3}cadre_name\0\u{1}since\0\u{1}until\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cadre_id\0\u{3}cadre_name\0\u{1}since\0\u{1}until\0\u{1}note\0\u{3}village_unit_id\0\u{3}problem_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2027,6 +2687,8 @@ nonisolated extension Orgsync_V1_LiaisonPoint: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularMessageField(value: &self._since) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._until) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.villageUnitID) }()
+      case 7: try { try decoder.decodeRepeatedBytesField(value: &self.problemIds) }()
       default: break
       }
     }
@@ -2052,6 +2714,12 @@ nonisolated extension Orgsync_V1_LiaisonPoint: SwiftProtobuf.Message, SwiftProto
     if !self.note.isEmpty {
       try visitor.visitSingularStringField(value: self.note, fieldNumber: 5)
     }
+    if !self.villageUnitID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.villageUnitID, fieldNumber: 6)
+    }
+    if !self.problemIds.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.problemIds, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2061,6 +2729,8 @@ nonisolated extension Orgsync_V1_LiaisonPoint: SwiftProtobuf.Message, SwiftProto
     if lhs._since != rhs._since {return false}
     if lhs._until != rhs._until {return false}
     if lhs.note != rhs.note {return false}
+    if lhs.villageUnitID != rhs.villageUnitID {return false}
+    if lhs.problemIds != rhs.problemIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2425,6 +3095,308 @@ nonisolated extension Orgsync_V1_ServiceCase: SwiftProtobuf.Message, SwiftProtob
     if lhs.costFen != rhs.costFen {return false}
     if lhs.category != rhs.category {return false}
     if lhs.problemID != rhs.problemID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_Transfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Transfer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}member_name\0\u{3}to_unit_code\0\u{3}to_unit_name\0\u{3}letter_no\0\u{1}reason\0\u{3}issued_on\0\u{1}status\0\u{3}answered_on\0\u{3}answer_note\0\u{3}from_unit_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.memberName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.toUnitCode) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.toUnitName) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.letterNo) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._issuedOn) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._answeredOn) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.answerNote) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.fromUnitName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.memberName.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberName, fieldNumber: 2)
+    }
+    if !self.toUnitCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.toUnitCode, fieldNumber: 3)
+    }
+    if !self.toUnitName.isEmpty {
+      try visitor.visitSingularStringField(value: self.toUnitName, fieldNumber: 4)
+    }
+    if !self.letterNo.isEmpty {
+      try visitor.visitSingularStringField(value: self.letterNo, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try { if let v = self._issuedOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 8)
+    }
+    try { if let v = self._answeredOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    if !self.answerNote.isEmpty {
+      try visitor.visitSingularStringField(value: self.answerNote, fieldNumber: 10)
+    }
+    if !self.fromUnitName.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromUnitName, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_Transfer, rhs: Orgsync_V1_Transfer) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.memberName != rhs.memberName {return false}
+    if lhs.toUnitCode != rhs.toUnitCode {return false}
+    if lhs.toUnitName != rhs.toUnitName {return false}
+    if lhs.letterNo != rhs.letterNo {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs._issuedOn != rhs._issuedOn {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs._answeredOn != rhs._answeredOn {return false}
+    if lhs.answerNote != rhs.answerNote {return false}
+    if lhs.fromUnitName != rhs.fromUnitName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_DuesPayment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DuesPayment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}from_month\0\u{3}to_month\0\u{3}amount_fen\0\u{3}paid_on\0\u{3}receipt_no\0\u{1}note\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.fromMonth) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.toMonth) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.amountFen) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._paidOn) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.receiptNo) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.memberID, fieldNumber: 1)
+    }
+    if self.fromMonth != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromMonth, fieldNumber: 2)
+    }
+    if self.toMonth != 0 {
+      try visitor.visitSingularInt32Field(value: self.toMonth, fieldNumber: 3)
+    }
+    if self.amountFen != 0 {
+      try visitor.visitSingularInt64Field(value: self.amountFen, fieldNumber: 4)
+    }
+    try { if let v = self._paidOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.receiptNo.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptNo, fieldNumber: 6)
+    }
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_DuesPayment, rhs: Orgsync_V1_DuesPayment) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.fromMonth != rhs.fromMonth {return false}
+    if lhs.toMonth != rhs.toMonth {return false}
+    if lhs.amountFen != rhs.amountFen {return false}
+    if lhs._paidOn != rhs._paidOn {return false}
+    if lhs.receiptNo != rhs.receiptNo {return false}
+    if lhs.note != rhs.note {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_Assessment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Assessment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}year\0\u{1}date\0\u{3}member_id\0\u{1}content\0\u{1}place\0\u{1}reviewer\0\u{1}grade\0\u{1}participants\0\u{1}satisfied\0\u{1}stars\0\u{1}partner\0\u{3}completed_on\0")
+
+  fileprivate class _StorageClass {
+    var _kind: Orgsync_V1_AssessmentKind = .unspecified
+    var _year: Int32 = 0
+    var _date: Orgsync_V1_Date? = nil
+    var _memberID: Data = Data()
+    var _content: String = String()
+    var _place: String = String()
+    var _reviewer: String = String()
+    var _grade: Orgsync_V1_AssessmentGrade = .unspecified
+    var _participants: Int32 = 0
+    var _satisfied: Int32 = 0
+    var _stars: Int32 = 0
+    var _partner: String = String()
+    var _completedOn: Orgsync_V1_Date? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _kind = source._kind
+      _year = source._year
+      _date = source._date
+      _memberID = source._memberID
+      _content = source._content
+      _place = source._place
+      _reviewer = source._reviewer
+      _grade = source._grade
+      _participants = source._participants
+      _satisfied = source._satisfied
+      _stars = source._stars
+      _partner = source._partner
+      _completedOn = source._completedOn
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._year) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._date) }()
+        case 4: try { try decoder.decodeSingularBytesField(value: &_storage._memberID) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._content) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._place) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._reviewer) }()
+        case 8: try { try decoder.decodeSingularEnumField(value: &_storage._grade) }()
+        case 9: try { try decoder.decodeSingularInt32Field(value: &_storage._participants) }()
+        case 10: try { try decoder.decodeSingularInt32Field(value: &_storage._satisfied) }()
+        case 11: try { try decoder.decodeSingularInt32Field(value: &_storage._stars) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._partner) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._completedOn) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 1)
+      }
+      if _storage._year != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._year, fieldNumber: 2)
+      }
+      try { if let v = _storage._date {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._memberID.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._memberID, fieldNumber: 4)
+      }
+      if !_storage._content.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._content, fieldNumber: 5)
+      }
+      if !_storage._place.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._place, fieldNumber: 6)
+      }
+      if !_storage._reviewer.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reviewer, fieldNumber: 7)
+      }
+      if _storage._grade != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._grade, fieldNumber: 8)
+      }
+      if _storage._participants != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._participants, fieldNumber: 9)
+      }
+      if _storage._satisfied != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._satisfied, fieldNumber: 10)
+      }
+      if _storage._stars != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._stars, fieldNumber: 11)
+      }
+      if !_storage._partner.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._partner, fieldNumber: 12)
+      }
+      try { if let v = _storage._completedOn {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_Assessment, rhs: Orgsync_V1_Assessment) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._year != rhs_storage._year {return false}
+        if _storage._date != rhs_storage._date {return false}
+        if _storage._memberID != rhs_storage._memberID {return false}
+        if _storage._content != rhs_storage._content {return false}
+        if _storage._place != rhs_storage._place {return false}
+        if _storage._reviewer != rhs_storage._reviewer {return false}
+        if _storage._grade != rhs_storage._grade {return false}
+        if _storage._participants != rhs_storage._participants {return false}
+        if _storage._satisfied != rhs_storage._satisfied {return false}
+        if _storage._stars != rhs_storage._stars {return false}
+        if _storage._partner != rhs_storage._partner {return false}
+        if _storage._completedOn != rhs_storage._completedOn {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

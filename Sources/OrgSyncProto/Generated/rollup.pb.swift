@@ -222,6 +222,137 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._maxDaysLate = newValue}
   }
 
+  /// transfers issued here and not yet answered
+  public var transfersInTransit: UInt32 {
+    get {_storage._transfersInTransit}
+    set {_uniqueStorage()._transfersInTransit = newValue}
+  }
+
+  /// accepted in the year, leaving this part of the tree
+  public var transfersOut: UInt32 {
+    get {_storage._transfersOut}
+    set {_uniqueStorage()._transfersOut = newValue}
+  }
+
+  /// accepted in the year, arriving from outside it
+  public var transfersIn: UInt32 {
+    get {_storage._transfersIn}
+    set {_uniqueStorage()._transfersIn = newValue}
+  }
+
+  /// party dues owed for the year's months up to the period's end
+  public var duesDueFen: Int64 {
+    get {_storage._duesDueFen}
+    set {_uniqueStorage()._duesDueFen = newValue}
+  }
+
+  /// paid for those months
+  public var duesPaidFen: Int64 {
+    get {_storage._duesPaidFen}
+    set {_uniqueStorage()._duesPaidFen = newValue}
+  }
+
+  /// party members six months or more behind with dues
+  public var duesArrears: UInt32 {
+    get {_storage._duesArrears}
+    set {_uniqueStorage()._duesArrears = newValue}
+  }
+
+  /// follow-up due by the period's end and not done
+  public var inspectionsOverdue: UInt32 {
+    get {_storage._inspectionsOverdue}
+    set {_uniqueStorage()._inspectionsOverdue = newValue}
+  }
+
+  /// notices issued in the period
+  public var notices: UInt32 {
+    get {_storage._notices}
+    set {_uniqueStorage()._notices = newValue}
+  }
+
+  /// value of material support given in the period
+  public var supportFen: Int64 {
+    get {_storage._supportFen}
+    set {_uniqueStorage()._supportFen = newValue}
+  }
+
+  public var supportItems: UInt32 {
+    get {_storage._supportItems}
+    set {_uniqueStorage()._supportItems = newValue}
+  }
+
+  /// due within the period, fulfilled after the due date
+  public var commitmentsKeptLate: UInt32 {
+    get {_storage._commitmentsKeptLate}
+    set {_uniqueStorage()._commitmentsKeptLate = newValue}
+  }
+
+  /// probationary members past their year
+  public var conversionsDue: UInt32 {
+    get {_storage._conversionsDue}
+    set {_uniqueStorage()._conversionsDue = newValue}
+  }
+
+  /// activists of a year or more, not yet development targets
+  public var activistsReady: UInt32 {
+    get {_storage._activistsReady}
+    set {_uniqueStorage()._activistsReady = newValue}
+  }
+
+  /// 公开承诺 made public in the year
+  public var pledgesPublic: UInt32 {
+    get {_storage._pledgesPublic}
+    set {_uniqueStorage()._pledgesPublic = newValue}
+  }
+
+  /// 领导点评 in the year
+  public var leaderReviews: UInt32 {
+    get {_storage._leaderReviews}
+    set {_uniqueStorage()._leaderReviews = newValue}
+  }
+
+  /// party members rated in the year's 民主评议
+  public var membersReviewed: UInt32 {
+    get {_storage._membersReviewed}
+    set {_uniqueStorage()._membersReviewed = newValue}
+  }
+
+  /// … rated 不合格
+  public var membersIncompetent: UInt32 {
+    get {_storage._membersIncompetent}
+    set {_uniqueStorage()._membersIncompetent = newValue}
+  }
+
+  /// 结对帮扶 started by the period's end and not ended
+  public var pairingsActive: UInt32 {
+    get {_storage._pairingsActive}
+    set {_uniqueStorage()._pairingsActive = newValue}
+  }
+
+  /// 年初目标 for the year
+  public var targetsSet: UInt32 {
+    get {_storage._targetsSet}
+    set {_uniqueStorage()._targetsSet = newValue}
+  }
+
+  /// … met
+  public var targetsMet: UInt32 {
+    get {_storage._targetsMet}
+    set {_uniqueStorage()._targetsMet = newValue}
+  }
+
+  /// grassroots units with a 评星定级 for the year
+  public var unitsRated: UInt32 {
+    get {_storage._unitsRated}
+    set {_uniqueStorage()._unitsRated = newValue}
+  }
+
+  /// their stars, summed (average = stars / units_rated)
+  public var stars: UInt32 {
+    get {_storage._stars}
+    set {_uniqueStorage()._stars = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -341,7 +472,7 @@ nonisolated extension Orgsync_V1_StatusCount: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UnitRollUp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0\u{3}reports_submitted_late\0\u{3}max_days_late\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0\u{3}reports_submitted_late\0\u{3}max_days_late\0\u{3}transfers_in_transit\0\u{3}transfers_out\0\u{3}transfers_in\0\u{3}dues_due_fen\0\u{3}dues_paid_fen\0\u{3}dues_arrears\0\u{3}inspections_overdue\0\u{1}notices\0\u{3}support_fen\0\u{3}support_items\0\u{3}commitments_kept_late\0\u{3}conversions_due\0\u{3}activists_ready\0\u{3}pledges_public\0\u{3}leader_reviews\0\u{3}members_reviewed\0\u{3}members_incompetent\0\u{3}pairings_active\0\u{3}targets_set\0\u{3}targets_met\0\u{3}units_rated\0\u{1}stars\0")
 
   fileprivate class _StorageClass {
     var _unitID: Data = Data()
@@ -371,6 +502,28 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
     var _inPipeline: UInt32 = 0
     var _reportsSubmittedLate: UInt32 = 0
     var _maxDaysLate: UInt32 = 0
+    var _transfersInTransit: UInt32 = 0
+    var _transfersOut: UInt32 = 0
+    var _transfersIn: UInt32 = 0
+    var _duesDueFen: Int64 = 0
+    var _duesPaidFen: Int64 = 0
+    var _duesArrears: UInt32 = 0
+    var _inspectionsOverdue: UInt32 = 0
+    var _notices: UInt32 = 0
+    var _supportFen: Int64 = 0
+    var _supportItems: UInt32 = 0
+    var _commitmentsKeptLate: UInt32 = 0
+    var _conversionsDue: UInt32 = 0
+    var _activistsReady: UInt32 = 0
+    var _pledgesPublic: UInt32 = 0
+    var _leaderReviews: UInt32 = 0
+    var _membersReviewed: UInt32 = 0
+    var _membersIncompetent: UInt32 = 0
+    var _pairingsActive: UInt32 = 0
+    var _targetsSet: UInt32 = 0
+    var _targetsMet: UInt32 = 0
+    var _unitsRated: UInt32 = 0
+    var _stars: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -408,6 +561,28 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       _inPipeline = source._inPipeline
       _reportsSubmittedLate = source._reportsSubmittedLate
       _maxDaysLate = source._maxDaysLate
+      _transfersInTransit = source._transfersInTransit
+      _transfersOut = source._transfersOut
+      _transfersIn = source._transfersIn
+      _duesDueFen = source._duesDueFen
+      _duesPaidFen = source._duesPaidFen
+      _duesArrears = source._duesArrears
+      _inspectionsOverdue = source._inspectionsOverdue
+      _notices = source._notices
+      _supportFen = source._supportFen
+      _supportItems = source._supportItems
+      _commitmentsKeptLate = source._commitmentsKeptLate
+      _conversionsDue = source._conversionsDue
+      _activistsReady = source._activistsReady
+      _pledgesPublic = source._pledgesPublic
+      _leaderReviews = source._leaderReviews
+      _membersReviewed = source._membersReviewed
+      _membersIncompetent = source._membersIncompetent
+      _pairingsActive = source._pairingsActive
+      _targetsSet = source._targetsSet
+      _targetsMet = source._targetsMet
+      _unitsRated = source._unitsRated
+      _stars = source._stars
     }
   }
 
@@ -453,6 +628,28 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         case 25: try { try decoder.decodeSingularUInt32Field(value: &_storage._inPipeline) }()
         case 26: try { try decoder.decodeSingularUInt32Field(value: &_storage._reportsSubmittedLate) }()
         case 27: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxDaysLate) }()
+        case 28: try { try decoder.decodeSingularUInt32Field(value: &_storage._transfersInTransit) }()
+        case 29: try { try decoder.decodeSingularUInt32Field(value: &_storage._transfersOut) }()
+        case 30: try { try decoder.decodeSingularUInt32Field(value: &_storage._transfersIn) }()
+        case 31: try { try decoder.decodeSingularInt64Field(value: &_storage._duesDueFen) }()
+        case 32: try { try decoder.decodeSingularInt64Field(value: &_storage._duesPaidFen) }()
+        case 33: try { try decoder.decodeSingularUInt32Field(value: &_storage._duesArrears) }()
+        case 34: try { try decoder.decodeSingularUInt32Field(value: &_storage._inspectionsOverdue) }()
+        case 35: try { try decoder.decodeSingularUInt32Field(value: &_storage._notices) }()
+        case 36: try { try decoder.decodeSingularInt64Field(value: &_storage._supportFen) }()
+        case 37: try { try decoder.decodeSingularUInt32Field(value: &_storage._supportItems) }()
+        case 38: try { try decoder.decodeSingularUInt32Field(value: &_storage._commitmentsKeptLate) }()
+        case 39: try { try decoder.decodeSingularUInt32Field(value: &_storage._conversionsDue) }()
+        case 40: try { try decoder.decodeSingularUInt32Field(value: &_storage._activistsReady) }()
+        case 41: try { try decoder.decodeSingularUInt32Field(value: &_storage._pledgesPublic) }()
+        case 42: try { try decoder.decodeSingularUInt32Field(value: &_storage._leaderReviews) }()
+        case 43: try { try decoder.decodeSingularUInt32Field(value: &_storage._membersReviewed) }()
+        case 44: try { try decoder.decodeSingularUInt32Field(value: &_storage._membersIncompetent) }()
+        case 45: try { try decoder.decodeSingularUInt32Field(value: &_storage._pairingsActive) }()
+        case 46: try { try decoder.decodeSingularUInt32Field(value: &_storage._targetsSet) }()
+        case 47: try { try decoder.decodeSingularUInt32Field(value: &_storage._targetsMet) }()
+        case 48: try { try decoder.decodeSingularUInt32Field(value: &_storage._unitsRated) }()
+        case 49: try { try decoder.decodeSingularUInt32Field(value: &_storage._stars) }()
         default: break
         }
       }
@@ -542,6 +739,72 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       if _storage._maxDaysLate != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._maxDaysLate, fieldNumber: 27)
       }
+      if _storage._transfersInTransit != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._transfersInTransit, fieldNumber: 28)
+      }
+      if _storage._transfersOut != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._transfersOut, fieldNumber: 29)
+      }
+      if _storage._transfersIn != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._transfersIn, fieldNumber: 30)
+      }
+      if _storage._duesDueFen != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._duesDueFen, fieldNumber: 31)
+      }
+      if _storage._duesPaidFen != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._duesPaidFen, fieldNumber: 32)
+      }
+      if _storage._duesArrears != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._duesArrears, fieldNumber: 33)
+      }
+      if _storage._inspectionsOverdue != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._inspectionsOverdue, fieldNumber: 34)
+      }
+      if _storage._notices != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._notices, fieldNumber: 35)
+      }
+      if _storage._supportFen != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._supportFen, fieldNumber: 36)
+      }
+      if _storage._supportItems != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._supportItems, fieldNumber: 37)
+      }
+      if _storage._commitmentsKeptLate != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._commitmentsKeptLate, fieldNumber: 38)
+      }
+      if _storage._conversionsDue != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._conversionsDue, fieldNumber: 39)
+      }
+      if _storage._activistsReady != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._activistsReady, fieldNumber: 40)
+      }
+      if _storage._pledgesPublic != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._pledgesPublic, fieldNumber: 41)
+      }
+      if _storage._leaderReviews != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._leaderReviews, fieldNumber: 42)
+      }
+      if _storage._membersReviewed != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._membersReviewed, fieldNumber: 43)
+      }
+      if _storage._membersIncompetent != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._membersIncompetent, fieldNumber: 44)
+      }
+      if _storage._pairingsActive != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._pairingsActive, fieldNumber: 45)
+      }
+      if _storage._targetsSet != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._targetsSet, fieldNumber: 46)
+      }
+      if _storage._targetsMet != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._targetsMet, fieldNumber: 47)
+      }
+      if _storage._unitsRated != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._unitsRated, fieldNumber: 48)
+      }
+      if _storage._stars != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._stars, fieldNumber: 49)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -578,6 +841,28 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._inPipeline != rhs_storage._inPipeline {return false}
         if _storage._reportsSubmittedLate != rhs_storage._reportsSubmittedLate {return false}
         if _storage._maxDaysLate != rhs_storage._maxDaysLate {return false}
+        if _storage._transfersInTransit != rhs_storage._transfersInTransit {return false}
+        if _storage._transfersOut != rhs_storage._transfersOut {return false}
+        if _storage._transfersIn != rhs_storage._transfersIn {return false}
+        if _storage._duesDueFen != rhs_storage._duesDueFen {return false}
+        if _storage._duesPaidFen != rhs_storage._duesPaidFen {return false}
+        if _storage._duesArrears != rhs_storage._duesArrears {return false}
+        if _storage._inspectionsOverdue != rhs_storage._inspectionsOverdue {return false}
+        if _storage._notices != rhs_storage._notices {return false}
+        if _storage._supportFen != rhs_storage._supportFen {return false}
+        if _storage._supportItems != rhs_storage._supportItems {return false}
+        if _storage._commitmentsKeptLate != rhs_storage._commitmentsKeptLate {return false}
+        if _storage._conversionsDue != rhs_storage._conversionsDue {return false}
+        if _storage._activistsReady != rhs_storage._activistsReady {return false}
+        if _storage._pledgesPublic != rhs_storage._pledgesPublic {return false}
+        if _storage._leaderReviews != rhs_storage._leaderReviews {return false}
+        if _storage._membersReviewed != rhs_storage._membersReviewed {return false}
+        if _storage._membersIncompetent != rhs_storage._membersIncompetent {return false}
+        if _storage._pairingsActive != rhs_storage._pairingsActive {return false}
+        if _storage._targetsSet != rhs_storage._targetsSet {return false}
+        if _storage._targetsMet != rhs_storage._targetsMet {return false}
+        if _storage._unitsRated != rhs_storage._unitsRated {return false}
+        if _storage._stars != rhs_storage._stars {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -393,6 +393,30 @@ public nonisolated struct Orgsync_V1_RecordBody: Sendable {
     set {kind = .serviceCase(newValue)}
   }
 
+  public var transfer: Orgsync_V1_Transfer {
+    get {
+      if case .transfer(let v)? = kind {return v}
+      return Orgsync_V1_Transfer()
+    }
+    set {kind = .transfer(newValue)}
+  }
+
+  public var duesPayment: Orgsync_V1_DuesPayment {
+    get {
+      if case .duesPayment(let v)? = kind {return v}
+      return Orgsync_V1_DuesPayment()
+    }
+    set {kind = .duesPayment(newValue)}
+  }
+
+  public var assessment: Orgsync_V1_Assessment {
+    get {
+      if case .assessment(let v)? = kind {return v}
+      return Orgsync_V1_Assessment()
+    }
+    set {kind = .assessment(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -409,6 +433,9 @@ public nonisolated struct Orgsync_V1_RecordBody: Sendable {
     case problem(Orgsync_V1_Problem)
     case commitment(Orgsync_V1_Commitment)
     case serviceCase(Orgsync_V1_ServiceCase)
+    case transfer(Orgsync_V1_Transfer)
+    case duesPayment(Orgsync_V1_DuesPayment)
+    case assessment(Orgsync_V1_Assessment)
 
   }
 
@@ -1050,7 +1077,7 @@ nonisolated extension Orgsync_V1_ConflictKind: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecordBody"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_unit\0\u{1}member\0\u{1}meeting\0\u{1}report\0\u{1}inspection\0\u{1}notice\0\u{3}liaison_point\0\u{1}lecture\0\u{3}support_item\0\u{1}opinion\0\u{1}problem\0\u{1}commitment\0\u{3}service_case\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_unit\0\u{1}member\0\u{1}meeting\0\u{1}report\0\u{1}inspection\0\u{1}notice\0\u{3}liaison_point\0\u{1}lecture\0\u{3}support_item\0\u{1}opinion\0\u{1}problem\0\u{1}commitment\0\u{3}service_case\0\u{1}transfer\0\u{3}dues_payment\0\u{1}assessment\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1227,6 +1254,45 @@ nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobu
           self.kind = .serviceCase(v)
         }
       }()
+      case 14: try {
+        var v: Orgsync_V1_Transfer?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .transfer(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .transfer(v)
+        }
+      }()
+      case 15: try {
+        var v: Orgsync_V1_DuesPayment?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .duesPayment(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .duesPayment(v)
+        }
+      }()
+      case 16: try {
+        var v: Orgsync_V1_Assessment?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .assessment(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .assessment(v)
+        }
+      }()
       default: break
       }
     }
@@ -1289,6 +1355,18 @@ nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobu
     case .serviceCase?: try {
       guard case .serviceCase(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .transfer?: try {
+      guard case .transfer(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .duesPayment?: try {
+      guard case .duesPayment(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .assessment?: try {
+      guard case .assessment(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
     }()
     case nil: break
     }

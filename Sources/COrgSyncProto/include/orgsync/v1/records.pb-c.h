@@ -29,6 +29,9 @@ typedef struct Orgsync__V1__Opinion Orgsync__V1__Opinion;
 typedef struct Orgsync__V1__Problem Orgsync__V1__Problem;
 typedef struct Orgsync__V1__Commitment Orgsync__V1__Commitment;
 typedef struct Orgsync__V1__ServiceCase Orgsync__V1__ServiceCase;
+typedef struct Orgsync__V1__Transfer Orgsync__V1__Transfer;
+typedef struct Orgsync__V1__DuesPayment Orgsync__V1__DuesPayment;
+typedef struct Orgsync__V1__Assessment Orgsync__V1__Assessment;
 
 
 /* --- enums --- */
@@ -164,6 +167,76 @@ typedef enum _Orgsync__V1__Education {
   ORGSYNC__V1__EDUCATION__EDUCATION_POSTGRADUATE = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__EDUCATION)
 } Orgsync__V1__Education;
+/*
+ * The occupation classes of the party's internal statistics (党内统计).
+ */
+typedef enum _Orgsync__V1__Occupation {
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_UNSPECIFIED = 0,
+  /*
+   * 工人
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_WORKER = 1,
+  /*
+   * 农牧渔民
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_FARMER = 2,
+  /*
+   * 企事业单位专业技术人员
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_PROFESSIONAL = 3,
+  /*
+   * 企事业单位管理人员
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_MANAGER = 4,
+  /*
+   * 党政机关工作人员
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_OFFICIAL = 5,
+  /*
+   * 学生
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_STUDENT = 6,
+  /*
+   * 解放军、武警
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_MILITARY = 7,
+  /*
+   * 离退休人员
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_RETIRED = 8,
+  /*
+   * 其他职业人员
+   */
+  ORGSYNC__V1__OCCUPATION__OCCUPATION_OTHER = 9
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__OCCUPATION)
+} Orgsync__V1__Occupation;
+/*
+ * How a member's monthly party dues are reckoned (党费收缴规定, 2008).
+ */
+typedef enum _Orgsync__V1__DuesCategory {
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_UNSPECIFIED = 0,
+  /*
+   * 在岗职工: 0.5 % / 1 % / 1.5 % / 2 % of monthly income by band
+   */
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_SALARIED = 1,
+  /*
+   * 离退休: 0.5 % up to 5,000 yuan, 1 % above
+   */
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_RETIRED = 2,
+  /*
+   * 农民: 0.2–1 yuan a month
+   */
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_FARMER = 3,
+  /*
+   * 学生、下岗失业、低保: 0.2 yuan a month
+   */
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_LOW_INCOME = 4,
+  /*
+   * 经批准免交
+   */
+  ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_EXEMPT = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__DUES_CATEGORY)
+} Orgsync__V1__DuesCategory;
 typedef enum _Orgsync__V1__MeetingKind {
   ORGSYNC__V1__MEETING_KIND__MEETING_KIND_UNSPECIFIED = 0,
   /*
@@ -312,6 +385,76 @@ typedef enum _Orgsync__V1__CommitmentStatus {
   ORGSYNC__V1__COMMITMENT_STATUS__COMMITMENT_STATUS_CANCELLED = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__COMMITMENT_STATUS)
 } Orgsync__V1__CommitmentStatus;
+/*
+ * issued → accepted | returned.
+ */
+typedef enum _Orgsync__V1__TransferStatus {
+  ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_UNSPECIFIED = 0,
+  /*
+   * 已开介绍信: the member is in transit
+   */
+  ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_ISSUED = 1,
+  /*
+   * 已接收: the member now belongs to the receiving unit
+   */
+  ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_ACCEPTED = 2,
+  /*
+   * 已退回: the receiving unit sent it back; the member stays
+   */
+  ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_RETURNED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__TRANSFER_STATUS)
+} Orgsync__V1__TransferStatus;
+typedef enum _Orgsync__V1__AssessmentKind {
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_UNSPECIFIED = 0,
+  /*
+   * 公开承诺: a pledge made public (where, when)
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_PUBLIC_PLEDGE = 1,
+  /*
+   * 领导点评: a leader's remarks on the pledges
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_LEADER_REVIEW = 2,
+  /*
+   * 民主评议党员 / 群众评议: a member's rating
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_DEMOCRATIC_REVIEW = 3,
+  /*
+   * 评星定级: the branch's stars for the year
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_STAR_RATING = 4,
+  /*
+   * 结对帮扶: a member paired with a household
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_PAIRING = 5,
+  /*
+   * 年初目标: a target set at the start of the year
+   */
+  ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_YEAR_TARGET = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__ASSESSMENT_KIND)
+} Orgsync__V1__AssessmentKind;
+/*
+ * 民主评议党员 grades.
+ */
+typedef enum _Orgsync__V1__AssessmentGrade {
+  ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_UNSPECIFIED = 0,
+  /*
+   * 优秀
+   */
+  ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_EXCELLENT = 1,
+  /*
+   * 合格
+   */
+  ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_COMPETENT = 2,
+  /*
+   * 基本合格
+   */
+  ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_BASICALLY_COMPETENT = 3,
+  /*
+   * 不合格
+   */
+  ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_INCOMPETENT = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__ASSESSMENT_GRADE)
+} Orgsync__V1__AssessmentGrade;
 
 /* --- messages --- */
 
@@ -404,10 +547,47 @@ struct  Orgsync__V1__Member
    */
   Orgsync__V1__Date *full_member_on;
   char *note;
+  /*
+   * The admission (接收预备党员): checked when a development target becomes probationary.
+   */
+  /*
+   * 入党介绍人: two full members
+   */
+  size_t n_sponsor_ids;
+  ProtobufCBinaryData *sponsor_ids;
+  /*
+   * 集中培训结业 (short-term training before admission)
+   */
+  Orgsync__V1__Date *training_done_on;
+  /*
+   * 支部大会: full members with a vote who should attend
+   */
+  int32_t vote_expected;
+  /*
+   * … who attended (more than half for a quorum)
+   */
+  int32_t vote_present;
+  /*
+   * … who voted for (more than half of vote_expected)
+   */
+  int32_t votes_for;
+  /*
+   * 上级党委审批 (the higher committee's approval)
+   */
+  Orgsync__V1__Date *approved_on;
+  /*
+   * the statistics' occupation class (occupation stays free text)
+   */
+  Orgsync__V1__Occupation occupation_code;
+  Orgsync__V1__DuesCategory dues_category;
+  /*
+   * monthly income dues are reckoned from; for farmers and
+   */
+  int64_t dues_base_fen;
 };
 #define ORGSYNC__V1__MEMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__member__descriptor) \
-    , (char *)protobuf_c_empty_string, ORGSYNC__V1__GENDER__GENDER_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, ORGSYNC__V1__EDUCATION__EDUCATION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, NULL, NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, ORGSYNC__V1__GENDER__GENDER_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, ORGSYNC__V1__EDUCATION__EDUCATION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, 0, NULL, ORGSYNC__V1__OCCUPATION__OCCUPATION_UNSPECIFIED, ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_UNSPECIFIED, 0 }
 
 
 /*
@@ -508,7 +688,8 @@ struct  Orgsync__V1__Notice
 
 
 /*
- * A grassroots liaison point (联络点) set up by a leading cadre. Owned by the host unit.
+ * A grassroots liaison point (联络点) set up by a leading cadre. Owned by the cadre's own
+ * committee, naming the village it sits in (older records: owned by the host unit).
  */
 struct  Orgsync__V1__LiaisonPoint
 {
@@ -527,10 +708,19 @@ struct  Orgsync__V1__LiaisonPoint
    */
   Orgsync__V1__Date *until;
   char *note;
+  /*
+   * the grassroots unit it sits in (when the cadre's committee records it)
+   */
+  ProtobufCBinaryData village_unit_id;
+  /*
+   * problems found through it
+   */
+  size_t n_problem_ids;
+  ProtobufCBinaryData *problem_ids;
 };
 #define ORGSYNC__V1__LIAISON_POINT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__liaison_point__descriptor) \
-    , {0,NULL}, (char *)protobuf_c_empty_string, NULL, NULL, (char *)protobuf_c_empty_string }
+    , {0,NULL}, (char *)protobuf_c_empty_string, NULL, NULL, (char *)protobuf_c_empty_string, {0,NULL}, 0,NULL }
 
 
 /*
@@ -660,6 +850,136 @@ struct  Orgsync__V1__ServiceCase
 #define ORGSYNC__V1__SERVICE_CASE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__service_case__descriptor) \
     , (char *)protobuf_c_empty_string, 0, NULL, 0, ORGSYNC__V1__PROBLEM_CATEGORY__PROBLEM_CATEGORY_UNSPECIFIED, {0,NULL} }
+
+
+/*
+ * A transfer of organisational relationship (组织关系转接). Owned by the issuing unit (the
+ * member's unit); the receiving unit, named by its organisation code, sees it and answers.
+ * Accepting it moves the member to the receiving unit.
+ */
+struct  Orgsync__V1__Transfer
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData member_id;
+  /*
+   * copy, for the receiving unit (it cannot see the member yet)
+   */
+  char *member_name;
+  /*
+   * the receiving unit's organisation code, as on the letter
+   */
+  char *to_unit_code;
+  /*
+   * its name, as on the letter
+   */
+  char *to_unit_name;
+  /*
+   * 介绍信编号
+   */
+  char *letter_no;
+  /*
+   * e.g. 工作调动, 外出务工, 升学
+   */
+  char *reason;
+  Orgsync__V1__Date *issued_on;
+  Orgsync__V1__TransferStatus status;
+  /*
+   * accepted or returned on
+   */
+  Orgsync__V1__Date *answered_on;
+  /*
+   * why it was returned
+   */
+  char *answer_note;
+  /*
+   * copy of the issuing unit's name, for the receiving side
+   */
+  char *from_unit_name;
+};
+#define ORGSYNC__V1__TRANSFER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__transfer__descriptor) \
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, ORGSYNC__V1__TRANSFER_STATUS__TRANSFER_STATUS_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A payment of party dues (交纳党费) for a run of months.
+ */
+struct  Orgsync__V1__DuesPayment
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData member_id;
+  /*
+   * first month paid for, YYYYMM
+   */
+  int32_t from_month;
+  /*
+   * last month paid for, YYYYMM (inclusive)
+   */
+  int32_t to_month;
+  int64_t amount_fen;
+  Orgsync__V1__Date *paid_on;
+  char *receipt_no;
+  char *note;
+};
+#define ORGSYNC__V1__DUES_PAYMENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__dues_payment__descriptor) \
+    , {0,NULL}, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One step of the campaign's assessment loop (公开承诺 → 领导点评 → 群众评议 → 评星定级, with
+ * 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/DOMAIN.md).
+ */
+struct  Orgsync__V1__Assessment
+{
+  ProtobufCMessage base;
+  Orgsync__V1__AssessmentKind kind;
+  int32_t year;
+  Orgsync__V1__Date *date;
+  /*
+   * the member pledging, rated or paired; empty for the unit itself
+   */
+  ProtobufCBinaryData member_id;
+  /*
+   * the pledge, the remarks, the help given, the target
+   */
+  char *content;
+  /*
+   * where a pledge was made public (公开栏, 党员大会…)
+   */
+  char *place;
+  /*
+   * who gave the remarks (领导点评)
+   */
+  char *reviewer;
+  /*
+   * 民主评议
+   */
+  Orgsync__V1__AssessmentGrade grade;
+  /*
+   * people taking part in the rating
+   */
+  int32_t participants;
+  /*
+   * of them, satisfied / in favour
+   */
+  int32_t satisfied;
+  /*
+   * 评星定级: 1 to 5
+   */
+  int32_t stars;
+  /*
+   * 结对帮扶: the household or person helped
+   */
+  char *partner;
+  /*
+   * the target met, the pairing ended
+   */
+  Orgsync__V1__Date *completed_on;
+};
+#define ORGSYNC__V1__ASSESSMENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__assessment__descriptor) \
+    , ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_UNSPECIFIED, 0, NULL, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_UNSPECIFIED, 0, 0, 0, (char *)protobuf_c_empty_string, NULL }
 
 
 /* Orgsync__V1__OrgUnit methods */
@@ -909,6 +1229,63 @@ Orgsync__V1__ServiceCase *
 void   orgsync__v1__service_case__free_unpacked
                      (Orgsync__V1__ServiceCase *message,
                       ProtobufCAllocator *allocator);
+/* Orgsync__V1__Transfer methods */
+void   orgsync__v1__transfer__init
+                     (Orgsync__V1__Transfer         *message);
+size_t orgsync__v1__transfer__get_packed_size
+                     (const Orgsync__V1__Transfer   *message);
+size_t orgsync__v1__transfer__pack
+                     (const Orgsync__V1__Transfer   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__transfer__pack_to_buffer
+                     (const Orgsync__V1__Transfer   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__Transfer *
+       orgsync__v1__transfer__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__transfer__free_unpacked
+                     (Orgsync__V1__Transfer *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__DuesPayment methods */
+void   orgsync__v1__dues_payment__init
+                     (Orgsync__V1__DuesPayment         *message);
+size_t orgsync__v1__dues_payment__get_packed_size
+                     (const Orgsync__V1__DuesPayment   *message);
+size_t orgsync__v1__dues_payment__pack
+                     (const Orgsync__V1__DuesPayment   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__dues_payment__pack_to_buffer
+                     (const Orgsync__V1__DuesPayment   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__DuesPayment *
+       orgsync__v1__dues_payment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__dues_payment__free_unpacked
+                     (Orgsync__V1__DuesPayment *message,
+                      ProtobufCAllocator *allocator);
+/* Orgsync__V1__Assessment methods */
+void   orgsync__v1__assessment__init
+                     (Orgsync__V1__Assessment         *message);
+size_t orgsync__v1__assessment__get_packed_size
+                     (const Orgsync__V1__Assessment   *message);
+size_t orgsync__v1__assessment__pack
+                     (const Orgsync__V1__Assessment   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__assessment__pack_to_buffer
+                     (const Orgsync__V1__Assessment   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__Assessment *
+       orgsync__v1__assessment__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__assessment__free_unpacked
+                     (Orgsync__V1__Assessment *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orgsync__V1__OrgUnit_Closure)
@@ -950,6 +1327,15 @@ typedef void (*Orgsync__V1__Commitment_Closure)
 typedef void (*Orgsync__V1__ServiceCase_Closure)
                  (const Orgsync__V1__ServiceCase *message,
                   void *closure_data);
+typedef void (*Orgsync__V1__Transfer_Closure)
+                 (const Orgsync__V1__Transfer *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__DuesPayment_Closure)
+                 (const Orgsync__V1__DuesPayment *message,
+                  void *closure_data);
+typedef void (*Orgsync__V1__Assessment_Closure)
+                 (const Orgsync__V1__Assessment *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -961,6 +1347,8 @@ extern const ProtobufCEnumDescriptor    orgsync__v1__unit_kind__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__member_status__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__gender__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__education__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__occupation__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__dues_category__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__meeting_kind__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__report_period__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__report_kind__descriptor;
@@ -970,6 +1358,9 @@ extern const ProtobufCEnumDescriptor    orgsync__v1__opinion_source__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__problem_category__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__problem_status__descriptor;
 extern const ProtobufCEnumDescriptor    orgsync__v1__commitment_status__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__transfer_status__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__assessment_kind__descriptor;
+extern const ProtobufCEnumDescriptor    orgsync__v1__assessment_grade__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__org_unit__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__member__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__meeting__descriptor;
@@ -983,6 +1374,9 @@ extern const ProtobufCMessageDescriptor orgsync__v1__opinion__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__problem__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__commitment__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__service_case__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__transfer__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__dues_payment__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__assessment__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -151,10 +151,95 @@ struct  Orgsync__V1__UnitRollUp
    * the latest of those, in days past the deadline
    */
   uint32_t max_days_late;
+  /*
+   * transfers issued here and not yet answered
+   */
+  uint32_t transfers_in_transit;
+  /*
+   * accepted in the year, leaving this part of the tree
+   */
+  uint32_t transfers_out;
+  /*
+   * accepted in the year, arriving from outside it
+   */
+  uint32_t transfers_in;
+  /*
+   * party dues owed for the year's months up to the period's end
+   */
+  int64_t dues_due_fen;
+  /*
+   * paid for those months
+   */
+  int64_t dues_paid_fen;
+  /*
+   * party members six months or more behind with dues
+   */
+  uint32_t dues_arrears;
+  /*
+   * follow-up due by the period's end and not done
+   */
+  uint32_t inspections_overdue;
+  /*
+   * notices issued in the period
+   */
+  uint32_t notices;
+  /*
+   * value of material support given in the period
+   */
+  int64_t support_fen;
+  uint32_t support_items;
+  /*
+   * due within the period, fulfilled after the due date
+   */
+  uint32_t commitments_kept_late;
+  /*
+   * probationary members past their year
+   */
+  uint32_t conversions_due;
+  /*
+   * activists of a year or more, not yet development targets
+   */
+  uint32_t activists_ready;
+  /*
+   * 公开承诺 made public in the year
+   */
+  uint32_t pledges_public;
+  /*
+   * 领导点评 in the year
+   */
+  uint32_t leader_reviews;
+  /*
+   * party members rated in the year's 民主评议
+   */
+  uint32_t members_reviewed;
+  /*
+   * … rated 不合格
+   */
+  uint32_t members_incompetent;
+  /*
+   * 结对帮扶 started by the period's end and not ended
+   */
+  uint32_t pairings_active;
+  /*
+   * 年初目标 for the year
+   */
+  uint32_t targets_set;
+  /*
+   * … met
+   */
+  uint32_t targets_met;
+  /*
+   * grassroots units with a 评星定级 for the year
+   */
+  uint32_t units_rated;
+  /*
+   * their stars, summed (average = stars / units_rated)
+   */
+  uint32_t stars;
 };
 #define ORGSYNC__V1__UNIT_ROLL_UP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__unit_roll_up__descriptor) \
-    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0 }
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Orgsync__V1__RollUp

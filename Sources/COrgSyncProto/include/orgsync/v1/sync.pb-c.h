@@ -154,7 +154,10 @@ typedef enum {
   ORGSYNC__V1__RECORD_BODY__KIND_OPINION = 10,
   ORGSYNC__V1__RECORD_BODY__KIND_PROBLEM = 11,
   ORGSYNC__V1__RECORD_BODY__KIND_COMMITMENT = 12,
-  ORGSYNC__V1__RECORD_BODY__KIND_SERVICE_CASE = 13
+  ORGSYNC__V1__RECORD_BODY__KIND_SERVICE_CASE = 13,
+  ORGSYNC__V1__RECORD_BODY__KIND_TRANSFER = 14,
+  ORGSYNC__V1__RECORD_BODY__KIND_DUES_PAYMENT = 15,
+  ORGSYNC__V1__RECORD_BODY__KIND_ASSESSMENT = 16
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__RECORD_BODY__KIND__CASE)
 } Orgsync__V1__RecordBody__KindCase;
 
@@ -180,6 +183,9 @@ struct  Orgsync__V1__RecordBody
     Orgsync__V1__Problem *problem;
     Orgsync__V1__Commitment *commitment;
     Orgsync__V1__ServiceCase *service_case;
+    Orgsync__V1__Transfer *transfer;
+    Orgsync__V1__DuesPayment *dues_payment;
+    Orgsync__V1__Assessment *assessment;
   };
 };
 #define ORGSYNC__V1__RECORD_BODY__INIT \

@@ -1,0 +1,241 @@
+import OrgSyncProto
+
+/// The member lifecycle's part of a roll-up (transfers, party dues, the assessment loop) and the
+/// follow-up counts (inspections, notices, support). Kept beside `RollUpBuilder`, fed by it.
+struct LifecycleTally: Sendable {
+  /// Per-row counters, indexed like `RollUpBuilder.counts`.
+  struct Counts: Sendable {
+    var inspectionsOverdue: UInt32 = 0
+    var notices: UInt32 = 0
+    var supportItems: UInt32 = 0
+    var supportFen: Int64 = 0
+    var keptLate: UInt32 = 0
+    var conversionsDue: UInt32 = 0
+    var activistsReady: UInt32 = 0
+    var pledges: UInt32 = 0
+    var leaderReviews: UInt32 = 0
+    var pairings: UInt32 = 0
+    var targetsSet: UInt32 = 0
+    var targetsMet: UInt32 = 0
+
+    mutating func absorb(_ o: Counts) {
+      inspectionsOverdue += o.inspectionsOverdue
+      notices += o.notices
+      supportItems += o.supportItems
+      supportFen += o.supportFen
+      keptLate += o.keptLate
+      conversionsDue += o.conversionsDue
+      activistsReady += o.activistsReady
+      pledges += o.pledges
+      leaderReviews += o.leaderReviews
+      pairings += o.pairings
+      targetsSet += o.targetsSet
+      targetsMet += o.targetsMet
+    }
+  }
+
+  struct TransferSeen: Sendable {
+    var id: Key16
+    var issuer: Key16
+    var code: String
+    var status: Int
+    var answered: Orgsync_V1_Date
+  }
+
+  struct DuesMember: Sendable {
+    var slot: Int
+    var unit: Key16
+    var monthly: Int64
+    var since: Int32  // first month owed (probation's), 0 when unknown
+  }
+
+  var counts: [Counts] = []
+  var transfers: [TransferSeen] = []
+  var duesMembers: [Key16: DuesMember] = [:]
+  var payments: [Key16: [(from: Int32, to: Int32, fen: Int64)]] = [:]  // by member
+  var firstPaid: [Key16: Int32] = [:]  // unit → first month it recorded a payment for
+  var reviews: [Key16: (slot: Int, grade: Int, day: Int)] = [:]  // member → the year's latest 民主评议
+  var stars: [Key16: (slot: Int, stars: Int, day: Int)] = [:]  // unit → the year's latest rating
+
+  mutating func merge(_ o: LifecycleTally, slotMap: [Int: Int]) {
+    for (otherSlot, c) in o.counts.enumerated() {
+      if let slot = slotMap[otherSlot] { counts[slot].absorb(c) }
+    }
+    transfers += o.transfers
+    for (k, v) in o.duesMembers {
+      var v = v
+      v.slot = slotMap[v.slot] ?? v.slot
+      duesMembers[k] = v
+    }
+    payments.merge(o.payments, uniquingKeysWith: +)
+    firstPaid.merge(o.firstPaid) { min($0, $1) }
+    for (k, v) in o.reviews where (reviews[k]?.day ?? .min) <= v.day {
+      reviews[k] = (slotMap[v.slot] ?? v.slot, v.grade, v.day)
+    }
+    for (k, v) in o.stars where (stars[k]?.day ?? .min) <= v.day {
+      stars[k] = (slotMap[v.slot] ?? v.slot, v.stars, v.day)
+    }
+  }
+}
+
+extension RollUpBuilder {
+  /// Records of the lifecycle types, and the follow-up counts of the older ones.
+  mutating func addLifecycle(
+    type: Orgsync_V1_RecordType, id: Key16, unit: Key16, slot: Int, f: RollUpFields
+  ) {
+    switch type {
+    case .duesPayment:
+      let from = Int32(f.int(N.duesFrom))
+      let to = Int32(f.int(N.duesTo))
+      guard from > 0, to >= from else { return }
+      tally.payments[Key16(f.bytes(N.duesMember)), default: []].append((from, to, f.int64(N.duesAmount)))
+      tally.firstPaid[unit] = min(tally.firstPaid[unit] ?? .max, from)
+    case .assessment:
+      guard f.int(N.assessmentYear) == Int(year) else { return }
+      let date = f.date(N.assessmentDate)
+      let day = set(date) ? CalendarDate.dayNumber(date) : 0
+      switch Orgsync_V1_AssessmentKind(rawValue: f.int(N.assessmentKind)) ?? .unspecified {
+      case .publicPledge: tally.counts[slot].pledges += 1
+      case .leaderReview: tally.counts[slot].leaderReviews += 1
+      case .democraticReview:
+        let member = Key16(f.bytes(N.assessmentMember))
+        if (tally.reviews[member]?.day ?? .min) <= day { tally.reviews[member] = (slot, f.int(N.assessmentGrade), day) }
+      case .starRating:
+        if (tally.stars[unit]?.day ?? .min) <= day { tally.stars[unit] = (slot, f.int(N.assessmentStars), day) }
+      case .pairing:
+        let done = f.date(N.assessmentCompleted)
+        if set(date), CalendarDate.compare(date, end) <= 0, !set(done) || CalendarDate.compare(done, end) > 0 {
+          tally.counts[slot].pairings += 1
+        }
+      case .yearTarget:
+        tally.counts[slot].targetsSet += 1
+        if set(f.date(N.assessmentCompleted)) { tally.counts[slot].targetsMet += 1 }
+      default: break
+      }
+    case .notice:
+      if within(f.date(N.noticeIssued)) { tally.counts[slot].notices += 1 }
+    case .supportItem:
+      if within(f.date(N.supportDate)) {
+        tally.counts[slot].supportItems += 1
+        tally.counts[slot].supportFen += f.int64(N.supportAmount)
+      }
+    default:
+      break
+    }
+  }
+
+  /// A member's dues, for party members with a dues category.
+  mutating func addDues(member: Key16, unit: Key16, slot: Int, f: RollUpFields) {
+    let status = f.int(N.memberStatus)
+    guard status == Orgsync_V1_MemberStatus.full.rawValue || status == Orgsync_V1_MemberStatus.probationary.rawValue
+    else { return }
+    let monthly = Dues.monthlyFen(
+      category: Orgsync_V1_DuesCategory(rawValue: f.int(N.memberDuesCategory)) ?? .unspecified,
+      base: f.int64(N.memberDuesBase))
+    guard monthly > 0 else { return }
+    let start = f.date(N.memberProbationStart)
+    tally.duesMembers[member] = .init(
+      slot: slot, unit: unit, monthly: monthly, since: set(start) ? Dues.month(start) : 0)
+  }
+
+  /// The last month whose dues are owed by today (the month before the current one).
+  var lastOwedMonth: Int32 { Dues.adding(-1, to: Dues.month(today)) }
+
+  /// Months a member is behind: unpaid months in a row up to the last owed month, counted from
+  /// the later of their probation and the first month their unit recorded any payment for (a
+  /// unit that keeps no dues here puts nobody in arrears). Nil when not tracked.
+  func arrearsMonths(_ member: Key16, _ info: LifecycleTally.DuesMember) -> Int? {
+    guard let tracked = tally.firstPaid[info.unit] else { return nil }
+    let paid = tally.payments[member] ?? []
+    var from = max(tracked, info.since)
+    if let last = paid.map(\.to).max() { from = max(from, Dues.adding(1, to: last)) }
+    return Dues.months(from: from, to: lastOwedMonth)
+  }
+
+  /// Folds the lifecycle tallies into the rows (called by `build`).
+  mutating func buildLifecycle() {
+    // The year's owed months: January to the period's end, and not past the last owed month.
+    let first = year * 100 + 1
+    let last = min(Dues.month(end), lastOwedMonth)
+    for (member, info) in tally.duesMembers {
+      guard let row = slotKeys[safe: info.slot] else { continue }
+      let owedFrom = max(first, info.since)
+      if last >= owedFrom {
+        rows[row]?.row.duesDueFen += info.monthly * Int64(Dues.months(from: owedFrom, to: last))
+      }
+      for p in tally.payments[member] ?? [] {
+        let a = max(p.from, first)
+        let b = min(p.to, last)
+        guard b >= a else { continue }
+        let covered = Int64(Dues.months(from: p.from, to: p.to))
+        rows[row]?.row.duesPaidFen += p.fen * Int64(Dues.months(from: a, to: b)) / max(1, covered)
+      }
+      if let behind = arrearsMonths(member, info), behind >= Dues.arrearsThreshold {
+        rows[row]?.row.duesArrears += 1
+      }
+    }
+    for (slot, key) in slotKeys.enumerated() {
+      let c = tally.counts[slot]
+      rows[key]?.row.inspectionsOverdue = c.inspectionsOverdue
+      rows[key]?.row.notices = c.notices
+      rows[key]?.row.supportItems = c.supportItems
+      rows[key]?.row.supportFen = c.supportFen
+      rows[key]?.row.commitmentsKeptLate = c.keptLate
+      rows[key]?.row.conversionsDue = c.conversionsDue
+      rows[key]?.row.activistsReady = c.activistsReady
+      rows[key]?.row.pledgesPublic = c.pledges
+      rows[key]?.row.leaderReviews = c.leaderReviews
+      rows[key]?.row.pairingsActive = c.pairings
+      rows[key]?.row.targetsSet = c.targetsSet
+      rows[key]?.row.targetsMet = c.targetsMet
+    }
+    for (_, review) in tally.reviews {
+      guard let row = slotKeys[safe: review.slot] else { continue }
+      rows[row]?.row.membersReviewed += 1
+      if review.grade == Orgsync_V1_AssessmentGrade.incompetent.rawValue { rows[row]?.row.membersIncompetent += 1 }
+    }
+    for (unit, rating) in tally.stars where units[unit]?.level == .grassroots {
+      guard let row = slotKeys[safe: rating.slot] else { continue }
+      rows[row]?.row.unitsRated += 1
+      rows[row]?.row.stars += UInt32(max(0, rating.stars))
+    }
+    for t in tally.transfers {
+      let issuerIn = branchOf[t.issuer]
+      let destination = unitsByCode[t.code]
+      let destinationIn = destination.flatMap { branchOf[$0] }
+      if t.status == Orgsync_V1_TransferStatus.issued.rawValue, let slot = issuerIn {
+        rows[slotKeys[slot]]?.row.transfersInTransit += 1
+      }
+      guard t.status == Orgsync_V1_TransferStatus.accepted.rawValue, t.answered.year == year else { continue }
+      if let slot = issuerIn, destinationIn == nil { rows[slotKeys[slot]]?.row.transfersOut += 1 }
+      if let slot = destinationIn, issuerIn == nil { rows[slotKeys[slot]]?.row.transfersIn += 1 }
+    }
+  }
+
+  /// Units by organisation code (for transfers, which name their receiving unit by code).
+  var unitsByCode: [String: Key16] {
+    var map: [String: Key16] = [:]
+    for (key, info) in units where !info.code.isEmpty { map[info.code] = key }
+    return map
+  }
+
+  /// Named lists of the lifecycle: transfers in transit (either end in this subtree) and members
+  /// six months or more behind with their dues (with how many months).
+  func namedLifecycle(into named: inout Named) {
+    let codes = unitsByCode
+    for t in tally.transfers where t.status == Orgsync_V1_TransferStatus.issued.rawValue {
+      let incoming = codes[t.code].map { branchOf[$0] != nil } ?? false
+      if branchOf[t.issuer] != nil || incoming { named.transfersInTransit.append(t.id.bytes) }
+    }
+    for (member, info) in tally.duesMembers {
+      if let behind = arrearsMonths(member, info), behind >= Dues.arrearsThreshold {
+        named.duesArrears.append((member.bytes, behind))
+      }
+    }
+    named.duesArrears.sort { $0.months > $1.months }
+  }
+}
+
+extension Array {
+  subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
