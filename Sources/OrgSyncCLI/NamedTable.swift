@@ -117,6 +117,23 @@ public struct NamedTable: Sendable {
             let owner = owners[id] ?? []
             return (owner, [c.content, unitName(owner), date(c.due), date(c.fulfilledOn)])
           })),
+      NamedTable(
+        id: "transfers", heading: "在途的组织关系转接（已开介绍信、对方未办理）",
+        columns: ["党员", "转出单位", "转入单位", "介绍信编号", "开具日期", "在途天数"],
+        rows: sorted(
+          named.transfersInTransit.compactMap { id in records[id].map { (id, $0) } }.map { id, body in
+            let t = body.transfer
+            let owner = owners[id] ?? []
+            let days = CalendarDate.dayNumber(today) - CalendarDate.dayNumber(t.issuedOn)
+            let from = unitName(owner).isEmpty ? t.fromUnitName : unitName(owner)
+            return (owner, [t.memberName, from, t.toUnitName, t.letterNo, date(t.issuedOn), String(max(0, days))])
+          })),
+      NamedTable(
+        id: "dues-arrears", heading: "连续六个月以上未交纳党费的党员", columns: ["姓名", "单位", "未交月数"],
+        rows: named.duesArrears.map { item in
+          let found = member(item.member)
+          return [found.cells[0], found.cells[1], String(item.months)]
+        }),
     ]
   }
 }

@@ -34,7 +34,53 @@ public enum RollUpTable {
     "overdue": "of those, not fulfilled and past their date today",
     "meetings": "meetings held in the period",
     "services": "service cases in the period",
+    "in transit": "transfers issued by units here and not yet accepted or returned",
+    "moved out": "transfers accepted this year that took a member out of this part of the tree",
+    "moved in": "transfers accepted this year that brought a member in from outside it",
+    "dues owed": "party dues (yuan) owed for this year's months up to the period's end, or last month if earlier",
+    "dues paid": "of those months, the part paid (yuan; a payment for several months counts per month)",
+    "dues behind": "party members six months or more behind with dues (units keeping dues here)",
+    "conversion due": "probationary members a year or more into probation, not converted",
+    "activists ready": "activists of a year or more, not yet development targets",
+    "inspections overdue": "inspections whose follow-up date has passed, follow-up not done",
+    "notices": "notices issued in the period",
+    "support": "material support items given in the period",
+    "support yuan": "their value in yuan",
+    "kept late": "promises due in the period, fulfilled after their date",
+    "pledges": "公开承诺 made public this year",
+    "remarks": "领导点评 given this year",
+    "rated": "members rated in this year's 民主评议 (each member's latest rating)",
+    "rated unfit": "of those, rated 不合格",
+    "pairings": "结对帮扶 begun by the period's end and not ended",
+    "targets": "年初目标 set for this year",
+    "targets met": "of those, met",
+    "units rated": "grassroots units with a 评星定级 this year",
+    "stars": "their average stars",
   ]
+
+  /// The member lifecycle, dues, assessment and follow-up figures: a second table in the
+  /// terminal, further columns in JSON and CSV.
+  public static let lifecycleColumns = [
+    "in transit", "moved out", "moved in", "dues owed", "dues paid", "dues behind", "conversion due",
+    "activists ready", "inspections overdue", "notices", "support", "support yuan", "kept late", "pledges", "remarks",
+    "rated", "rated unfit", "pairings", "targets", "targets met", "units rated", "stars",
+  ]
+
+  /// A row's lifecycle figures, in the order of `lifecycleColumns`.
+  public static func lifecycleCells(_ r: Orgsync_V1_UnitRollUp) -> [String] {
+    let yuan: (Int64) -> String = { String(format: "%.2f", Double($0) / 100) }
+    return [r.transfersInTransit, r.transfersOut, r.transfersIn].map(String.init)
+      + [yuan(r.duesDueFen), yuan(r.duesPaidFen)]
+      + [
+        r.duesArrears, r.conversionsDue, r.activistsReady, r.inspectionsOverdue, r.notices, r.supportItems,
+      ].map(String.init)
+      + [yuan(r.supportFen)]
+      + [
+        r.commitmentsKeptLate, r.pledgesPublic, r.leaderReviews, r.membersReviewed, r.membersIncompetent,
+        r.pairingsActive, r.targetsSet, r.targetsMet, r.unitsRated,
+      ].map(String.init)
+      + [r.unitsRated == 0 ? "-" : String(format: "%.1f", Double(r.stars) / Double(r.unitsRated))]
+  }
 
   public static func row(_ r: Orgsync_V1_UnitRollUp, name: String) -> [String] {
     [
@@ -49,17 +95,25 @@ public enum RollUpTable {
     ]
   }
 
+  /// Every column, as JSON and CSV carry them.
+  public static let allColumns = columns + lifecycleColumns
+
   public static func render(
     _ rollUp: Orgsync_V1_RollUp, format: OutputFormat, unitName: ([UInt8]) -> String? = { _ in nil }
   ) -> String {
-    var table = Table(columns: columns)
-    for column in columns where !["unit", "reports"].contains(column) { table.kinds[column] = .integer }
-    table.kinds["median days"] = .number
-    for r in rollUp.rows { table.rows.append(row(r, name: r.name)) }
-    table.rows.append(row(rollUp.total, name: "total"))
+    var table = Table(columns: allColumns)
+    for column in allColumns where !["unit", "reports"].contains(column) { table.kinds[column] = .integer }
+    for column in ["median days", "dues owed", "dues paid", "support yuan", "stars"] { table.kinds[column] = .number }
+    for r in rollUp.rows { table.rows.append(row(r, name: r.name) + lifecycleCells(r)) }
+    table.rows.append(row(rollUp.total, name: "total") + lifecycleCells(rollUp.total))
     guard format == .table else { return table.render(format) }
     let period = "\(rollUp.year) \(String(describing: rollUp.period).uppercased())"
-    var out = "\(rollUp.total.name) — \(period), as of \(rollUp.asOf)\n\n" + table.aligned()
+    var main = Table(columns: columns)
+    main.rows = table.rows.map { Array($0.prefix(columns.count)) }
+    var lifecycle = Table(columns: ["unit"] + lifecycleColumns)
+    lifecycle.rows = table.rows.map { [$0[0]] + $0.dropFirst(columns.count) }
+    var out = "\(rollUp.total.name) — \(period), as of \(rollUp.asOf)\n\n" + main.aligned()
+    out += "\n\nmembers, dues, assessment and follow-up:\n\n" + lifecycle.aligned()
     let late = rollUp.total.lateUnitIds.map { unitName(Array($0)) ?? "?" }
     if !late.isEmpty { out += "\n\nlate with the \(period) report: " + late.joined(separator: "、") }
     return out

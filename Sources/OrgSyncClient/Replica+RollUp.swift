@@ -8,16 +8,32 @@ import Synchronization
 extension Replica {
   /// The member records of a unit and every unit below it (for the year-end statistics).
   public func members(under root: [UInt8]) throws -> [Orgsync_V1_Member] {
+    let wanted = try subtree(of: root, units: units())
+    return try records(type: .member).filter { wanted.contains($0.unitID) }.map(\.body.member)
+  }
+
+  /// Transfers with either end in `root`'s subtree, and which end lies inside it.
+  public func transfers(under root: [UInt8]) throws -> [YearEndStatistics.TransferEnds] {
+    let units = try units()
+    let inside = try subtree(of: root, units: units)
+    let codes = Set(inside.compactMap { units[$0]?.code })
+    return try records(type: .transfer).map {
+      .init(
+        transfer: $0.body.transfer, issuedInside: inside.contains($0.unitID),
+        receivedInside: codes.contains($0.body.transfer.toUnitCode))
+    }.filter { $0.issuedInside || $0.receivedInside }
+  }
+
+  func subtree(of root: [UInt8], units: [[UInt8]: Orgsync_V1_OrgUnit]) throws -> Set<[UInt8]> {
     var children: [[UInt8]: [[UInt8]]] = [:]
-    for (id, unit) in try units() { children[Array(unit.parentID), default: []].append(id) }
+    for (id, unit) in units { children[Array(unit.parentID), default: []].append(id) }
     var subtree = [root]
     var index = 0
     while index < subtree.count {
       subtree += children[subtree[index]] ?? []
       index += 1
     }
-    let wanted = Set(subtree)
-    return try records(type: .member).filter { wanted.contains($0.unitID) }.map(\.body.member)
+    return Set(subtree)
   }
 
   /// The roll-up of a subtree computed from this replica, offline — the same builder the
@@ -61,7 +77,7 @@ extension Replica {
           // Straight from SQLite's column memory: ids and units are not copied, each body
           // once (to open it).
           let statement = try db.makeStatement(
-            sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (2, 3, 4, 5, 7, 8, 10, 11, 12, 13) AND "
+            sql: "SELECT type, id, unit_id, body FROM records WHERE type IN (\(RollUpBuilder.recordTypesSQL)) AND "
               + halves[index])
           let sqlite = statement.sqliteStatement
           func column(_ index: Int32) -> UnsafeRawBufferPointer {

@@ -79,6 +79,11 @@ struct LifecycleTally: Sendable {
 }
 
 extension RollUpBuilder {
+  /// The record types a roll-up reads besides units (`type IN (…)` for SQL), from the list of
+  /// every type, so a new type is read by server and replica alike.
+  public static let recordTypesSQL = RecordKinds.all.filter { $0 != .orgUnit }.map { String($0.rawValue) }
+    .joined(separator: ", ")
+
   /// Records of the lifecycle types, and the follow-up counts of the older ones.
   mutating func addLifecycle(
     type: Orgsync_V1_RecordType, id: Key16, unit: Key16, slot: Int, f: RollUpFields

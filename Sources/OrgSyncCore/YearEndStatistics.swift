@@ -18,7 +18,26 @@ public struct YearEndStatistics: Sendable {
     (.juniorHigh, "初中"), (.primary, "小学"), (.unspecified, "未填"),
   ]
 
-  public init(members: [Orgsync_V1_Member], year: Int32) {
+  /// A transfer and which of its ends lies in the subtree counted.
+  public struct TransferEnds: Sendable {
+    public var transfer: Orgsync_V1_Transfer
+    public var issuedInside: Bool
+    public var receivedInside: Bool
+
+    public init(transfer: Orgsync_V1_Transfer, issuedInside: Bool, receivedInside: Bool) {
+      self.transfer = transfer
+      self.issuedInside = issuedInside
+      self.receivedInside = receivedInside
+    }
+  }
+
+  static let occupationLabels: [(Orgsync_V1_Occupation, String)] = [
+    (.worker, "工人"), (.farmer, "农牧渔民"), (.professional, "企事业单位专业技术人员"), (.manager, "企事业单位管理人员"),
+    (.official, "党政机关工作人员"), (.student, "学生"), (.military, "解放军、武警"), (.retired, "离退休人员"),
+    (.other, "其他职业人员"), (.unspecified, "未填"),
+  ]
+
+  public init(members: [Orgsync_V1_Member], year: Int32, transfers: [TransferEnds] = []) {
     self.year = year
     let yearEnd = CalendarDate.make(Int(year), 12, 31)
     let yearStart = CalendarDate.make(Int(year), 1, 1)
@@ -46,8 +65,19 @@ public struct YearEndStatistics: Sendable {
     }
     tally("党员总数", ["正式党员", "预备党员"]) { $0.status == .full ? "正式党员" : "预备党员" }
     tally("性别", ["男", "女", "未填"]) { $0.gender == .male ? "男" : $0.gender == .female ? "女" : "未填" }
-    tally("民族", ["汉族", "少数民族", "未填"]) {
-      $0.ethnicity.isEmpty ? "未填" : ($0.ethnicity == "汉族" || $0.ethnicity == "汉") ? "汉族" : "少数民族"
+    // Nationalities by the GB/T 3304 list: 汉族, 少数民族 in all, then each minority present.
+    tally("民族", ["汉族", "少数民族", "未填"]) { m in
+      guard !m.ethnicity.isEmpty else { return "未填" }
+      guard let code = Ethnicity.code(of: m.ethnicity) else { return m.ethnicity }  // typed before the list
+      return code == 1 ? "汉族" : "少数民族"
+    }
+    var minorities: [Int: Int] = [:]
+    for m in counted { if let code = Ethnicity.code(of: m.ethnicity), code != 1 { minorities[code, default: 0] += 1 } }
+    for (code, name) in Ethnicity.names where minorities[code] != nil {
+      lines.append(("民族", "其中：" + name, minorities[code]!))
+    }
+    tally("职业", Self.occupationLabels.map(\.1)) { m in
+      Self.occupationLabels.first { $0.0 == m.occupationCode }?.1 ?? "未填"
     }
     tally("年龄（截至12月31日）", Self.ageBands.map(\.label) + ["未填"]) { m in
       guard isSet(m.birthDate) else { return "未填" }
@@ -70,6 +100,7 @@ public struct YearEndStatistics: Sendable {
       let month = Int(joined.year) * 100 + Int(joined.month)
       return joinBands.first { month <= $0.through }?.label ?? "未填"
     }
+    func accepted(_ t: Orgsync_V1_Transfer) -> Bool { t.status == .accepted && inYear(t.answeredOn) }
     // The year's movement, over every member record (not only those counted above).
     let movement: [(String, Int)] = [
       ("递交入党申请", members.filter { inYear($0.appliedOn) }.count),
@@ -77,6 +108,14 @@ public struct YearEndStatistics: Sendable {
       ("确定为发展对象", members.filter { inYear($0.developmentTargetOn) }.count),
       ("发展党员（接收为预备党员）", members.filter { inYear($0.probationStart) }.count),
       ("预备党员转正", members.filter { inYear($0.fullMemberOn) }.count),
+      (
+        "组织关系转入（本年接收）",
+        transfers.filter { $0.receivedInside && !$0.issuedInside && accepted($0.transfer) }.count
+      ),
+      (
+        "组织关系转出（本年被接收）",
+        transfers.filter { $0.issuedInside && !$0.receivedInside && accepted($0.transfer) }.count
+      ),
       ("组织关系已转出（现状）", members.filter { $0.status == .transferredOut }.count),
       ("已故（现状）", members.filter { $0.status == .deceased }.count),
       ("出党（现状）", members.filter { $0.status == .left }.count),

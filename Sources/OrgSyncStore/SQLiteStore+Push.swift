@@ -400,6 +400,7 @@ struct MutationApplier {
     move.mutationID = Data(Array(Crypto.SHA256.hash(data: mutationID + Array("transfer-move".utf8))).prefix(16))
     move.recordID = Data(member.id)
     move.type = .member
+    move.body.member = Orgsync_V1_Member()  // no fields: only the owner changes
     move.unitID = Data(destination)
     move.baseVersion = member.version
     move.hlc = hlc

@@ -38,7 +38,7 @@ extension SQLiteStore {
       {
         ranges.append((child, String(child.dropLast()) + "0"))
       }
-      return (units, ranges)
+      return (units, ranges, root.subtreeRange)
     }
     let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, plan.1.count))
     let builders = try await withThrowingTaskGroup(of: RollUpBuilder.self) { group in
@@ -57,18 +57,43 @@ extension SQLiteStore {
     }
     var builder = builders[0]
     for other in builders.dropFirst() { builder.merge(other) }
+    let base = builder
+    builder = try await writer.read { db in
+      var builder = base
+      try Self.feedIncomingTransfers(&builder, db: db, low: plan.2.0, high: plan.2.1)
+      return builder
+    }
     return builder.build()
   }
 
   /// Reads the records of units whose path lies in [low, high) into a builder, straight from
   /// SQLite's column memory (no row objects, no copies).
   static func feed(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
-    let statement = try db.cachedStatement(
+    try feed(
+      &builder, db: db,
       sql: """
         SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
-        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (2, 3, 4, 5, 7, 8, 10, 11, 12, 13)
-        """)
-    try statement.setArguments([low, high])
+        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type IN (\(RollUpBuilder.recordTypesSQL))
+        """, arguments: [low, high])
+  }
+
+  /// Transfers addressed into [low, high) from outside it (they are the issuer's records).
+  static func feedIncomingTransfers(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
+    try feed(
+      &builder, db: db,
+      sql: """
+        SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
+        JOIN units a ON a.num = r.audience_num
+        WHERE r.type = \(Orgsync_V1_RecordType.transfer.rawValue) AND r.deleted = 0 AND a.path >= ? AND a.path < ?
+          AND NOT (u.path >= ? AND u.path < ?)
+        """, arguments: [low, high, low, high])
+  }
+
+  static func feed(
+    _ builder: inout RollUpBuilder, db: Database, sql: String, arguments: StatementArguments
+  ) throws {
+    let statement = try db.cachedStatement(sql: sql)
+    try statement.setArguments(arguments)
     let sqlite = statement.sqliteStatement
     defer { sqlite3_reset(sqlite) }
     func column(_ index: Int32) -> UnsafeRawBufferPointer {

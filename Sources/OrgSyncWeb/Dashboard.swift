@@ -78,9 +78,15 @@ extension WebApp {
     }
     rollUpTable.rows.append(["合计"] + Self.cells(rollUp.total))
     rollUpTable.links.append(nil)
+    var lifecycle = DashboardTable(
+      id: "rollup-members", heading: "党员队伍、党费、评议考核与督查", columns: Self.lifecycleColumns, rows: [])
+    for row in rollUp.rows + [rollUp.total] {
+      lifecycle.rows.append(
+        [lifecycle.rows.count == rollUp.rows.count ? "合计" : row.name] + RollUpTable.lifecycleCells(row))
+    }
     let late = rollUp.total.lateUnitIds.map { units[Array($0)]?.name ?? RecordID.string(Array($0)) }
     let tables =
-      [rollUpTable]
+      [rollUpTable, lifecycle]
       + NamedTable.lists(
         rollUp: rollUp, named: named, records: records.mapValues(\.body), owners: records.mapValues(\.unitID),
         units: units, year: year, periodLabel: text.label, today: today
@@ -137,6 +143,13 @@ extension WebApp {
   static let columns = [
     "单位", "基层组织", "党员", "预备党员", "入党积极分子等", "领导干部", "报告已交/应交", "逾期未交", "逾期补交", "未讲党课的干部",
     "联系点不符的干部", "群众意见", "未解决问题", "已解决", "承诺到期", "按期兑现", "逾期未兑现", "会议", "服务事项",
+  ]
+
+  /// The second table's columns (`RollUpTable.lifecycleColumns`, in the office's words).
+  static let lifecycleColumns = [
+    "单位", "转接在途", "转出", "转入", "应交党费（元）", "实交党费（元）", "连续6月未交", "预备期满待转正", "积极分子满一年", "督查整改逾期",
+    "下发通知", "帮扶物资（件）", "帮扶物资（元）", "承诺逾期兑现", "公开承诺", "领导点评", "民主评议人数", "评为不合格", "结对帮扶", "年初目标",
+    "目标完成", "评星支部", "平均星级",
   ]
 
   /// A roll-up row's figures, in the order of `columns` after the unit's name.

@@ -11,10 +11,10 @@ extension WebApp {
     let asked = request.uri.queryParameters.get("year").flatMap { Int32($0) } ?? today.year - 1
     let year = (2000...2100).contains(asked) ? asked : today.year - 1
     let root = request.uri.queryParameters.get("unit").flatMap(RecordID.parse) ?? identity.unitID
-    let (members, name) = try await replica.blocking { replica in
-      (try replica.members(under: root), try replica.units()[root]?.name ?? "")
+    let (members, transfers, name) = try await replica.blocking { replica in
+      (try replica.members(under: root), try replica.transfers(under: root), try replica.units()[root]?.name ?? "")
     }
-    return (YearEndStatistics(members: members, year: year), name)
+    return (YearEndStatistics(members: members, year: year, transfers: transfers), name)
   }
 
   func statistics(_ request: Request) async throws -> Response {

@@ -22,7 +22,7 @@ struct Aggregate: AsyncParsableCommand {
   func run() async throws {
     if definitions {
       var table = Table(columns: ["column", "definition"])
-      table.rows = RollUpTable.columns.map { [$0, RollUpTable.definitions[$0] ?? ""] }
+      table.rows = RollUpTable.allColumns.map { [$0, RollUpTable.definitions[$0] ?? ""] }
       return print(table.render(output.format))
     }
     let (replica, identity) = try common.enrolled()
@@ -105,7 +105,8 @@ struct Stats: AsyncParsableCommand {
       throw Failure(message: "the year must be between 2000 and 2100", code: Exit.usage)
     }
     let root = try subtreeRoot(unit, replica: replica, identity: identity)
-    let stats = YearEndStatistics(members: try replica.members(under: root), year: year)
+    let stats = YearEndStatistics(
+      members: try replica.members(under: root), year: year, transfers: try replica.transfers(under: root))
     var table = Table(columns: ["table", "row", "count"])
     table.kinds["count"] = .integer
     table.rows = stats.lines.map { [$0.table, $0.row, String($0.count)] }

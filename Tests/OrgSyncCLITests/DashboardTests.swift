@@ -109,6 +109,15 @@ struct DashboardTests {
     _ = try await curl(["-b", jar, "-o", dueFile.path, "\(ui.base)/dashboard.xlsx?table=conversions&period=2026-Q3"])
     let dueRows = try Self.sheet(dueFile).dropFirst()
     #expect(dueRows.map { $0[0] }.sorted() == due.sorted(), "named: \(dueRows.map { $0[0] }) expected: \(due)")
+    // The second roll-up table counts them too: its total equals the list's length.
+    let membersFile = daemon.folder.appendingPathComponent("rollup-members.xlsx")
+    _ = try await curl(
+      ["-b", jar, "-o", membersFile.path, "\(ui.base)/dashboard.xlsx?table=rollup-members&period=2026-Q3"])
+    let membersSheet = try Self.sheet(membersFile)
+    let column = try #require(membersSheet.first?.firstIndex(of: "预备期满待转正"))
+    #expect(membersSheet.last?.first == "合计")
+    #expect(membersSheet.last?[column] == String(due.count), "\(membersSheet.last ?? [])")
+    #expect(page.body.contains("党员队伍、党费、评议考核与督查") && page.body.contains("在途的组织关系转接"))
 
     // 三会一课 for 2026 Q3 (ended: one branch general meeting, three committee and three party
     // group meetings, one lecture owed), counted from the command line's own lists.

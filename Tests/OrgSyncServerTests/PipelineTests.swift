@@ -118,4 +118,64 @@ struct PipelineTests {
     moved.developmentTargetOn = d(2025, 5, 20)
     #expect(throws: Rejection.self) { try Pipeline.check(before: old, after: moved) }
   }
+
+  @Test(
+    "admission needs two full-member sponsors, the training, a quorate branch meeting voting in favour, and the approval"
+  )
+  func admission() async throws {
+    let county = try await County()
+    var sponsors: [[UInt8]] = []
+    for (name, status) in [("张明", Orgsync_V1_MemberStatus.full), ("刘芳", .full), ("陈伟", .probationary)] {
+      var sponsor = member(name, status: status)
+      if status == .probationary { sponsor.member.probationStart = d(2026, 1, 10) }
+      let m = create(sponsor, unit: county.taiping)
+      #expect(try await county.push(m, as: county.taipingBranch).outcome == .applied)
+      sponsors.append(Array(m.recordID))
+    }
+    let target = Self.body {
+      $0.status = .developmentTarget
+      $0.appliedOn = d(2023, 11, 2)
+      $0.activistOn = d(2024, 3, 1)
+      $0.developmentTargetOn = d(2025, 6, 1)
+    }
+    let m = create(target, unit: county.taiping)
+    #expect(try await county.push(m, as: county.taipingBranch).outcome == .applied)
+    let id = Array(m.recordID)
+    let fields = [
+      "status", "probation_start", "sponsor_ids", "training_done_on", "vote_expected", "vote_present", "votes_for",
+      "approved_on",
+    ]
+    func admit(_ change: (inout Orgsync_V1_Member) -> Void) async throws -> Orgsync_V1_MutationResult {
+      var body = target
+      body.member.status = .probationary
+      body.member.probationStart = d(2026, 6, 28)
+      body.member.sponsorIds = [Data(sponsors[0]), Data(sponsors[1])]
+      body.member.trainingDoneOn = d(2026, 5, 20)
+      body.member.voteExpected = 23
+      body.member.votePresent = 19
+      body.member.votesFor = 18
+      body.member.approvedOn = d(2026, 7, 15)
+      change(&body.member)
+      return try await county.push(
+        edit(id, unit: county.taiping, base: 1, fields: fields, body), as: county.taipingBranch)
+    }
+    let oneSponsor = try await admit { $0.sponsorIds = [Data(sponsors[0])] }
+    #expect(oneSponsor.outcome == .rejected && oneSponsor.field == "sponsor_ids", "\(oneSponsor.reason)")
+    let probationarySponsor = try await admit { $0.sponsorIds = [Data(sponsors[0]), Data(sponsors[2])] }
+    #expect(probationarySponsor.field == "sponsor_ids" && probationarySponsor.reason.contains("full member"))
+    let untrained = try await admit { $0.trainingDoneOn = Orgsync_V1_Date() }
+    #expect(untrained.field == "training_done_on", "\(untrained.reason)")
+    let noQuorum = try await admit {
+      $0.votePresent = 11  // 11 of 23 is not more than half
+      $0.votesFor = 11
+    }
+    #expect(noQuorum.field == "vote_present", "\(noQuorum.reason)")
+    let tooFew = try await admit { $0.votesFor = 11 }
+    #expect(tooFew.field == "votes_for", "\(tooFew.reason)")
+    let unapproved = try await admit { $0.approvedOn = Orgsync_V1_Date() }
+    #expect(unapproved.field == "approved_on", "\(unapproved.reason)")
+    let admitted = try await admit { _ in }
+    #expect(admitted.outcome == .applied, "\(admitted.reason)")
+    #expect(try await county.store.record(id: id, actor: county.countyCommittee)?.body.member.status == .probationary)
+  }
 }
