@@ -46,10 +46,12 @@ extension Replica {
   }
 
   /// The roll-up and whom its counts name (cadres, problems, promises: see `RollUpBuilder.Named`).
-  public func namedRollUp(root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date)
-    throws -> (Orgsync_V1_RollUp, RollUpBuilder.Named)
-  {
+  public func namedRollUp(
+    root: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod, today: Orgsync_V1_Date,
+    lifeStandard: LifeStandard = .standard
+  ) throws -> (Orgsync_V1_RollUp, RollUpBuilder.Named) {
     var builder = try rollUpBuilder(root: root, year: year, period: period, today: today)
+    builder.lifeStandard = lifeStandard
     let rollUp = builder.build()
     return (rollUp, builder.named())
   }

@@ -65,7 +65,8 @@ public struct YearEndStatistics: Sendable {
     }
     tally("党员总数", ["正式党员", "预备党员"]) { $0.status == .full ? "正式党员" : "预备党员" }
     tally("性别", ["男", "女", "未填"]) { $0.gender == .male ? "男" : $0.gender == .female ? "女" : "未填" }
-    // Nationalities by the GB/T 3304 list: 汉族, 少数民族 in all, then each minority present.
+    // Nationalities by the GB/T 3304 list: 汉族 and 少数民族, then (a table of its own, so each
+    // table still adds up to the members) each minority present, in code order.
     tally("民族", ["汉族", "少数民族", "未填"]) { m in
       guard !m.ethnicity.isEmpty else { return "未填" }
       guard let code = Ethnicity.code(of: m.ethnicity) else { return m.ethnicity }  // typed before the list
@@ -74,7 +75,7 @@ public struct YearEndStatistics: Sendable {
     var minorities: [Int: Int] = [:]
     for m in counted { if let code = Ethnicity.code(of: m.ethnicity), code != 1 { minorities[code, default: 0] += 1 } }
     for (code, name) in Ethnicity.names where minorities[code] != nil {
-      lines.append(("民族", "其中：" + name, minorities[code]!))
+      lines.append(("少数民族构成", name, minorities[code]!))
     }
     tally("职业", Self.occupationLabels.map(\.1)) { m in
       Self.occupationLabels.first { $0.0 == m.occupationCode }?.1 ?? "未填"

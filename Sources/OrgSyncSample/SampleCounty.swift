@@ -85,29 +85,61 @@ public struct SampleCounty: Sendable {
     var cadres: [(id: [UInt8], name: String, unit: [UInt8])] = []
     for (unit, count) in [(countyID, 12)] + townshipIDs.map({ ($0, 3) }) {
       for _ in 0..<count {
-        var body = Self.member(rng: &rng, year: year)
-        body.member.leadingCadre = true
-        if body.member.status != .full {
-          body.member.status = .full
-          body.member.fullMemberOn = CalendarDate.make(Int(year) - 10, 7, 1)
-          body.member.clearProbationStart()
-          body.member.clearAppliedOn()
-        }
+        var body = Self.member(rng: &rng, year: year, throughMonth: options.throughMonth)
+        // Cadres: county standing committee members 40–58, township committee members 30–55;
+        // full members of long standing, university-educated officials.
+        let age = unit == countyID ? rng.int(40...58) : rng.int(30...55)
+        let born = Int(year) - age
+        var m = body.member
+        m.leadingCadre = true
+        m.birthDate = CalendarDate.make(born, rng.int(1...12), rng.int(1...28))
+        m.status = .full
+        m.clearAppliedOn()
+        m.clearActivistOn()
+        m.clearDevelopmentTargetOn()
+        m.probationStart = CalendarDate.make(born + rng.int(21...26), rng.int(1...12), rng.int(1...28))
+        m.fullMemberOn = CalendarDate.make(
+          Int(m.probationStart.year) + 1, Int(m.probationStart.month), Int(m.probationStart.day))
+        m.education = [.bachelor, .bachelor, .bachelor, .postgraduate, .college][rng.int(0...4)]
+        m.occupation = "党政机关工作人员"
+        m.occupationCode = .official
+        m.duesCategory = .salaried
+        m.duesBaseFen = Int64(rng.int(600_000...1_000_000))
+        body.member = m
         body.member.cadreTitle = unit == countyID ? "县委常委" : "镇党委委员"
         let cadreID = add(body, unit: unit)
         cadres.append((cadreID, body.member.name, unit))
       }
     }
 
+    // The lifecycle records draw from their own stream (`add` draws ids from `rng`).
+    var lifecycleRNG = SplitMix64(seed: options.seed &+ 0x9E37_79B9)
     // Village branches: members and a year of work.
     let months = options.throughMonth
     for (index, village) in villageIDs.enumerated() {
       let township = townshipIDs[index / options.villagesPerTownship]
       var memberIDs: [[UInt8]] = []
-      for _ in 0..<options.membersPerVillage {
-        memberIDs.append(add(Self.member(rng: &rng, year: year), unit: village))
+      var memberBodies: [Orgsync_V1_Member] = []
+      for n in 0..<options.membersPerVillage {
+        var body = Self.member(rng: &rng, year: year, throughMonth: options.throughMonth)
+        // A third of the branches let one probation run past its year (the last member entered).
+        if index % 3 == 0, n == options.membersPerVillage - 1 {
+          body.member.status = .probationary
+          body.member.birthDate.year = year - 34
+          body.member.clearFullMemberOn()
+          let start = CalendarDate.make(Int(year) - 1, max(1, options.throughMonth - 2), 18)
+          body.member.probationStart = start
+          body.member.developmentTargetOn = CalendarDate.make(Int(year) - 2, Int(start.month), 1)
+          body.member.activistOn = CalendarDate.make(Int(year) - 3, Int(start.month), 1)
+          body.member.appliedOn = CalendarDate.make(Int(year) - 4, Int(start.month), 1)
+        }
+        memberIDs.append(add(body, unit: village))
+        memberBodies.append(body.member)
       }
       guard options.activity else { continue }
+      addLifecycle(
+        village: village, index: index, members: Array(zip(memberIDs, memberBodies)), year: year, months: months,
+        rng: &lifecycleRNG, add: add)
       for month in 1...months {
         var group = Orgsync_V1_Meeting()
         group.date = date(month: month, day: rng.int(1...28))
@@ -129,13 +161,15 @@ public struct SampleCounty: Sendable {
       let quarters: [Orgsync_V1_ReportPeriod] = [.q1, .q2, .q3].prefix(max(0, months / 3)).map { $0 }
       for (q, period) in quarters.enumerated() {
         if period == .q3, index % 10 == 4 { continue }  // late: the 5th village of every ten has not reported
+        // A report is written once its quarter has ended: in the first ten days after it.
+        guard 3 * (q + 1) + 1 <= months else { continue }
         var r = Orgsync_V1_Report()
         r.year = year
         r.period = period
         r.kind = .quarterlyCheck
         r.title = "\(year)年第\(["一", "二", "三"][q])季度创先争优活动检查报告"
         r.body = "本季度支部围绕中心工作开展创先争优活动，走访群众\(rng.int(20...80))户。"
-        r.submittedOn = date(month: 3 * (q + 1) + (period == .q3 ? 0 : 1), day: rng.int(1...10))
+        r.submittedOn = date(month: 3 * (q + 1) + 1, day: rng.int(1...10))
         r.status = period == .q3 ? .submitted : (rng.int(0...19) == 0 ? .returned : .acknowledged)
         if r.status != .submitted {
           r.reviewerUnitID = Data(township)
@@ -230,7 +264,14 @@ public struct SampleCounty: Sendable {
         l.cadreID = Data(cadre.id)
         l.cadreName = cadre.name
         l.since = date(month: rng.int(1...3), day: rng.int(1...28))
-        _ = add(Self.body(liaisonPoint: l), unit: villageIDs[rng.int(0...(villageIDs.count - 1))])
+        // Recorded by the cadre's own committee, naming the village: a township cadre's in the
+        // township, a county cadre's anywhere in the county.
+        let perTownship = max(1, options.villagesPerTownship)
+        let village =
+          townshipIDs.firstIndex(of: cadre.unit).map { villageIDs[$0 * perTownship + rng.int(0...(perTownship - 1))] }
+          ?? villageIDs[rng.int(0...(villageIDs.count - 1))]
+        l.villageUnitID = Data(village)
+        _ = add(Self.body(liaisonPoint: l), unit: cadre.unit)
       }
       if i % 5 != 4 {
         var l = Orgsync_V1_Lecture()
@@ -280,31 +321,6 @@ public struct SampleCounty: Sendable {
     unit.parentID = Data(parent ?? [])
     unit.secretary = personName(rng: &rng)
     return unit
-  }
-
-  static func member(rng: inout SplitMix64, year: Int32) -> Orgsync_V1_RecordBody {
-    var m = Orgsync_V1_Member()
-    m.name = personName(rng: &rng)
-    m.gender = rng.int(0...9) < 7 ? .male : .female
-    let born = Int(year) - rng.int(22...80)
-    m.birthDate = CalendarDate.make(born, rng.int(1...12), rng.int(1...28))
-    m.ethnicity = rng.int(0...19) == 0 ? "土家族" : "汉族"
-    m.education = Orgsync_V1_Education(rawValue: rng.int(1...6)) ?? .juniorHigh
-    m.occupation = occupations[rng.int(0...(occupations.count - 1))]
-    let roll = rng.int(0...99)
-    m.status = roll < 88 ? .full : roll < 93 ? .probationary : roll < 97 ? .activist : .applicant
-    let joined = min(Int(year) - 1, born + rng.int(20...40))
-    switch m.status {
-    case .full:
-      m.fullMemberOn = CalendarDate.make(joined, rng.int(1...12), rng.int(1...28))
-    case .probationary:
-      m.probationStart = CalendarDate.make(Int(year) - 1, rng.int(1...12), rng.int(1...28))
-    default:
-      m.appliedOn = CalendarDate.make(Int(year) - 1, rng.int(1...12), rng.int(1...28))
-    }
-    var body = Orgsync_V1_RecordBody()
-    body.member = m
-    return body
   }
 
   static func personName(rng: inout SplitMix64) -> String {

@@ -62,8 +62,10 @@ extension WebApp {
     let (year, period) = self.period(request.uri.queryParameters.get("period"))
     let root = request.uri.queryParameters.get("unit").flatMap(RecordID.parse) ?? identity.unitID
     let today = self.today
+    let standard = lifeStandard
     let (rollUp, named, units, lastSync, records) = try await replica.blocking { replica in
-      let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: period, today: today)
+      let (rollUp, named) = try replica.namedRollUp(
+        root: root, year: year, period: period, today: today, lifeStandard: standard)
       return (rollUp, named, try replica.units(), try replica.lastSync(), try replica.records(ids: named.recordIDs))
     }
     let text = Self.periodText(year, period)

@@ -26,12 +26,15 @@ public struct WebApp: Sendable {
   let secret: [UInt8]
   let timeZone: TimeZone
   let syncActivity = SyncActivity()
+  /// The 三会一课 standard the dashboard holds branches to.
+  let lifeStandard: LifeStandard
 
   public init(
     replica: Replica, identity: Replica.Identity, timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!,
-    makeClient: @escaping @Sendable () throws -> RPCClient?
+    lifeStandard: LifeStandard = .standard, makeClient: @escaping @Sendable () throws -> RPCClient?
   ) {
     self.replica = replica
+    self.lifeStandard = lifeStandard
     self.identity = identity
     self.makeClient = makeClient
     self.timeZone = timeZone

@@ -160,6 +160,18 @@ struct Common: ParsableArguments {
   var replicaPath: String { folder.appendingPathComponent("replica.sqlite").path }
 
   /// The replica of an enrolled device and its identity.
+  /// The office's 三会一课 standard: `life-standard.json` in the data folder when there is one,
+  /// else the regulations' defaults.
+  func lifeStandard() throws -> LifeStandard {
+    let file = folder.appendingPathComponent("life-standard.json")
+    guard let data = FileManager.default.contents(atPath: file.path) else { return .standard }
+    do {
+      return try LifeStandard.load(json: [UInt8](data))
+    } catch {
+      throw Failure(message: "\(file.path): \(error)", code: Exit.usage)
+    }
+  }
+
   func enrolled() throws -> (Replica, Replica.Identity) {
     let replica = try replica()
     guard let identity = try replica.identity() else {

@@ -130,7 +130,8 @@ struct Lists: AsyncParsableCommand {
     let (year, reportPeriod) = try Aggregate.parse(period)
     let root = try subtreeRoot(unit, replica: replica, identity: identity)
     let today = CalendarDate.today()
-    let (rollUp, named) = try replica.namedRollUp(root: root, year: year, period: reportPeriod, today: today)
+    let (rollUp, named) = try replica.namedRollUp(
+      root: root, year: year, period: reportPeriod, today: today, lifeStandard: try common.lifeStandard())
     let records: [[UInt8]: Replica.LocalRecord] = try replica.records(ids: named.recordIDs)
     let tables = NamedTable.lists(
       rollUp: rollUp, named: named, records: records.mapValues { $0.body }, owners: records.mapValues { $0.unitID },

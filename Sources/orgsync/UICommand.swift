@@ -25,7 +25,7 @@ struct UI: AsyncParsableCommand {
     }
     let (replica, identity) = try common.enrolled()
     let configuration = try common.clientConfiguration(identity, replica: replica)
-    let app = WebApp(replica: replica, identity: identity, timeZone: zone) {
+    let app = WebApp(replica: replica, identity: identity, timeZone: zone, lifeStandard: try common.lifeStandard()) {
       try RPCClient(configuration: configuration)
     }
     let open = !noBrowser

@@ -260,12 +260,20 @@ struct SeedSample: AsyncParsableCommand {
     let sample = SampleCounty(options: sampleOptions)
     _ = try await store.importUnits(sample.units)
     let admin = Actor(deviceID: Array("orgsyncd-seed".utf8), unitID: sample.countyID, role: .admin)
-    var rejected = 0
+    var rejected: [String: Int] = [:]
     for start in stride(from: 0, to: sample.records.count, by: 1000) {
       let batch = Array(sample.records[start..<min(start + 1000, sample.records.count)])
-      rejected += try await store.push(batch, actor: admin).filter { $0.outcome == .rejected }.count
+      for result in try await store.push(batch, actor: admin) where result.outcome == .rejected {
+        rejected["\(result.field): \(result.reason)", default: 0] += 1
+      }
     }
-    print("seeded \(sample.units.count) units and \(sample.records.count - rejected) records (seed \(seed))")
+    let refused = rejected.values.reduce(0, +)
+    print("seeded \(sample.units.count) units and \(sample.records.count - refused) records (seed \(seed))")
+    // The generator should make only valid records; say so loudly if it did not.
+    for (reason, count) in rejected.sorted(by: { $0.value > $1.value }) {
+      FileHandle.standardError.write(Data("orgsyncd: \(count) sample records refused — \(reason)\n".utf8))
+    }
+    if refused > 0 { throw ExitCode(1) }
   }
 }
 

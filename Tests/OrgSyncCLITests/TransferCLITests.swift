@@ -35,8 +35,8 @@ struct TransferCLITests {
     let added = try await Tool.run(
       "orgsync",
       [
-        "add", "member", "--name", "龙海燕", "--gender", "女", "--status", "正式党员", "--ethnicity", "苗族",
-        "--occupation-code", "农牧渔民",
+        "add", "member", "--name", "龙海燕", "--gender", "女", "--status", "正式党员", "--ethnicity", "侗族",
+        "--occupation-code", "学生",
       ], home: from)
     #expect(added.status == 0, "\(added.err)")
     let members = try Self.rows(try await Tool.run("orgsync", ["list", "member", "--json"], home: from))
@@ -87,7 +87,7 @@ struct TransferCLITests {
       stats.first { $0["table"] as? String == table && $0["row"] as? String == row }?["count"] as? Int
     }
     #expect(count("本年变动", "组织关系转入（本年接收）") == 1)
-    #expect(count("民族", "其中：苗族") == 1)
-    #expect(count("职业", "农牧渔民") == 1)
+    #expect(count("少数民族构成", "侗族") == 1)
+    #expect(count("职业", "学生") == 1)
   }
 }

@@ -48,6 +48,8 @@ struct YearEndStatisticsTests {
     #expect(count("党员总数", "预备党员") == 1)
     #expect(count("性别", "女") == 1 && count("性别", "男") == 3)
     #expect(count("民族", "汉族") == 3 && count("民族", "少数民族") == 1)
+    #expect(count("少数民族构成", "土家族") == 1)
+    #expect(count("职业", "未填") == 4, "no occupation class given")
     #expect(count("年龄（截至12月31日）", "30岁及以下") == 2)
     #expect(count("年龄（截至12月31日）", "36至40岁") == 1)  // born 1990-03-03: 36
     #expect(count("年龄（截至12月31日）", "61岁及以上") == 1)
@@ -60,7 +62,7 @@ struct YearEndStatisticsTests {
     #expect(count("本年变动", "递交入党申请") == 1)
     #expect(count("本年变动", "已故（现状）") == 1)
     // Every table adds up to the members counted.
-    for table in ["性别", "民族", "年龄（截至12月31日）", "学历", "入党时间"] {
+    for table in ["性别", "民族", "年龄（截至12月31日）", "学历", "入党时间", "职业"] {
       #expect(stats.lines.filter { $0.table == table }.map(\.count).reduce(0, +) == 4, "\(table)")
     }
   }
