@@ -116,7 +116,7 @@ const ProtobufCMessageDescriptor orgsync__v1__date__descriptor =
   (ProtobufCMessageInit) orgsync__v1__date__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[17] =
+static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[18] =
 {
   { "RECORD_TYPE_UNSPECIFIED", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_UNSPECIFIED", 0 },
   { "RECORD_TYPE_ORG_UNIT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_ORG_UNIT", 1 },
@@ -135,11 +135,12 @@ static const ProtobufCEnumValue orgsync__v1__record_type__enum_values_by_number[
   { "RECORD_TYPE_TRANSFER", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_TRANSFER", 14 },
   { "RECORD_TYPE_DUES_PAYMENT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_DUES_PAYMENT", 15 },
   { "RECORD_TYPE_ASSESSMENT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_ASSESSMENT", 16 },
+  { "RECORD_TYPE_NOTICE_RECEIPT", "ORGSYNC__V1__RECORD_TYPE__RECORD_TYPE_NOTICE_RECEIPT", 17 },
 };
 static const ProtobufCIntRange orgsync__v1__record_type__value_ranges[] = {
-{0, 0},{0, 17}
+{0, 0},{0, 18}
 };
-static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_name[17] =
+static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_name[18] =
 {
   { "RECORD_TYPE_ASSESSMENT", 16 },
   { "RECORD_TYPE_COMMITMENT", 12 },
@@ -150,6 +151,7 @@ static const ProtobufCEnumValueIndex orgsync__v1__record_type__enum_values_by_na
   { "RECORD_TYPE_MEETING", 3 },
   { "RECORD_TYPE_MEMBER", 2 },
   { "RECORD_TYPE_NOTICE", 6 },
+  { "RECORD_TYPE_NOTICE_RECEIPT", 17 },
   { "RECORD_TYPE_OPINION", 10 },
   { "RECORD_TYPE_ORG_UNIT", 1 },
   { "RECORD_TYPE_PROBLEM", 11 },
@@ -166,9 +168,9 @@ const ProtobufCEnumDescriptor orgsync__v1__record_type__descriptor =
   "RecordType",
   "Orgsync__V1__RecordType",
   "orgsync.v1",
-  17,
+  18,
   orgsync__v1__record_type__enum_values_by_number,
-  17,
+  18,
   orgsync__v1__record_type__enum_values_by_name,
   1,
   orgsync__v1__record_type__value_ranges,

@@ -727,6 +727,51 @@ void   orgsync__v1__assessment__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__assessment__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orgsync__v1__notice_receipt__init
+                     (Orgsync__V1__NoticeReceipt         *message)
+{
+  static const Orgsync__V1__NoticeReceipt init_value = ORGSYNC__V1__NOTICE_RECEIPT__INIT;
+  *message = init_value;
+}
+size_t orgsync__v1__notice_receipt__get_packed_size
+                     (const Orgsync__V1__NoticeReceipt *message)
+{
+  assert(message->base.descriptor == &orgsync__v1__notice_receipt__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orgsync__v1__notice_receipt__pack
+                     (const Orgsync__V1__NoticeReceipt *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orgsync__v1__notice_receipt__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orgsync__v1__notice_receipt__pack_to_buffer
+                     (const Orgsync__V1__NoticeReceipt *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orgsync__v1__notice_receipt__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orgsync__V1__NoticeReceipt *
+       orgsync__v1__notice_receipt__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orgsync__V1__NoticeReceipt *)
+     protobuf_c_message_unpack (&orgsync__v1__notice_receipt__descriptor,
+                                allocator, len, data);
+}
+void   orgsync__v1__notice_receipt__free_unpacked
+                     (Orgsync__V1__NoticeReceipt *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orgsync__v1__notice_receipt__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor orgsync__v1__org_unit__field_descriptors[10] =
 {
   {
@@ -882,7 +927,7 @@ const ProtobufCMessageDescriptor orgsync__v1__org_unit__descriptor =
   (ProtobufCMessageInit) orgsync__v1__org_unit__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[25] =
+static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[26] =
 {
   {
     "name",
@@ -1184,6 +1229,18 @@ static const ProtobufCFieldDescriptor orgsync__v1__member__field_descriptors[25]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ended_on",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__Member, ended_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__member__field_indices_by_name[] = {
   11,   /* field[11] = activist_on */
@@ -1195,6 +1252,7 @@ static const unsigned orgsync__v1__member__field_indices_by_name[] = {
   24,   /* field[24] = dues_base_fen */
   23,   /* field[23] = dues_category */
   4,   /* field[4] = education */
+  25,   /* field[25] = ended_on */
   3,   /* field[3] = ethnicity */
   14,   /* field[14] = full_member_on */
   1,   /* field[1] = gender */
@@ -1215,7 +1273,7 @@ static const unsigned orgsync__v1__member__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__member__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 25 }
+  { 0, 26 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__member__descriptor =
 {
@@ -1225,7 +1283,7 @@ const ProtobufCMessageDescriptor orgsync__v1__member__descriptor =
   "Orgsync__V1__Member",
   "orgsync.v1",
   sizeof(Orgsync__V1__Member),
-  25,
+  26,
   orgsync__v1__member__field_descriptors,
   orgsync__v1__member__field_indices_by_name,
   1,  orgsync__v1__member__number_ranges,
@@ -2932,6 +2990,70 @@ const ProtobufCMessageDescriptor orgsync__v1__assessment__descriptor =
   orgsync__v1__assessment__field_indices_by_name,
   1,  orgsync__v1__assessment__number_ranges,
   (ProtobufCMessageInit) orgsync__v1__assessment__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orgsync__v1__notice_receipt__field_descriptors[3] =
+{
+  {
+    "notice_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__NoticeReceipt, notice_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "read_on",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__NoticeReceipt, read_on),
+    &orgsync__v1__date__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__NoticeReceipt, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orgsync__v1__notice_receipt__field_indices_by_name[] = {
+  2,   /* field[2] = note */
+  0,   /* field[0] = notice_id */
+  1,   /* field[1] = read_on */
+};
+static const ProtobufCIntRange orgsync__v1__notice_receipt__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor orgsync__v1__notice_receipt__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orgsync.v1.NoticeReceipt",
+  "NoticeReceipt",
+  "Orgsync__V1__NoticeReceipt",
+  "orgsync.v1",
+  sizeof(Orgsync__V1__NoticeReceipt),
+  3,
+  orgsync__v1__notice_receipt__field_descriptors,
+  orgsync__v1__notice_receipt__field_indices_by_name,
+  1,  orgsync__v1__notice_receipt__number_ranges,
+  (ProtobufCMessageInit) orgsync__v1__notice_receipt__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue orgsync__v1__unit_level__enum_values_by_number[7] =

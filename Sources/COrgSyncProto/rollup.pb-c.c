@@ -302,7 +302,7 @@ const ProtobufCMessageDescriptor orgsync__v1__status_count__descriptor =
   (ProtobufCMessageInit) orgsync__v1__status_count__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[49] =
+static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descriptors[54] =
 {
   {
     "unit_id",
@@ -892,6 +892,66 @@ static const ProtobufCFieldDescriptor orgsync__v1__unit_roll_up__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "general_meetings",
+    50,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, general_meetings),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "committee_meetings",
+    51,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, committee_meetings),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "party_group_meetings",
+    52,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, party_group_meetings),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lectures",
+    53,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, lectures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "notices_unread",
+    54,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__UnitRollUp, notices_unread),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   39,   /* field[39] = activists_ready */
@@ -902,15 +962,18 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   18,   /* field[18] = commitments_fulfilled_on_time */
   37,   /* field[37] = commitments_kept_late */
   19,   /* field[19] = commitments_overdue */
+  50,   /* field[50] = committee_meetings */
   38,   /* field[38] = conversions_due */
   32,   /* field[32] = dues_arrears */
   30,   /* field[30] = dues_due_fen */
   31,   /* field[31] = dues_paid_fen */
+  49,   /* field[49] = general_meetings */
   24,   /* field[24] = in_pipeline */
   33,   /* field[33] = inspections_overdue */
   22,   /* field[22] = late_unit_ids */
   41,   /* field[41] = leader_reviews */
   6,   /* field[6] = leading_cadres */
+  52,   /* field[52] = lectures */
   26,   /* field[26] = max_days_late */
   16,   /* field[16] = median_days_to_resolve */
   20,   /* field[20] = meetings */
@@ -920,8 +983,10 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
   42,   /* field[42] = members_reviewed */
   1,   /* field[1] = name */
   34,   /* field[34] = notices */
+  53,   /* field[53] = notices_unread */
   13,   /* field[13] = opinions */
   44,   /* field[44] = pairings_active */
+  51,   /* field[51] = party_group_meetings */
   23,   /* field[23] = party_members */
   40,   /* field[40] = pledges_public */
   14,   /* field[14] = problems_open */
@@ -947,7 +1012,7 @@ static const unsigned orgsync__v1__unit_roll_up__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__unit_roll_up__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 49 }
+  { 0, 54 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
 {
@@ -957,7 +1022,7 @@ const ProtobufCMessageDescriptor orgsync__v1__unit_roll_up__descriptor =
   "Orgsync__V1__UnitRollUp",
   "orgsync.v1",
   sizeof(Orgsync__V1__UnitRollUp),
-  49,
+  54,
   orgsync__v1__unit_roll_up__field_descriptors,
   orgsync__v1__unit_roll_up__field_indices_by_name,
   1,  orgsync__v1__unit_roll_up__number_ranges,

@@ -1087,7 +1087,7 @@ void   orgsync__v1__history_response__free_unpacked
   assert(message->base.descriptor == &orgsync__v1__history_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[16] =
+static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptors[17] =
 {
   {
     "org_unit",
@@ -1281,6 +1281,18 @@ static const ProtobufCFieldDescriptor orgsync__v1__record_body__field_descriptor
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "notice_receipt",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orgsync__V1__RecordBody, kind_case),
+    offsetof(Orgsync__V1__RecordBody, notice_receipt),
+    &orgsync__v1__notice_receipt__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__record_body__field_indices_by_name[] = {
   15,   /* field[15] = assessment */
@@ -1292,6 +1304,7 @@ static const unsigned orgsync__v1__record_body__field_indices_by_name[] = {
   2,   /* field[2] = meeting */
   1,   /* field[1] = member */
   5,   /* field[5] = notice */
+  16,   /* field[16] = notice_receipt */
   9,   /* field[9] = opinion */
   0,   /* field[0] = org_unit */
   10,   /* field[10] = problem */
@@ -1303,7 +1316,7 @@ static const unsigned orgsync__v1__record_body__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__record_body__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__record_body__descriptor =
 {
@@ -1313,7 +1326,7 @@ const ProtobufCMessageDescriptor orgsync__v1__record_body__descriptor =
   "Orgsync__V1__RecordBody",
   "orgsync.v1",
   sizeof(Orgsync__V1__RecordBody),
-  16,
+  17,
   orgsync__v1__record_body__field_descriptors,
   orgsync__v1__record_body__field_indices_by_name,
   1,  orgsync__v1__record_body__number_ranges,

@@ -22,7 +22,7 @@ public enum Labels {
     .orgUnit: "党组织", .member: "党员", .meeting: "会议", .report: "报告", .inspection: "督查",
     .notice: "通知", .liaisonPoint: "联系点", .lecture: "党课", .supportItem: "帮扶物资", .opinion: "群众意见",
     .problem: "问题", .commitment: "承诺", .serviceCase: "服务事项", .transfer: "组织关系转接", .duesPayment: "党费交纳",
-    .assessment: "评议考核",
+    .assessment: "评议考核", .noticeReceipt: "通知签收",
   ]
 
   static let common: [String: String] = [
@@ -43,6 +43,7 @@ public enum Labels {
       "sponsor_ids": "入党介绍人", "training_done_on": "培训结业日期", "vote_expected": "支部大会应到有表决权党员",
       "vote_present": "实到有表决权党员", "votes_for": "赞成票", "approved_on": "上级党委审批日期",
       "occupation_code": "职业类别（统计）", "dues_category": "党费类别", "dues_base_fen": "党费计算基数（分/月）",
+      "ended_on": "去世或离开日期",
     ],
     .meeting: [
       "kind": "会议类别", "attendee_ids": "参会党员", "attendee_count": "实到人数", "expected_count": "应到人数",
@@ -82,6 +83,7 @@ public enum Labels {
       "member_id": "党员", "from_month": "起始月份（YYYYMM）", "to_month": "截止月份（YYYYMM）", "amount_fen": "金额（分）",
       "paid_on": "交纳日期", "receipt_no": "收据编号",
     ],
+    .noticeReceipt: ["notice_id": "通知", "read_on": "签收日期"],
     .assessment: [
       "kind": "类别", "year": "年度", "member_id": "党员", "content": "内容", "place": "公开地点", "reviewer": "点评领导",
       "grade": "评议等次", "participants": "参评人数", "satisfied": "满意人数", "stars": "星级", "partner": "帮扶对象",

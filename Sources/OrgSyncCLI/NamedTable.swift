@@ -129,6 +129,10 @@ public struct NamedTable: Sendable {
             return (owner, [t.memberName, from, t.toUnitName, t.letterNo, date(t.issuedOn), String(max(0, days))])
           })),
       NamedTable(
+        id: "notices-unread", heading: "\(periodLabel)未签收通知的基层组织", columns: ["单位", "通知"],
+        rows: named.noticesUnread.map { [unitName($0.unit), records[$0.notice]?.notice.title ?? ""] }
+          .sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }),
+      NamedTable(
         id: "dues-arrears", heading: "连续六个月以上未交纳党费的党员", columns: ["姓名", "单位", "未交月数"],
         rows: named.duesArrears.map { item in
           let found = member(item.member)

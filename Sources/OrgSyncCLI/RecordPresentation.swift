@@ -11,7 +11,7 @@ public enum RecordPresentation {
     "unit": .orgUnit, "member": .member, "meeting": .meeting, "report": .report, "inspection": .inspection,
     "notice": .notice, "liaison-point": .liaisonPoint, "lecture": .lecture, "support-item": .supportItem,
     "opinion": .opinion, "problem": .problem, "commitment": .commitment, "service-case": .serviceCase,
-    "transfer": .transfer, "dues-payment": .duesPayment, "assessment": .assessment,
+    "transfer": .transfer, "dues-payment": .duesPayment, "assessment": .assessment, "notice-receipt": .noticeReceipt,
   ]
 
   public static func word(for type: Orgsync_V1_RecordType) -> String {
@@ -36,6 +36,7 @@ public enum RecordPresentation {
     .transfer: ["issued_on", "member_name", "to_unit_name", "status"],
     .duesPayment: ["paid_on", "from_month", "to_month", "amount_fen"],
     .assessment: ["year", "kind", "date", "content"],
+    .noticeReceipt: ["read_on", "notice_id"],
   ]
 
   public static func summaryFields(_ type: Orgsync_V1_RecordType) -> [String] { summary[type] ?? [] }

@@ -19,7 +19,8 @@ public enum RollUpTable {
     "probationary": "probationary members (预备党员)",
     "in pipeline": "applicants, activists and development targets",
     "cadres": "members marked as leading cadres",
-    "reports": "grassroots units whose best report for the period is submitted or acknowledged / units owing one",
+    "reports":
+      "grassroots units and township committees whose best report for the period is submitted or acknowledged / those owing one",
     "acknowledged": "of those, reports the reviewing unit acknowledged",
     "late": "units with no submitted report 15 days after the period's end",
     "in late": "reports submitted after that deadline (late even though they arrived)",
@@ -56,6 +57,19 @@ public enum RollUpTable {
     "targets met": "of those, met",
     "units rated": "grassroots units with a 评星定级 this year",
     "stars": "their average stars",
+    "general meetings": "支部党员大会 held in the period",
+    "committee meetings": "支委会 held in the period",
+    "group meetings": "党小组会 held in the period",
+    "lectures": "党课 given in the period at units here",
+    "full": "full members on the period's last day",
+    "applicants": "applicants on the period's last day (入党申请人)",
+    "activists": "activists on the period's last day (入党积极分子)",
+    "development targets": "development targets on the period's last day (发展对象)",
+    "transferred out": "member records marked transferred out (and not ended after the period)",
+    "deceased": "member records of the deceased (died by the period's end, or with no date)",
+    "left": "member records of those who left the party (by the period's end, or with no date)",
+    "notices unread":
+      "notices issued in the period, counted once per grassroots unit addressed that has not signed for it",
   ]
 
   /// The member lifecycle, dues, assessment and follow-up figures: a second table in the
@@ -63,23 +77,32 @@ public enum RollUpTable {
   public static let lifecycleColumns = [
     "in transit", "moved out", "moved in", "dues owed", "dues paid", "dues behind", "conversion due",
     "activists ready", "inspections overdue", "notices", "support", "support yuan", "kept late", "pledges", "remarks",
-    "rated", "rated unfit", "pairings", "targets", "targets met", "units rated", "stars",
+    "rated", "rated unfit", "pairings", "targets", "targets met", "units rated", "stars", "general meetings",
+    "committee meetings", "group meetings", "lectures", "full", "applicants", "activists", "development targets",
+    "transferred out", "deceased", "left", "notices unread",
   ]
 
   /// A row's lifecycle figures, in the order of `lifecycleColumns`.
   public static func lifecycleCells(_ r: Orgsync_V1_UnitRollUp) -> [String] {
     let yuan: (Int64) -> String = { String(format: "%.2f", Double($0) / 100) }
-    return [r.transfersInTransit, r.transfersOut, r.transfersIn].map(String.init)
-      + [yuan(r.duesDueFen), yuan(r.duesPaidFen)]
-      + [
-        r.duesArrears, r.conversionsDue, r.activistsReady, r.inspectionsOverdue, r.notices, r.supportItems,
-      ].map(String.init)
-      + [yuan(r.supportFen)]
-      + [
-        r.commitmentsKeptLate, r.pledgesPublic, r.leaderReviews, r.membersReviewed, r.membersIncompetent,
-        r.pairingsActive, r.targetsSet, r.targetsMet, r.unitsRated,
-      ].map(String.init)
-      + [r.unitsRated == 0 ? "-" : String(format: "%.1f", Double(r.stars) / Double(r.unitsRated))]
+    let counts: (UInt32...) -> [String] = { $0.map(String.init) }
+    let statuses: [Orgsync_V1_MemberStatus] = [
+      .full, .applicant, .activist, .developmentTarget, .transferredOut, .deceased, .left,
+    ]
+    var cells = counts(r.transfersInTransit, r.transfersOut, r.transfersIn)
+    cells += [yuan(r.duesDueFen), yuan(r.duesPaidFen)]
+    cells += counts(r.duesArrears, r.conversionsDue, r.activistsReady, r.inspectionsOverdue, r.notices, r.supportItems)
+    cells.append(yuan(r.supportFen))
+    cells += counts(
+      r.commitmentsKeptLate, r.pledgesPublic, r.leaderReviews, r.membersReviewed, r.membersIncompetent,
+      r.pairingsActive, r.targetsSet, r.targetsMet, r.unitsRated)
+    cells.append(r.unitsRated == 0 ? "-" : String(format: "%.1f", Double(r.stars) / Double(r.unitsRated)))
+    cells += counts(r.generalMeetings, r.committeeMeetings, r.partyGroupMeetings, r.lectures)
+    for status in statuses {
+      cells.append(String(r.membersByStatus.first { $0.status == status }?.count ?? 0))
+    }
+    cells.append(String(r.noticesUnread))
+    return cells
   }
 
   public static func row(_ r: Orgsync_V1_UnitRollUp, name: String) -> [String] {

@@ -6,7 +6,7 @@ public enum RecordKinds {
   /// Every type a client may write.
   public static let all: [Orgsync_V1_RecordType] = [
     .orgUnit, .member, .meeting, .report, .inspection, .notice, .liaisonPoint, .lecture, .supportItem, .opinion,
-    .problem, .commitment, .serviceCase, .transfer, .duesPayment, .assessment,
+    .problem, .commitment, .serviceCase, .transfer, .duesPayment, .assessment, .noticeReceipt,
   ]
 
   /// The type a body's set member stands for (unspecified when none is set).
@@ -28,6 +28,7 @@ public enum RecordKinds {
     case .transfer: .transfer
     case .duesPayment: .duesPayment
     case .assessment: .assessment
+    case .noticeReceipt: .noticeReceipt
     case nil: .unspecified
     }
   }
@@ -51,6 +52,7 @@ public enum RecordKinds {
     case .transfer(let m): m
     case .duesPayment(let m): m
     case .assessment(let m): m
+    case .noticeReceipt(let m): m
     case nil: nil
     }
   }
@@ -74,6 +76,7 @@ public enum RecordKinds {
     case .transfer: Orgsync_V1_Transfer.self
     case .duesPayment: Orgsync_V1_DuesPayment.self
     case .assessment: Orgsync_V1_Assessment.self
+    case .noticeReceipt: Orgsync_V1_NoticeReceipt.self
     default: nil
     }
   }
@@ -98,6 +101,7 @@ public enum RecordKinds {
     case .transfer: body.transfer = try .init(serializedBytes: bytes)
     case .duesPayment: body.duesPayment = try .init(serializedBytes: bytes)
     case .assessment: body.assessment = try .init(serializedBytes: bytes)
+    case .noticeReceipt: body.noticeReceipt = try .init(serializedBytes: bytes)
     default: throw RecordError.unknownType
     }
     return body

@@ -174,11 +174,36 @@ public struct RollUpBuilder: Sendable {
       let row = child ?? rootKey
       guard let slot = slotOf[row] else { continue }
       branchOf[key] = slot
-      if let info = units[key], info.level == .grassroots, owesReport(info) {
-        rows[row]?.row.units += 1
-        rows[row]?.row.reportsDue += 1
-      }
+      if let info = units[key], info.level == .grassroots, owesReport(info) { rows[row]?.row.units += 1 }
+      if let info = units[key], reports(key, info) { rows[row]?.row.reportsDue += 1 }
     }
+  }
+
+  /// Whether a unit owes the period's report to the unit above it: grassroots units and
+  /// township committees (the root's own report goes outside this subtree), if they existed.
+  func reports(_ key: Key16, _ info: UnitInfo) -> Bool {
+    (info.level == .grassroots || info.level == .township) && key != rootKey && owesReport(info)
+  }
+
+  /// A member's status on the period's last day: a stage reached after it does not count yet,
+  /// and a membership that ended after it still does (as a full member). 0 when the person had
+  /// not yet even applied.
+  func statusAtEnd(_ f: RollUpFields) -> Int {
+    typealias S = Orgsync_V1_MemberStatus
+    var status = f.int(N.memberStatus)
+    func after(_ field: Int) -> Bool {
+      let d = f.date(field)
+      return set(d) && CalendarDate.compare(d, end) > 0
+    }
+    if [S.deceased.rawValue, S.left.rawValue, S.transferredOut.rawValue].contains(status), after(N.memberEndedOn) {
+      status = S.full.rawValue
+    }
+    if status == S.full.rawValue, after(N.memberFullOn) { status = S.probationary.rawValue }
+    if status == S.probationary.rawValue, after(N.memberProbationStart) { status = S.developmentTarget.rawValue }
+    if status == S.developmentTarget.rawValue, after(N.memberTargetOn) { status = S.activist.rawValue }
+    if status == S.activist.rawValue, after(N.memberActivistOn) { status = S.applicant.rawValue }
+    if status == S.applicant.rawValue, after(N.memberAppliedOn) { status = 0 }
+    return status
   }
 
   func within(_ d: Orgsync_V1_Date) -> Bool {
@@ -206,6 +231,9 @@ public struct RollUpBuilder: Sendable {
     index()
     let unit = Key16(unitID)
     let f = RollUpFields(bytes: bytes)
+    if type == .notice, within(f.date(N.noticeIssued)) {  // its audience may be here though its issuer is above
+      tally.notices.append((Key16(id), Key16(f.bytes(N.noticeAudience))))
+    }
     if type == .transfer {  // either end may be the one in this subtree
       tally.transfers.append(
         .init(
@@ -217,8 +245,11 @@ public struct RollUpBuilder: Sendable {
     switch type {
     case .member:
       addDues(member: Key16(id), unit: unit, slot: slot, f: f)
-      counts[slot].members += 1
-      counts[slot].byStatus[min(15, max(0, f.int(N.memberStatus)))] += 1
+      let atEnd = statusAtEnd(f)
+      if atEnd != 0 {  // a record of someone who had not yet applied is not counted for the period
+        counts[slot].members += 1
+        counts[slot].byStatus[min(15, max(0, atEnd))] += 1
+      }
       if f.int(N.memberCadre) != 0 {
         counts[slot].leadingCadres += 1
         cadres[Key16(id)] = slot
@@ -371,8 +402,16 @@ public struct RollUpBuilder: Sendable {
       }
     }
     buildLifecycle()
+    for (unit, held) in organisationalLife {
+      guard let slot = branchOf[unit] else { continue }
+      let key = slotKeys[slot]
+      rows[key]?.row.generalMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchGeneral.rawValue])
+      rows[key]?.row.committeeMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchCommittee.rawValue])
+      rows[key]?.row.partyGroupMeetings += UInt32(held[Orgsync_V1_MeetingKind.partyGroup.rawValue])
+      rows[key]?.row.lectures += UInt32(held[0])
+    }
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
-    for (unit, info) in units where info.level == .grassroots && owesReport(info) {
+    for (unit, info) in units where reports(unit, info) {
       guard let slot = branchOf[unit] else { continue }
       let row = slotKeys[slot]
       let status = reported[unit] ?? .unspecified

@@ -51,6 +51,10 @@ struct LifecycleTally: Sendable {
 
   var counts: [Counts] = []
   var transfers: [TransferSeen] = []
+  /// Notices issued in the period, wherever their issuer sits (a county's notice reaches a
+  /// township's roll-up), with their audience's root.
+  var notices: [(id: Key16, audience: Key16)] = []
+  var receipts: Set<[Key16]> = []  // [notice, unit] pairs signed for
   var duesMembers: [Key16: DuesMember] = [:]
   var payments: [Key16: [(from: Int32, to: Int32, fen: Int64)]] = [:]  // by member
   var firstPaid: [Key16: Int32] = [:]  // unit → first month it recorded a payment for
@@ -62,6 +66,8 @@ struct LifecycleTally: Sendable {
       if let slot = slotMap[otherSlot] { counts[slot].absorb(c) }
     }
     transfers += o.transfers
+    notices += o.notices
+    receipts.formUnion(o.receipts)
     for (k, v) in o.duesMembers {
       var v = v
       v.slot = slotMap[v.slot] ?? v.slot
@@ -119,6 +125,8 @@ extension RollUpBuilder {
       }
     case .notice:
       if within(f.date(N.noticeIssued)) { tally.counts[slot].notices += 1 }
+    case .noticeReceipt:
+      tally.receipts.insert([Key16(f.bytes(N.receiptNotice)), unit])
     case .supportItem:
       if within(f.date(N.supportDate)) {
         tally.counts[slot].supportItems += 1
@@ -204,6 +212,10 @@ extension RollUpBuilder {
       rows[row]?.row.unitsRated += 1
       rows[row]?.row.stars += UInt32(max(0, rating.stars))
     }
+    for (notice, unit, slot) in unreadNotices() {
+      _ = (notice, unit)
+      rows[slotKeys[slot]]?.row.noticesUnread += 1
+    }
     for t in tally.transfers {
       let issuerIn = branchOf[t.issuer]
       let destination = unitsByCode[t.code]
@@ -215,6 +227,28 @@ extension RollUpBuilder {
       if let slot = issuerIn, destinationIn == nil { rows[slotKeys[slot]]?.row.transfersOut += 1 }
       if let slot = destinationIn, issuerIn == nil { rows[slotKeys[slot]]?.row.transfersIn += 1 }
     }
+  }
+
+  /// (notice, grassroots unit, slot) for each unit in this subtree a notice of the period was
+  /// addressed to (its audience's subtree) that has not signed for it.
+  func unreadNotices() -> [(notice: Key16, unit: Key16, slot: Int)] {
+    guard !tally.notices.isEmpty else { return [] }
+    var unread: [(Key16, Key16, Int)] = []
+    for (key, info) in units where info.level == .grassroots {
+      guard let slot = branchOf[key] else { continue }
+      var chain: Set<Key16> = [key]
+      var current = info.parent
+      for _ in 0..<64 {
+        guard units[current] != nil, chain.insert(current).inserted else { break }
+        current = units[current]!.parent
+      }
+      // An audience this builder does not know lies above the root (the server feeds only the
+      // subtree's units): every unit here was addressed.
+      for notice in tally.notices where chain.contains(notice.audience) || units[notice.audience] == nil {
+        if !tally.receipts.contains([notice.id, key]) { unread.append((notice.id, key, slot)) }
+      }
+    }
+    return unread
   }
 
   /// Units by organisation code (for transfers, which name their receiving unit by code).
@@ -238,6 +272,7 @@ extension RollUpBuilder {
       }
     }
     named.duesArrears.sort { $0.months > $1.months }
+    named.noticesUnread = unreadNotices().map { ($0.notice.bytes, $0.unit.bytes) }
   }
 }
 

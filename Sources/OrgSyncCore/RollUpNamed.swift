@@ -25,11 +25,13 @@ extension RollUpBuilder {
     public var transfersInTransit: [[UInt8]] = []
     /// Party members six months or more behind with their dues, most months first.
     public var duesArrears: [(member: [UInt8], months: Int)] = []
+    /// Notices of the period a grassroots unit has not signed for (notice, unit).
+    public var noticesUnread: [(notice: [UInt8], unit: [UInt8])] = []
 
     /// Every record the lists name (to look up their names and units in one go).
     public var recordIDs: [[UInt8]] {
       var ids = cadresWithoutLecture + openProblems + overdueCommitments + overdueInspections + keptLate
-      ids += transfersInTransit + duesArrears.map { $0.member }
+      ids += transfersInTransit + duesArrears.map { $0.member } + Array(Set(noticesUnread.map { $0.notice }))
       ids += cadresLiaisonOff.map { $0.cadre }
       ids += conversionsDue.map { $0.member } + activistsReady.map { $0.member }
       return ids

@@ -46,5 +46,10 @@ extension Orgsync_V1_UnitRollUp {
     targetsMet += other.targetsMet
     unitsRated += other.unitsRated
     stars += other.stars
+    generalMeetings += other.generalMeetings
+    committeeMeetings += other.committeeMeetings
+    partyGroupMeetings += other.partyGroupMeetings
+    lectures += other.lectures
+    noticesUnread += other.noticesUnread
   }
 }

@@ -95,4 +95,13 @@ extension Validator {
       break
     }
   }
+
+  func noticeReceipt(_ r: Orgsync_V1_NoticeReceipt, unitID: [UInt8]) throws {
+    let notice = try reference("notice_id", r.noticeID, type: .notice, required: true)
+    if case .notice(let n)? = notice.body.kind, try !resolver.isAncestorOrSelf(Array(n.audienceRootID), of: unitID) {
+      throw Rejection.invalid("notice_id", "the notice was not addressed to this unit")
+    }
+    try date("read_on", r.readOn, required: true, notAfterToday: true)
+    try text("note", r.note, max: 2000)
+  }
 }

@@ -77,6 +77,7 @@ public struct Validator {
     case .transfer(let t): try transfer(t, unitID: unitID)
     case .duesPayment(let d): try duesPayment(d)
     case .assessment(let a): try assessment(a)
+    case .noticeReceipt(let r): try noticeReceipt(r, unitID: unitID)
     case nil: throw Rejection.invalid("body", "the record has no body")
     }
   }
@@ -130,6 +131,10 @@ public struct Validator {
     }
     for id in m.sponsorIds { _ = try reference("sponsor_ids", id, type: .member) }
     try date("training_done_on", m.trainingDoneOn, notAfterToday: true)
+    try date("ended_on", m.endedOn, notAfterToday: true)
+    if isSet(m.endedOn), ![.deceased, .left, .transferredOut].contains(m.status) {
+      throw Rejection.invalid("ended_on", "ended_on is for a membership that ended (deceased, left, transferred out)")
+    }
     try date("approved_on", m.approvedOn, notAfterToday: true)
     try nonNegative("vote_expected", Int64(m.voteExpected))
     try nonNegative("vote_present", Int64(m.votePresent))
@@ -457,6 +462,7 @@ public enum RecordNames {
     case .transfer: "transfer"
     case .duesPayment: "dues payment"
     case .assessment: "assessment"
+    case .noticeReceipt: "notice receipt"
     default: "record"
     }
   }

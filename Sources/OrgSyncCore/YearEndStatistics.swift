@@ -118,6 +118,8 @@ public struct YearEndStatistics: Sendable {
         transfers.filter { $0.issuedInside && !$0.receivedInside && accepted($0.transfer) }.count
       ),
       ("组织关系已转出（现状）", members.filter { $0.status == .transferredOut }.count),
+      ("死亡（本年）", members.filter { $0.status == .deceased && inYear($0.endedOn) }.count),
+      ("出党（本年）", members.filter { $0.status == .left && inYear($0.endedOn) }.count),
       ("已故（现状）", members.filter { $0.status == .deceased }.count),
       ("出党（现状）", members.filter { $0.status == .left }.count),
     ]

@@ -290,6 +290,25 @@ public struct SampleCounty: Sendable {
         _ = add(Self.body(lecture: l), unit: held)
       }
     }
+    // Townships report to the county each quarter too; one in seven is late with Q3.
+    for (t, township) in townshipIDs.enumerated() where options.activity {
+      for (q, period) in ([.q1, .q2, .q3] as [Orgsync_V1_ReportPeriod]).enumerated() where 3 * (q + 1) + 1 <= months {
+        if period == .q3, t % 7 == 3 { continue }
+        var r = Orgsync_V1_Report()
+        r.year = year
+        r.period = period
+        r.kind = .quarterlyCheck
+        r.title = "\(year)年第\(["一", "二", "三"][q])季度全镇创先争优活动检查情况报告"
+        r.body = "全镇各村党支部按要求开展季度检查，情况汇总如下。"
+        r.submittedOn = date(month: 3 * (q + 1) + 1, day: 12)
+        r.status = period == .q3 ? .submitted : .acknowledged
+        if r.status == .acknowledged {
+          r.reviewerUnitID = Data(countyID)
+          r.reviewedOn = date(month: 3 * (q + 1) + 1, day: 25)
+        }
+        _ = add(Self.body(report: r), unit: township)
+      }
+    }
     // Notices from the county to every township, and an inspection of some villages.
     for (q, month) in [3, 6, 9].enumerated() where month <= months {
       var n = Orgsync_V1_Notice()
@@ -297,7 +316,14 @@ public struct SampleCounty: Sendable {
       n.title = "关于做好第\(["一", "二", "三"][q])季度创先争优检查工作的通知"
       n.body = "各乡镇党委：请于季度末前完成督促检查并报送情况。"
       n.issuedOn = date(month: month, day: 15)
-      _ = add(Self.body(notice: n), unit: countyID)
+      let notice = add(Self.body(notice: n), unit: countyID)
+      // Nine villages in ten sign for it within the week.
+      for (index, village) in villageIDs.enumerated() where (index + q) % 10 != 0 {
+        var receipt = Orgsync_V1_NoticeReceipt()
+        receipt.noticeID = Data(notice)
+        receipt.readOn = date(month: month, day: 15 + rng.int(0...7))
+        _ = add(.with { $0.noticeReceipt = receipt }, unit: village)
+      }
     }
     for (index, village) in villageIDs.enumerated() where index % 4 == 0 {
       var i = Orgsync_V1_Inspection()

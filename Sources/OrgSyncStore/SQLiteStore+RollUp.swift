@@ -77,16 +77,20 @@ extension SQLiteStore {
         """, arguments: [low, high])
   }
 
-  /// Transfers addressed into [low, high) from outside it (they are the issuer's records).
+  /// Records issued outside [low, high) that reach into it: transfers addressed to a unit in
+  /// it, and notices addressed to it or to a unit above it (the issuer's records, so the
+  /// subtree's own range does not hold them).
   static func feedIncomingTransfers(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
     try feed(
       &builder, db: db,
       sql: """
         SELECT r.type, r.id, u.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
         JOIN units a ON a.num = r.audience_num
-        WHERE r.type = \(Orgsync_V1_RecordType.transfer.rawValue) AND r.deleted = 0 AND a.path >= ? AND a.path < ?
-          AND NOT (u.path >= ? AND u.path < ?)
-        """, arguments: [low, high, low, high])
+        WHERE r.deleted = 0 AND NOT (u.path >= ? AND u.path < ?) AND (
+          (r.type = \(Orgsync_V1_RecordType.transfer.rawValue) AND a.path >= ? AND a.path < ?)
+          OR (r.type = \(Orgsync_V1_RecordType.notice.rawValue)
+              AND ((a.path >= ? AND a.path < ?) OR substr(?, 1, length(a.path)) = a.path)))
+        """, arguments: [low, high, low, high, low, high, low])
   }
 
   static func feed(

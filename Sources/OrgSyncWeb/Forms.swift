@@ -27,6 +27,7 @@ struct RecordForm {
     switch field {
     case "member_id", "speaker_id", "cadre_id", "attendee_ids", "sponsor_ids": .member
     case "opinion_ids": .opinion
+    case "notice_id": .notice
     case "problem_id", "problem_ids": .problem
     case "parent_id", "issuer_unit_id", "reviewer_unit_id", "audience_root_id", "village_unit_id": .orgUnit
     default: nil
@@ -77,6 +78,7 @@ struct RecordForm {
     case .transfer(let t): t.memberName + " → " + t.toUnitName
     case .duesPayment(let d): "\(d.fromMonth)–\(d.toMonth)"
     case .assessment(let a): String(a.content.prefix(30))
+    case .noticeReceipt(let r): CalendarDate.string(r.readOn)
     case nil: ""
     }
   }

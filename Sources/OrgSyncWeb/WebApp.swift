@@ -111,7 +111,7 @@ public struct WebApp: Sendable {
   static func navTypes(for role: Orgsync_V1_DeviceRole) -> [Orgsync_V1_RecordType] {
     [
       .member, .meeting, .lecture, .opinion, .problem, .commitment, .report, .liaisonPoint, .serviceCase, .transfer,
-      .duesPayment, .assessment,
+      .duesPayment, .assessment, .noticeReceipt,
     ]
       + (role == .branch ? [] : [.inspection, .notice, .supportItem])
   }

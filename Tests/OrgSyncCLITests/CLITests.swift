@@ -234,7 +234,7 @@ struct CLITests {
     #expect(rows[0]["party_members"] as? Int == 12, "the county's own cadres are all full members")
     #expect(people(rows[1]) == 19)
     #expect(people(rows[2]) == 18)
-    #expect((rows[1]["reports"] as? String)?.hasSuffix("/3") == true)
+    #expect((rows[1]["reports"] as? String)?.hasSuffix("/4") == true, "three villages and the township itself")
     #expect(rows[1]["meetings"] as? Int == 18)
     #expect(people(rows[3]) == 49)
     #expect(rows[3]["no_lecture"] is Int, "snake_case keys, numbers as numbers")

@@ -185,7 +185,100 @@ struct LifecycleRollUpTests {
     let rollUp = try await county.store.rollUp(actor: county.countyCommittee, request: request)
     let lianqiao = try #require(rollUp.rows.first { $0.name == "中共廉桥镇委员会" })
     #expect(lianqiao.notices == 1)
+    #expect(lianqiao.noticesUnread == 2, "neither village has signed for the township's notice")
     #expect((lianqiao.supportItems, lianqiao.supportFen) == (1, 380_000))
     #expect(lianqiao.inspectionsOverdue == 1)
+  }
+
+  @Test("members are counted as they stood on the period's last day; meetings by kind per unit")
+  func asOfPeriodEnd() async throws {
+    let county = try await County(clock: Self.fixed)
+    let admin = Actor(deviceID: Array("admin".utf8), unitID: county.county, role: .admin)
+    var converted = member("十月转正", status: .full)  // probationary through Q3
+    converted.member.probationStart = CalendarDate.make(2025, 10, 8)
+    converted.member.fullMemberOn = CalendarDate.make(2026, 10, 8)
+    var admitted = member("十一月接收", status: .probationary)  // a development target in Q3
+    admitted.member.appliedOn = CalendarDate.make(2023, 3, 1)
+    admitted.member.activistOn = CalendarDate.make(2024, 3, 1)
+    admitted.member.developmentTargetOn = CalendarDate.make(2025, 6, 1)
+    admitted.member.probationStart = CalendarDate.make(2026, 11, 2)
+    var died = member("十月去世", status: .deceased)  // still a full member on 30 September
+    died.member.endedOn = CalendarDate.make(2026, 10, 20)
+    var later = member("十一月申请", status: .applicant)  // not yet an applicant in Q3
+    later.member.appliedOn = CalendarDate.make(2026, 11, 10)
+    var bodies = [converted, admitted, died, later]
+    for (kind, month) in [(Orgsync_V1_MeetingKind.branchGeneral, 8), (.branchCommittee, 7), (.branchCommittee, 10)] {
+      var m = Orgsync_V1_Meeting()
+      m.kind = kind
+      m.date = CalendarDate.make(2026, month, 10)
+      m.topic = "学习"
+      bodies.append(.with { $0.meeting = m })
+    }
+    for body in bodies {
+      let r = try await county.store.push([create(body, unit: county.taiping)], actor: admin)[0]
+      #expect(r.outcome == .applied, "\(r.reason)")
+    }
+    var request = Orgsync_V1_RollUpRequest()
+    request.year = 2026
+    request.period = .q3
+    let q3 = try await county.store.rollUp(actor: county.countyCommittee, request: request).total
+    func count(_ status: Orgsync_V1_MemberStatus) -> UInt32 {
+      q3.membersByStatus.first { $0.status == status }?.count ?? 0
+    }
+    #expect((count(.full), count(.probationary), count(.developmentTarget)) == (1, 1, 1))
+    #expect(count(.applicant) == 0 && count(.deceased) == 0)
+    #expect(q3.partyMembers == 2 && q3.members == 3)
+    #expect((q3.generalMeetings, q3.committeeMeetings) == (1, 1), "October's meeting is Q4's")
+    request.period = .q4
+    let q4 = try await county.store.rollUp(actor: county.countyCommittee, request: request).total
+    #expect(q4.membersByStatus.first { $0.status == .deceased }?.count == 1)
+    #expect(q4.partyMembers == 2, "converted and admitted")
+  }
+
+  @Test(
+    "a notice not signed for is counted per village, from the township's view too; a receipt for another unit's notice is refused"
+  )
+  func receipts() async throws {
+    let county = try await County(clock: Self.fixed)
+    let townshipNotice = RecordID.make()
+    let countyNotice = RecordID.make()
+    #expect(
+      try await county.push(
+        create(notice(audience: county.lianqiao), id: townshipNotice, unit: county.lianqiao),
+        as: county.lianqiaoCommittee
+      ).outcome == .applied)
+    #expect(
+      try await county.push(
+        create(notice(audience: county.county, title: "县委通知"), id: countyNotice, unit: county.county),
+        as: county.countyCommittee
+      ).outcome == .applied)
+    func receipt(_ notice: [UInt8]) -> Orgsync_V1_RecordBody {
+      var r = Orgsync_V1_NoticeReceipt()
+      r.noticeID = Data(notice)
+      r.readOn = CalendarDate.make(2026, 9, 22)
+      return .with { $0.noticeReceipt = r }
+    }
+    // 太平村 signs for both; 新民村 for neither; 双凤村 signs the county's, and cannot sign the
+    // township's (not addressed to it).
+    for notice in [townshipNotice, countyNotice] {
+      #expect(
+        try await county.push(create(receipt(notice), unit: county.taiping), as: county.taipingBranch).outcome
+          == .applied)
+    }
+    #expect(
+      try await county.push(create(receipt(countyNotice), unit: county.shuangfeng), as: county.shuangfengBranch)
+        .outcome == .applied)
+    let wrong = try await county.push(
+      create(receipt(townshipNotice), unit: county.shuangfeng), as: county.shuangfengBranch)
+    #expect(wrong.outcome == .rejected, "\(wrong.reason)")
+
+    var request = Orgsync_V1_RollUpRequest()
+    request.year = 2026
+    request.period = .q3
+    let whole = try await county.store.rollUp(actor: county.countyCommittee, request: request)
+    #expect(whole.total.noticesUnread == 2, "新民村: both notices")
+    let township = try await county.store.rollUp(actor: county.lianqiaoCommittee, request: request)
+    #expect(township.total.noticesUnread == 2, "the county's notice counts in the township's view")
+    #expect(township.rows.first { $0.name == "新民村党支部" }?.noticesUnread == 2)
   }
 }

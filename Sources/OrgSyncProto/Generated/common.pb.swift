@@ -49,6 +49,7 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
   case transfer // = 14
   case duesPayment // = 15
   case assessment // = 16
+  case noticeReceipt // = 17
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -74,6 +75,7 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     case 14: self = .transfer
     case 15: self = .duesPayment
     case 16: self = .assessment
+    case 17: self = .noticeReceipt
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -97,6 +99,7 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     case .transfer: return 14
     case .duesPayment: return 15
     case .assessment: return 16
+    case .noticeReceipt: return 17
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -120,6 +123,7 @@ public nonisolated enum Orgsync_V1_RecordType: SwiftProtobuf.Enum, Swift.CaseIte
     .transfer,
     .duesPayment,
     .assessment,
+    .noticeReceipt,
   ]
 
 }
@@ -150,7 +154,7 @@ public nonisolated struct Orgsync_V1_Date: Sendable {
 fileprivate nonisolated let _protobuf_package = "orgsync.v1"
 
 nonisolated extension Orgsync_V1_RecordType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ORG_UNIT\0\u{1}RECORD_TYPE_MEMBER\0\u{1}RECORD_TYPE_MEETING\0\u{1}RECORD_TYPE_REPORT\0\u{1}RECORD_TYPE_INSPECTION\0\u{1}RECORD_TYPE_NOTICE\0\u{1}RECORD_TYPE_LIAISON_POINT\0\u{1}RECORD_TYPE_LECTURE\0\u{1}RECORD_TYPE_SUPPORT_ITEM\0\u{1}RECORD_TYPE_OPINION\0\u{1}RECORD_TYPE_PROBLEM\0\u{1}RECORD_TYPE_COMMITMENT\0\u{1}RECORD_TYPE_SERVICE_CASE\0\u{1}RECORD_TYPE_TRANSFER\0\u{1}RECORD_TYPE_DUES_PAYMENT\0\u{1}RECORD_TYPE_ASSESSMENT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECORD_TYPE_UNSPECIFIED\0\u{1}RECORD_TYPE_ORG_UNIT\0\u{1}RECORD_TYPE_MEMBER\0\u{1}RECORD_TYPE_MEETING\0\u{1}RECORD_TYPE_REPORT\0\u{1}RECORD_TYPE_INSPECTION\0\u{1}RECORD_TYPE_NOTICE\0\u{1}RECORD_TYPE_LIAISON_POINT\0\u{1}RECORD_TYPE_LECTURE\0\u{1}RECORD_TYPE_SUPPORT_ITEM\0\u{1}RECORD_TYPE_OPINION\0\u{1}RECORD_TYPE_PROBLEM\0\u{1}RECORD_TYPE_COMMITMENT\0\u{1}RECORD_TYPE_SERVICE_CASE\0\u{1}RECORD_TYPE_TRANSFER\0\u{1}RECORD_TYPE_DUES_PAYMENT\0\u{1}RECORD_TYPE_ASSESSMENT\0\u{1}RECORD_TYPE_NOTICE_RECEIPT\0")
 }
 
 nonisolated extension Orgsync_V1_Date: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

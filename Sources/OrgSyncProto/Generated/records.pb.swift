@@ -1377,6 +1377,16 @@ public nonisolated struct Orgsync_V1_Member: @unchecked Sendable {
     set {_uniqueStorage()._duesBaseFen = newValue}
   }
 
+  /// students the monthly amount itself (personal data)
+  public var endedOn: Orgsync_V1_Date {
+    get {_storage._endedOn ?? Orgsync_V1_Date()}
+    set {_uniqueStorage()._endedOn = newValue}
+  }
+  /// Returns true if `endedOn` has been explicitly set.
+  public var hasEndedOn: Bool {_storage._endedOn != nil}
+  /// Clears the value of `endedOn`. Subsequent reads from it will return its default value.
+  public mutating func clearEndedOn() {_uniqueStorage()._endedOn = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2019,6 +2029,33 @@ public nonisolated struct Orgsync_V1_Assessment: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// A unit's acknowledgement that it received and read a notice (签收). Owned by the receiving
+/// unit; the notice's issuer sees who has not signed for it yet.
+public nonisolated struct Orgsync_V1_NoticeReceipt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var noticeID: Data = Data()
+
+  public var readOn: Orgsync_V1_Date {
+    get {_readOn ?? Orgsync_V1_Date()}
+    set {_readOn = newValue}
+  }
+  /// Returns true if `readOn` has been explicitly set.
+  public var hasReadOn: Bool {self._readOn != nil}
+  /// Clears the value of `readOn`. Subsequent reads from it will return its default value.
+  public mutating func clearReadOn() {self._readOn = nil}
+
+  public var note: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _readOn: Orgsync_V1_Date? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "orgsync.v1"
@@ -2180,7 +2217,7 @@ nonisolated extension Orgsync_V1_OrgUnit: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Member"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}gender\0\u{3}birth_date\0\u{1}ethnicity\0\u{1}education\0\u{1}occupation\0\u{1}phone\0\u{1}status\0\u{3}leading_cadre\0\u{3}cadre_title\0\u{3}applied_on\0\u{3}activist_on\0\u{3}development_target_on\0\u{3}probation_start\0\u{3}full_member_on\0\u{1}note\0\u{3}sponsor_ids\0\u{3}training_done_on\0\u{3}vote_expected\0\u{3}vote_present\0\u{3}votes_for\0\u{3}approved_on\0\u{3}occupation_code\0\u{3}dues_category\0\u{3}dues_base_fen\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}gender\0\u{3}birth_date\0\u{1}ethnicity\0\u{1}education\0\u{1}occupation\0\u{1}phone\0\u{1}status\0\u{3}leading_cadre\0\u{3}cadre_title\0\u{3}applied_on\0\u{3}activist_on\0\u{3}development_target_on\0\u{3}probation_start\0\u{3}full_member_on\0\u{1}note\0\u{3}sponsor_ids\0\u{3}training_done_on\0\u{3}vote_expected\0\u{3}vote_present\0\u{3}votes_for\0\u{3}approved_on\0\u{3}occupation_code\0\u{3}dues_category\0\u{3}dues_base_fen\0\u{3}ended_on\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2208,6 +2245,7 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
     var _occupationCode: Orgsync_V1_Occupation = .unspecified
     var _duesCategory: Orgsync_V1_DuesCategory = .unspecified
     var _duesBaseFen: Int64 = 0
+    var _endedOn: Orgsync_V1_Date? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2243,6 +2281,7 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
       _occupationCode = source._occupationCode
       _duesCategory = source._duesCategory
       _duesBaseFen = source._duesBaseFen
+      _endedOn = source._endedOn
     }
   }
 
@@ -2286,6 +2325,7 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
         case 23: try { try decoder.decodeSingularEnumField(value: &_storage._occupationCode) }()
         case 24: try { try decoder.decodeSingularEnumField(value: &_storage._duesCategory) }()
         case 25: try { try decoder.decodeSingularInt64Field(value: &_storage._duesBaseFen) }()
+        case 26: try { try decoder.decodeSingularMessageField(value: &_storage._endedOn) }()
         default: break
         }
       }
@@ -2373,6 +2413,9 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._duesBaseFen != 0 {
         try visitor.visitSingularInt64Field(value: _storage._duesBaseFen, fieldNumber: 25)
       }
+      try { if let v = _storage._endedOn {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2407,6 +2450,7 @@ nonisolated extension Orgsync_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._occupationCode != rhs_storage._occupationCode {return false}
         if _storage._duesCategory != rhs_storage._duesCategory {return false}
         if _storage._duesBaseFen != rhs_storage._duesBaseFen {return false}
+        if _storage._endedOn != rhs_storage._endedOn {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3397,6 +3441,50 @@ nonisolated extension Orgsync_V1_Assessment: SwiftProtobuf.Message, SwiftProtobu
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orgsync_V1_NoticeReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NoticeReceipt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}notice_id\0\u{3}read_on\0\u{1}note\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.noticeID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._readOn) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.noticeID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.noticeID, fieldNumber: 1)
+    }
+    try { if let v = self._readOn {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orgsync_V1_NoticeReceipt, rhs: Orgsync_V1_NoticeReceipt) -> Bool {
+    if lhs.noticeID != rhs.noticeID {return false}
+    if lhs._readOn != rhs._readOn {return false}
+    if lhs.note != rhs.note {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -94,6 +94,7 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._members = newValue}
   }
 
+  /// as of the period's end (a stage reached later does not count yet)
   public var membersByStatus: [Orgsync_V1_StatusCount] {
     get {_storage._membersByStatus}
     set {_uniqueStorage()._membersByStatus = newValue}
@@ -104,7 +105,7 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._leadingCadres = newValue}
   }
 
-  /// grassroots units that owe a report for the period
+  /// grassroots and township units that owe a report for the period
   public var reportsDue: UInt32 {
     get {_storage._reportsDue}
     set {_uniqueStorage()._reportsDue = newValue}
@@ -353,6 +354,36 @@ public nonisolated struct Orgsync_V1_UnitRollUp: @unchecked Sendable {
     set {_uniqueStorage()._stars = newValue}
   }
 
+  /// 支部党员大会 held in the period (三会一课, by kind)
+  public var generalMeetings: UInt32 {
+    get {_storage._generalMeetings}
+    set {_uniqueStorage()._generalMeetings = newValue}
+  }
+
+  /// 支委会 held in the period
+  public var committeeMeetings: UInt32 {
+    get {_storage._committeeMeetings}
+    set {_uniqueStorage()._committeeMeetings = newValue}
+  }
+
+  /// 党小组会 held in the period
+  public var partyGroupMeetings: UInt32 {
+    get {_storage._partyGroupMeetings}
+    set {_uniqueStorage()._partyGroupMeetings = newValue}
+  }
+
+  /// 党课 given in the period
+  public var lectures: UInt32 {
+    get {_storage._lectures}
+    set {_uniqueStorage()._lectures = newValue}
+  }
+
+  /// notices of the period not yet signed for, one per grassroots unit addressed
+  public var noticesUnread: UInt32 {
+    get {_storage._noticesUnread}
+    set {_uniqueStorage()._noticesUnread = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -472,7 +503,7 @@ nonisolated extension Orgsync_V1_StatusCount: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UnitRollUp"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0\u{3}reports_submitted_late\0\u{3}max_days_late\0\u{3}transfers_in_transit\0\u{3}transfers_out\0\u{3}transfers_in\0\u{3}dues_due_fen\0\u{3}dues_paid_fen\0\u{3}dues_arrears\0\u{3}inspections_overdue\0\u{1}notices\0\u{3}support_fen\0\u{3}support_items\0\u{3}commitments_kept_late\0\u{3}conversions_due\0\u{3}activists_ready\0\u{3}pledges_public\0\u{3}leader_reviews\0\u{3}members_reviewed\0\u{3}members_incompetent\0\u{3}pairings_active\0\u{3}targets_set\0\u{3}targets_met\0\u{3}units_rated\0\u{1}stars\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unit_id\0\u{1}name\0\u{1}code\0\u{1}units\0\u{1}members\0\u{3}members_by_status\0\u{3}leading_cadres\0\u{3}reports_due\0\u{3}reports_submitted\0\u{3}reports_acknowledged\0\u{3}reports_late\0\u{3}cadres_without_lecture\0\u{3}cadres_liaison_off\0\u{1}opinions\0\u{3}problems_open\0\u{3}problems_resolved\0\u{3}median_days_to_resolve\0\u{3}commitments_due\0\u{3}commitments_fulfilled_on_time\0\u{3}commitments_overdue\0\u{1}meetings\0\u{3}service_cases\0\u{3}late_unit_ids\0\u{3}party_members\0\u{3}in_pipeline\0\u{3}reports_submitted_late\0\u{3}max_days_late\0\u{3}transfers_in_transit\0\u{3}transfers_out\0\u{3}transfers_in\0\u{3}dues_due_fen\0\u{3}dues_paid_fen\0\u{3}dues_arrears\0\u{3}inspections_overdue\0\u{1}notices\0\u{3}support_fen\0\u{3}support_items\0\u{3}commitments_kept_late\0\u{3}conversions_due\0\u{3}activists_ready\0\u{3}pledges_public\0\u{3}leader_reviews\0\u{3}members_reviewed\0\u{3}members_incompetent\0\u{3}pairings_active\0\u{3}targets_set\0\u{3}targets_met\0\u{3}units_rated\0\u{1}stars\0\u{3}general_meetings\0\u{3}committee_meetings\0\u{3}party_group_meetings\0\u{1}lectures\0\u{3}notices_unread\0")
 
   fileprivate class _StorageClass {
     var _unitID: Data = Data()
@@ -524,6 +555,11 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
     var _targetsMet: UInt32 = 0
     var _unitsRated: UInt32 = 0
     var _stars: UInt32 = 0
+    var _generalMeetings: UInt32 = 0
+    var _committeeMeetings: UInt32 = 0
+    var _partyGroupMeetings: UInt32 = 0
+    var _lectures: UInt32 = 0
+    var _noticesUnread: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -583,6 +619,11 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       _targetsMet = source._targetsMet
       _unitsRated = source._unitsRated
       _stars = source._stars
+      _generalMeetings = source._generalMeetings
+      _committeeMeetings = source._committeeMeetings
+      _partyGroupMeetings = source._partyGroupMeetings
+      _lectures = source._lectures
+      _noticesUnread = source._noticesUnread
     }
   }
 
@@ -650,6 +691,11 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         case 47: try { try decoder.decodeSingularUInt32Field(value: &_storage._targetsMet) }()
         case 48: try { try decoder.decodeSingularUInt32Field(value: &_storage._unitsRated) }()
         case 49: try { try decoder.decodeSingularUInt32Field(value: &_storage._stars) }()
+        case 50: try { try decoder.decodeSingularUInt32Field(value: &_storage._generalMeetings) }()
+        case 51: try { try decoder.decodeSingularUInt32Field(value: &_storage._committeeMeetings) }()
+        case 52: try { try decoder.decodeSingularUInt32Field(value: &_storage._partyGroupMeetings) }()
+        case 53: try { try decoder.decodeSingularUInt32Field(value: &_storage._lectures) }()
+        case 54: try { try decoder.decodeSingularUInt32Field(value: &_storage._noticesUnread) }()
         default: break
         }
       }
@@ -805,6 +851,21 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
       if _storage._stars != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._stars, fieldNumber: 49)
       }
+      if _storage._generalMeetings != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._generalMeetings, fieldNumber: 50)
+      }
+      if _storage._committeeMeetings != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._committeeMeetings, fieldNumber: 51)
+      }
+      if _storage._partyGroupMeetings != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._partyGroupMeetings, fieldNumber: 52)
+      }
+      if _storage._lectures != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._lectures, fieldNumber: 53)
+      }
+      if _storage._noticesUnread != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._noticesUnread, fieldNumber: 54)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -863,6 +924,11 @@ nonisolated extension Orgsync_V1_UnitRollUp: SwiftProtobuf.Message, SwiftProtobu
         if _storage._targetsMet != rhs_storage._targetsMet {return false}
         if _storage._unitsRated != rhs_storage._unitsRated {return false}
         if _storage._stars != rhs_storage._stars {return false}
+        if _storage._generalMeetings != rhs_storage._generalMeetings {return false}
+        if _storage._committeeMeetings != rhs_storage._committeeMeetings {return false}
+        if _storage._partyGroupMeetings != rhs_storage._partyGroupMeetings {return false}
+        if _storage._lectures != rhs_storage._lectures {return false}
+        if _storage._noticesUnread != rhs_storage._noticesUnread {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -417,6 +417,14 @@ public nonisolated struct Orgsync_V1_RecordBody: Sendable {
     set {kind = .assessment(newValue)}
   }
 
+  public var noticeReceipt: Orgsync_V1_NoticeReceipt {
+    get {
+      if case .noticeReceipt(let v)? = kind {return v}
+      return Orgsync_V1_NoticeReceipt()
+    }
+    set {kind = .noticeReceipt(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Kind: Equatable, Sendable {
@@ -436,6 +444,7 @@ public nonisolated struct Orgsync_V1_RecordBody: Sendable {
     case transfer(Orgsync_V1_Transfer)
     case duesPayment(Orgsync_V1_DuesPayment)
     case assessment(Orgsync_V1_Assessment)
+    case noticeReceipt(Orgsync_V1_NoticeReceipt)
 
   }
 
@@ -1077,7 +1086,7 @@ nonisolated extension Orgsync_V1_ConflictKind: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecordBody"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_unit\0\u{1}member\0\u{1}meeting\0\u{1}report\0\u{1}inspection\0\u{1}notice\0\u{3}liaison_point\0\u{1}lecture\0\u{3}support_item\0\u{1}opinion\0\u{1}problem\0\u{1}commitment\0\u{3}service_case\0\u{1}transfer\0\u{3}dues_payment\0\u{1}assessment\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_unit\0\u{1}member\0\u{1}meeting\0\u{1}report\0\u{1}inspection\0\u{1}notice\0\u{3}liaison_point\0\u{1}lecture\0\u{3}support_item\0\u{1}opinion\0\u{1}problem\0\u{1}commitment\0\u{3}service_case\0\u{1}transfer\0\u{3}dues_payment\0\u{1}assessment\0\u{3}notice_receipt\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1293,6 +1302,19 @@ nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobu
           self.kind = .assessment(v)
         }
       }()
+      case 17: try {
+        var v: Orgsync_V1_NoticeReceipt?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .noticeReceipt(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .noticeReceipt(v)
+        }
+      }()
       default: break
       }
     }
@@ -1367,6 +1389,10 @@ nonisolated extension Orgsync_V1_RecordBody: SwiftProtobuf.Message, SwiftProtobu
     case .assessment?: try {
       guard case .assessment(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .noticeReceipt?: try {
+      guard case .noticeReceipt(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
     case nil: break
     }

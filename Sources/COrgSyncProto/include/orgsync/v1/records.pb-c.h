@@ -32,6 +32,7 @@ typedef struct Orgsync__V1__ServiceCase Orgsync__V1__ServiceCase;
 typedef struct Orgsync__V1__Transfer Orgsync__V1__Transfer;
 typedef struct Orgsync__V1__DuesPayment Orgsync__V1__DuesPayment;
 typedef struct Orgsync__V1__Assessment Orgsync__V1__Assessment;
+typedef struct Orgsync__V1__NoticeReceipt Orgsync__V1__NoticeReceipt;
 
 
 /* --- enums --- */
@@ -584,10 +585,17 @@ struct  Orgsync__V1__Member
    * monthly income dues are reckoned from; for farmers and
    */
   int64_t dues_base_fen;
+  /*
+   * students the monthly amount itself (personal data)
+   */
+  /*
+   * the day a membership ended: death, leaving, transfer out of the system
+   */
+  Orgsync__V1__Date *ended_on;
 };
 #define ORGSYNC__V1__MEMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__member__descriptor) \
-    , (char *)protobuf_c_empty_string, ORGSYNC__V1__GENDER__GENDER_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, ORGSYNC__V1__EDUCATION__EDUCATION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, 0, NULL, ORGSYNC__V1__OCCUPATION__OCCUPATION_UNSPECIFIED, ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_UNSPECIFIED, 0 }
+    , (char *)protobuf_c_empty_string, ORGSYNC__V1__GENDER__GENDER_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, ORGSYNC__V1__EDUCATION__EDUCATION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__MEMBER_STATUS__MEMBER_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, NULL, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, 0, NULL, ORGSYNC__V1__OCCUPATION__OCCUPATION_UNSPECIFIED, ORGSYNC__V1__DUES_CATEGORY__DUES_CATEGORY_UNSPECIFIED, 0, NULL }
 
 
 /*
@@ -982,6 +990,22 @@ struct  Orgsync__V1__Assessment
     , ORGSYNC__V1__ASSESSMENT_KIND__ASSESSMENT_KIND_UNSPECIFIED, 0, NULL, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, ORGSYNC__V1__ASSESSMENT_GRADE__ASSESSMENT_GRADE_UNSPECIFIED, 0, 0, 0, (char *)protobuf_c_empty_string, NULL }
 
 
+/*
+ * A unit's acknowledgement that it received and read a notice (签收). Owned by the receiving
+ * unit; the notice's issuer sees who has not signed for it yet.
+ */
+struct  Orgsync__V1__NoticeReceipt
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData notice_id;
+  Orgsync__V1__Date *read_on;
+  char *note;
+};
+#define ORGSYNC__V1__NOTICE_RECEIPT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__notice_receipt__descriptor) \
+    , {0,NULL}, NULL, (char *)protobuf_c_empty_string }
+
+
 /* Orgsync__V1__OrgUnit methods */
 void   orgsync__v1__org_unit__init
                      (Orgsync__V1__OrgUnit         *message);
@@ -1286,6 +1310,25 @@ Orgsync__V1__Assessment *
 void   orgsync__v1__assessment__free_unpacked
                      (Orgsync__V1__Assessment *message,
                       ProtobufCAllocator *allocator);
+/* Orgsync__V1__NoticeReceipt methods */
+void   orgsync__v1__notice_receipt__init
+                     (Orgsync__V1__NoticeReceipt         *message);
+size_t orgsync__v1__notice_receipt__get_packed_size
+                     (const Orgsync__V1__NoticeReceipt   *message);
+size_t orgsync__v1__notice_receipt__pack
+                     (const Orgsync__V1__NoticeReceipt   *message,
+                      uint8_t             *out);
+size_t orgsync__v1__notice_receipt__pack_to_buffer
+                     (const Orgsync__V1__NoticeReceipt   *message,
+                      ProtobufCBuffer     *buffer);
+Orgsync__V1__NoticeReceipt *
+       orgsync__v1__notice_receipt__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orgsync__v1__notice_receipt__free_unpacked
+                     (Orgsync__V1__NoticeReceipt *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Orgsync__V1__OrgUnit_Closure)
@@ -1336,6 +1379,9 @@ typedef void (*Orgsync__V1__DuesPayment_Closure)
 typedef void (*Orgsync__V1__Assessment_Closure)
                  (const Orgsync__V1__Assessment *message,
                   void *closure_data);
+typedef void (*Orgsync__V1__NoticeReceipt_Closure)
+                 (const Orgsync__V1__NoticeReceipt *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1377,6 +1423,7 @@ extern const ProtobufCMessageDescriptor orgsync__v1__service_case__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__transfer__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__dues_payment__descriptor;
 extern const ProtobufCMessageDescriptor orgsync__v1__assessment__descriptor;
+extern const ProtobufCMessageDescriptor orgsync__v1__notice_receipt__descriptor;
 
 PROTOBUF_C__END_DECLS
 

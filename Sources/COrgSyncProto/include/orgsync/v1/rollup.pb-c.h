@@ -73,11 +73,14 @@ struct  Orgsync__V1__UnitRollUp
    * member records of every status (the deceased, those gone too)
    */
   uint32_t members;
+  /*
+   * as of the period's end (a stage reached later does not count yet)
+   */
   size_t n_members_by_status;
   Orgsync__V1__StatusCount **members_by_status;
   uint32_t leading_cadres;
   /*
-   * grassroots units that owe a report for the period
+   * grassroots and township units that owe a report for the period
    */
   uint32_t reports_due;
   /*
@@ -236,10 +239,30 @@ struct  Orgsync__V1__UnitRollUp
    * their stars, summed (average = stars / units_rated)
    */
   uint32_t stars;
+  /*
+   * 支部党员大会 held in the period (三会一课, by kind)
+   */
+  uint32_t general_meetings;
+  /*
+   * 支委会 held in the period
+   */
+  uint32_t committee_meetings;
+  /*
+   * 党小组会 held in the period
+   */
+  uint32_t party_group_meetings;
+  /*
+   * 党课 given in the period
+   */
+  uint32_t lectures;
+  /*
+   * notices of the period not yet signed for, one per grassroots unit addressed
+   */
+  uint32_t notices_unread;
 };
 #define ORGSYNC__V1__UNIT_ROLL_UP__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__unit_roll_up__descriptor) \
-    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Orgsync__V1__RollUp

@@ -157,7 +157,8 @@ typedef enum {
   ORGSYNC__V1__RECORD_BODY__KIND_SERVICE_CASE = 13,
   ORGSYNC__V1__RECORD_BODY__KIND_TRANSFER = 14,
   ORGSYNC__V1__RECORD_BODY__KIND_DUES_PAYMENT = 15,
-  ORGSYNC__V1__RECORD_BODY__KIND_ASSESSMENT = 16
+  ORGSYNC__V1__RECORD_BODY__KIND_ASSESSMENT = 16,
+  ORGSYNC__V1__RECORD_BODY__KIND_NOTICE_RECEIPT = 17
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORGSYNC__V1__RECORD_BODY__KIND__CASE)
 } Orgsync__V1__RecordBody__KindCase;
 
@@ -186,6 +187,7 @@ struct  Orgsync__V1__RecordBody
     Orgsync__V1__Transfer *transfer;
     Orgsync__V1__DuesPayment *dues_payment;
     Orgsync__V1__Assessment *assessment;
+    Orgsync__V1__NoticeReceipt *notice_receipt;
   };
 };
 #define ORGSYNC__V1__RECORD_BODY__INIT \
