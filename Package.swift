@@ -187,6 +187,7 @@ var targets: [Target] = [
     name: "OrgSyncServerTests",
     dependencies: [
       "OrgSyncServer",
+      "OrgSyncSample",
       "OrgSyncStore",
       "OrgSyncCore",
       "OrgSyncAPI",

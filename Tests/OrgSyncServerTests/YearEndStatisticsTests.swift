@@ -39,6 +39,12 @@ struct YearEndStatisticsTests {
       // An activist and the dead are not members.
       Self.person(.activist, born: d(2000, 2, 2), applied: d(2026, 2, 1)),
       Self.person(.deceased, born: d(1930, 1, 1)),
+      // Died this year, with the date: counted among the year's deaths as well.
+      { () -> Orgsync_V1_Member in
+        var m = Self.person(.deceased, born: d(1936, 4, 4))
+        m.endedOn = d(2026, 2, 14)
+        return m
+      }(),
     ]
     let stats = YearEndStatistics(members: members, year: 2026)
     func count(_ table: String, _ row: String) -> Int? {
@@ -60,7 +66,8 @@ struct YearEndStatisticsTests {
     #expect(count("入党时间", "未填") == 1)
     #expect(count("本年变动", "发展党员（接收为预备党员）") == 1)
     #expect(count("本年变动", "递交入党申请") == 1)
-    #expect(count("本年变动", "已故（现状）") == 1)
+    #expect(count("本年变动", "已故（现状）") == 2)
+    #expect(count("本年变动", "死亡（本年）") == 1)
     // Every table adds up to the members counted.
     for table in ["性别", "民族", "年龄（截至12月31日）", "学历", "入党时间", "职业"] {
       #expect(stats.lines.filter { $0.table == table }.map(\.count).reduce(0, +) == 4, "\(table)")
@@ -82,7 +89,8 @@ struct UnitLifetimeTests {
       u.parentID = Data(parent)
       return u
     }
-    var builder = RollUpBuilder(root: county, year: 2026, period: .q3, today: CalendarDate.make(2026, 11, 27))
+    // Rolled up at the township (its own report goes to the county, outside this subtree).
+    var builder = RollUpBuilder(root: township, year: 2026, period: .q3, today: CalendarDate.make(2026, 11, 27))
     builder.addUnit(id: county, unit: unit("县委", "1", .county, parent: []))
     builder.addUnit(id: township, unit: unit("镇党委", "1-1", .township, parent: county))
     let old = RecordID.make()
