@@ -83,6 +83,38 @@ struct WebAppTests {
     return (daemon, village, county)
   }
 
+  @Test("the lifecycle records have their forms and lists in Chinese: a dues payment typed in the browser is saved")
+  func lifecycleForms() async throws {
+    let (daemon, village, _) = try await Self.county()
+    _ = daemon
+    let ui = try await WebUI(home: village)
+    let jar = village.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-b", jar, "-L", ui.address])
+    for (type, label) in [
+      ("transfer", "介绍信编号"), ("dues-payment", "交纳日期"), ("assessment", "评议等次"), ("notice-receipt", "签收日期"),
+    ] {
+      let form = try await curl(["-b", jar, "\(ui.base)/records/\(type)/new"])
+      #expect(form.status == 200 && form.body.contains(label), "\(type)")
+      #expect(try await curl(["-b", jar, "\(ui.base)/records/\(type)"]).status == 200, "\(type) list")
+    }
+    let members = try await Tool.run("orgsync", ["list", "member", "--json"], home: village)
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(members.out.utf8)) as? [[String: Any]])
+    let member = try #require(rows.first?["id"] as? String)
+    let form = try await curl(["-b", jar, "\(ui.base)/records/dues-payment/new"])
+    let found = try #require(form.body.range(of: #"name="csrf" value="[0-9a-f]+""#, options: .regularExpression))
+    let csrf = String(form.body[found].dropFirst(#"name="csrf" value=""#.count).dropLast())
+    let saved = try await curl(
+      ["-b", jar, "-X", "POST"]
+        + [
+          "csrf=\(csrf)", "member_id=\(member)", "from_month=202601", "to_month=202606", "amount_fen=300",
+          "paid_on=2026-07-01",
+        ]
+        .flatMap { ["--data-urlencode", $0] } + ["\(ui.base)/records/dues-payment/new"])
+    #expect(saved.status == 303, "\(saved.body.prefix(300))")
+    let listed = try await Tool.run("orgsync", ["list", "dues-payment", "--json"], home: village)
+    #expect(listed.out.contains("202606"), "\(listed.out)")
+  }
+
   @Test(
     "only this PC's browser with the printed address gets in; a forged form changes nothing; a wrong date keeps what was typed"
   )
