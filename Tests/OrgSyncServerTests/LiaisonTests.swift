@@ -23,8 +23,10 @@ struct LiaisonTests {
     problem.status = .open
     let problemID = RecordID.make()
     #expect(
-      try await county.push(create(.with { $0.problem = problem }, id: problemID, unit: county.taiping), as: county.taipingBranch)
-        .outcome == .applied)
+      try await county.push(
+        create(.with { $0.problem = problem }, id: problemID, unit: county.taiping), as: county.taipingBranch
+      )
+      .outcome == .applied)
     func point(in village: [UInt8]) -> Orgsync_V1_RecordBody {
       var l = Orgsync_V1_LiaisonPoint()
       l.cadreID = Data(cadre)
@@ -37,7 +39,8 @@ struct LiaisonTests {
     let elsewhere = try await county.push(
       create(point(in: county.shuangfeng), unit: county.lianqiao), as: county.lianqiaoCommittee)
     #expect(elsewhere.outcome == .rejected && elsewhere.field == "village_unit_id", "\(elsewhere.reason)")
-    let kept = try await county.push(create(point(in: county.taiping), unit: county.lianqiao), as: county.lianqiaoCommittee)
+    let kept = try await county.push(
+      create(point(in: county.taiping), unit: county.lianqiao), as: county.lianqiaoCommittee)
     #expect(kept.outcome == .applied, "\(kept.reason)")
 
     var request = Orgsync_V1_RollUpRequest()

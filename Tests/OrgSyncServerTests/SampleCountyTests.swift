@@ -22,7 +22,9 @@ struct SampleCountyTests {
     return years
   }
 
-  @Test("village members: older, mostly school-educated farmers, no postgraduates; nobody joined before 18; cadres of plausible age")
+  @Test(
+    "village members: older, mostly school-educated farmers, no postgraduates; nobody joined before 18; cadres of plausible age"
+  )
   func distributions() throws {
     let members = Self.sample.records.filter { $0.type == .member }.map(\.body.member)
     let villagers = members.filter { !$0.leadingCadre }
@@ -49,7 +51,8 @@ struct SampleCountyTests {
       due.year += 1
       return CalendarDate.compare(due, CalendarDate.make(2026, 11, 27)) <= 0
     }
-    #expect(!probationary.isEmpty && overdue.count * 2 < probationary.count, "\(overdue.count) of \(probationary.count)")
+    #expect(
+      !probationary.isEmpty && overdue.count * 2 < probationary.count, "\(overdue.count) of \(probationary.count)")
   }
 
   @Test("reports are submitted after their quarter ends; liaison points are kept by the cadre's committee")
@@ -57,7 +60,8 @@ struct SampleCountyTests {
     for m in Self.sample.records where m.type == .report {
       let r = m.body.report
       let (_, end) = RollUpBuilder.range(year: r.year, period: r.period)
-      #expect(CalendarDate.compare(r.submittedOn, end) > 0, "\(r.title) submitted \(CalendarDate.string(r.submittedOn))")
+      #expect(
+        CalendarDate.compare(r.submittedOn, end) > 0, "\(r.title) submitted \(CalendarDate.string(r.submittedOn))")
     }
     let committees = Set([Self.sample.countyID] + Self.sample.townshipIDs)
     let points = Self.sample.records.filter { $0.type == .liaisonPoint }
