@@ -38,7 +38,8 @@ public enum RollUpTable {
     "in transit": "transfers issued by units here and not yet accepted or returned",
     "moved out": "transfers accepted this year that took a member out of this part of the tree",
     "moved in": "transfers accepted this year that brought a member in from outside it",
-    "dues owed": "party dues (yuan) owed for this year's months up to the period's end, or last month if earlier",
+    "dues owed":
+      "party dues (yuan) owed for this year's months up to the period's end (or last month), in units keeping their dues ledger here",
     "dues paid": "of those months, the part paid (yuan; a payment for several months counts per month)",
     "dues behind": "party members six months or more behind with dues (units keeping dues here)",
     "conversion due": "probationary members a year or more into probation, not converted",

@@ -3,6 +3,7 @@ import OrgSyncAPI
 import OrgSyncCore
 import OrgSyncProto
 import OrgSyncRPC
+import Synchronization
 
 /// Where a sync is, for a progress bar.
 public struct SyncProgress: Sendable, Hashable {
@@ -136,34 +137,53 @@ public struct SyncEngine: Sendable {
 
   /// Pulls every page. False: the server's history does not hold this replica's positions
   /// (nothing was applied; heal, then pull again).
+  ///
+  /// The call's deadline bounds silence, not the whole transfer: a first pull of a county over
+  /// a 64 kbit/s line takes far longer than any sensible deadline. Every page is committed
+  /// with its cursor as it arrives, so when a call runs out of time after bringing pages, a
+  /// new call carries on from the last page applied. Only a call that brought nothing in its
+  /// whole deadline ends the sync with DEADLINE_EXCEEDED.
   func pull(_ report: inout SyncReport, progress: @Sendable (SyncProgress) -> Void) async throws -> Bool {
-    var request = Orgsync_V1_PullRequest()
-    request.cursor = Data(try await replica.blocking { try $0.cursor() })
-    request.pageSize = UInt32(pageSize)
-    request.knownPositions = try await replica.blocking { try $0.knownPositions() }
     let replica = self.replica
-    let outcome = try await client.serverStreaming(
-      SyncAPI.pull, request, options: CallOptions(timeout: timeout)
-    ) { pages -> SyncReport? in
-      var local = SyncReport()
-      var bytes = 0
-      var total = 0
-      for try await page in pages {
-        try Task.checkCancellation()
-        if page.historyChanged { return nil }
-        try await replica.blocking { try $0.apply(page: page) }
-        local.pages += 1
-        local.pulled += page.changes.count
-        local.reset = local.reset || page.reset
-        bytes += (try? page.serializedBytes() as [UInt8])?.count ?? 0
-        total = max(total, local.pulled + Int(page.remaining))
-        progress(SyncProgress(phase: .pulling, done: local.pulled, total: total, bytes: bytes))
+    let tally = Mutex((pulled: 0, pages: 0, reset: false, bytes: 0, total: 0))
+    while true {
+      var request = Orgsync_V1_PullRequest()
+      request.cursor = Data(try await replica.blocking { try $0.cursor() })
+      request.pageSize = UInt32(pageSize)
+      request.knownPositions = try await replica.blocking { try $0.knownPositions() }
+      let pagesBefore = tally.withLock { $0.pages }
+      do {
+        let complete = try await client.serverStreaming(
+          SyncAPI.pull, request, options: CallOptions(timeout: timeout)
+        ) { pages -> Bool in
+          for try await page in pages {
+            try Task.checkCancellation()
+            if page.historyChanged { return false }
+            try await replica.blocking { try $0.apply(page: page) }
+            let size = (try? page.serializedBytes() as [UInt8])?.count ?? 0
+            let now = tally.withLock { t in
+              t.pages += 1
+              t.pulled += page.changes.count
+              t.reset = t.reset || page.reset
+              t.bytes += size
+              t.total = max(t.total, t.pulled + Int(page.remaining))
+              return t
+            }
+            progress(SyncProgress(phase: .pulling, done: now.pulled, total: now.total, bytes: now.bytes))
+          }
+          return true
+        }
+        guard complete else { return false }
+        break
+      } catch let error as RPCError where error.code == .deadlineExceeded && tally.withLock({ $0.pages }) > pagesBefore
+      {
+        await client.dropConnection()  // a line that slowed to a stall may hold the old connection
+        continue
       }
-      // The server's total is an estimate; at the end the count is exact.
-      progress(SyncProgress(phase: .pulling, done: local.pulled, total: local.pulled, bytes: bytes))
-      return local
     }
-    guard let outcome else { return false }
+    let outcome = tally.withLock { $0 }
+    // The server's total is an estimate; at the end the count is exact.
+    progress(SyncProgress(phase: .pulling, done: outcome.pulled, total: outcome.pulled, bytes: outcome.bytes))
     report.pulled += outcome.pulled
     report.pages += outcome.pages
     report.reset = report.reset || outcome.reset

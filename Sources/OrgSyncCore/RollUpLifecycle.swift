@@ -171,7 +171,9 @@ extension RollUpBuilder {
     let first = year * 100 + 1
     let last = min(Dues.month(end), lastOwedMonth)
     for (member, info) in tally.duesMembers {
-      guard let row = slotKeys[safe: info.slot] else { continue }
+      // Only units that keep their dues ledger here (any payment recorded) are reckoned: the
+      // others' members would all look unpaid.
+      guard let row = slotKeys[safe: info.slot], tally.firstPaid[info.unit] != nil else { continue }
       let owedFrom = max(first, info.since)
       if last >= owedFrom {
         rows[row]?.row.duesDueFen += info.monthly * Int64(Dues.months(from: owedFrom, to: last))

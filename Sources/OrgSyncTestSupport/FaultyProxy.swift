@@ -19,13 +19,22 @@ public final class FaultyProxy: Sendable {
     public var delay: Duration = .zero
     /// Bytes into the connection at which a fault strikes: uniformly below this.
     public var within: Int = 4096
+    /// Link shaping: bytes per second in each direction (0: as fast as the machine goes), and
+    /// one-way latency. A slow village line is e.g. 8,000 bytes/s (64 kbit/s) and 300 ms.
+    public var bandwidth: Int = 0
+    public var latency: Duration = .zero
 
-    public init(cut: Double = 0, corrupt: Double = 0, stall: Double = 0, delay: Duration = .zero, within: Int = 4096) {
+    public init(
+      cut: Double = 0, corrupt: Double = 0, stall: Double = 0, delay: Duration = .zero, within: Int = 4096,
+      bandwidth: Int = 0, latency: Duration = .zero
+    ) {
       self.cut = cut
       self.corrupt = corrupt
       self.stall = stall
       self.delay = delay
       self.within = within
+      self.bandwidth = bandwidth
+      self.latency = latency
     }
 
     public static let none = Faults()
@@ -84,7 +93,7 @@ public final class FaultyProxy: Sendable {
     for connection in connections { try? await connection.close() }
   }
 
-  private func plan() -> (Plan, Duration) {
+  private func plan() -> (Plan, Faults) {
     state.withLock { state in
       let f = state.faults
       let roll = Double.random(in: 0..<1, using: &state.rng)
@@ -100,12 +109,12 @@ public final class FaultyProxy: Sendable {
         plan = .clean
       }
       if case .clean = plan {} else { state.faultsInjected += 1 }
-      return (plan, f.delay)
+      return (plan, f)
     }
   }
 
   private func accept(_ inbound: any Channel) -> EventLoopFuture<Void> {
-    let (plan, delay) = self.plan()
+    let (plan, faults) = self.plan()
     let budget = ByteBudget(plan: plan)
     let inboundID = ObjectIdentifier(inbound)
     state.withLock { $0.connections[inboundID] = inbound }
@@ -115,8 +124,8 @@ public final class FaultyProxy: Sendable {
       .channelOption(.autoRead, value: false)
       .connect(host: "127.0.0.1", port: upstreamPort)
       .flatMap { outbound in
-        let toServer = Relay(partner: outbound, budget: budget, delay: delay)
-        let toClient = Relay(partner: inbound, budget: budget, delay: delay)
+        let toServer = Relay(partner: outbound, budget: budget, faults: faults)
+        let toClient = Relay(partner: inbound, budget: budget, faults: faults)
         return inbound.pipeline.addHandler(toServer).flatMap {
           outbound.pipeline.addHandler(toClient)
         }
@@ -141,12 +150,19 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
   let partner: any Channel
   let budget: ByteBudget
   let delay: Duration
+  let bandwidth: Int
+  let latency: TimeAmount
   var stalled = false
+  /// When the shaped line is free to send the next byte (this direction).
+  var lineFree = NIODeadline.now()
 
-  init(partner: any Channel, budget: ByteBudget, delay: Duration) {
+  init(partner: any Channel, budget: ByteBudget, faults: FaultyProxy.Faults) {
     self.partner = partner
     self.budget = budget
-    self.delay = delay
+    self.delay = faults.delay
+    self.bandwidth = faults.bandwidth
+    self.latency = .nanoseconds(
+      Int64(faults.latency.components.seconds) * 1_000_000_000 + faults.latency.components.attoseconds / 1_000_000_000)
   }
 
   // autoRead is off (so nothing is read before both sides exist): ask for the first read once
@@ -182,8 +198,26 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
     default:
       break
     }
-    if !stalled { forward(buffer) }
-    context.read()
+    if stalled {
+      context.read()
+    } else if bandwidth > 0 {
+      shape(buffer, context: context)
+    } else {
+      forward(buffer)
+      context.read()
+    }
+  }
+
+  /// Sends the chunk in slices at the line's rate, each arriving `latency` after it left, and
+  /// reads on only when the line is free again (so the sender feels the slow line, as over TCP).
+  private func shape(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
+    var buffer = buffer
+    let partner = self.partner
+    while buffer.readableBytes > 0, let slice = buffer.readSlice(length: min(1_400, buffer.readableBytes)) {
+      lineFree = max(lineFree, .now()) + .nanoseconds(Int64(slice.readableBytes) * 1_000_000_000 / Int64(bandwidth))
+      partner.eventLoop.scheduleTask(deadline: lineFree + latency) { partner.writeAndFlush(slice, promise: nil) }
+    }
+    context.eventLoop.scheduleTask(deadline: lineFree) { context.read() }
   }
 
   private func forward(_ buffer: ByteBuffer) {
