@@ -21,6 +21,7 @@ var targets: [Target] = [
     name: "OrgSyncRPC",
     dependencies: [
       "OrgSyncWire",
+      "COrgSyncZlib",
       "OrgSyncProto",
       .product(name: "NIOCore", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
@@ -158,6 +159,9 @@ var targets: [Target] = [
     providers: [.apt(["libprotobuf-c-dev"])]
   ),
   .target(name: "COrgSyncProto", dependencies: ["CProtobufC", "CCRC32C"]),
+  // The system zlib, for compressed messages on slow links (PROTOCOL.md §3.1).
+  .systemLibrary(
+    name: "COrgSyncZlib", path: "Sources/COrgSyncZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
   .testTarget(
     name: "OrgSyncWireTests",
     dependencies: [

@@ -9,6 +9,7 @@ need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
+pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)  # compressed messages on slow links
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"

@@ -13,6 +13,7 @@ command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libprotobuf-c 2>/dev/null || need+=(libprotobuf-c-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
+pkg-config --exists zlib 2>/dev/null || need+=(zlib1g-dev)  # compressed messages on slow links
 # The web app's tests: a real browser driven over WebDriver, Chinese glyphs, an HTTP client.
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -662,7 +662,7 @@ const ProtobufCMessageDescriptor orgsync__v1__challenge__descriptor =
   (ProtobufCMessageInit) orgsync__v1__challenge__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__hello__field_descriptors[7] =
+static const ProtobufCFieldDescriptor orgsync__v1__hello__field_descriptors[8] =
 {
   {
     "major",
@@ -748,10 +748,23 @@ static const ProtobufCFieldDescriptor orgsync__v1__hello__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "compression",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Orgsync__V1__Hello, n_compression),
+    offsetof(Orgsync__V1__Hello, compression),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__hello__field_indices_by_name[] = {
   6,   /* field[6] = client_name */
   3,   /* field[3] = client_nonce */
+  7,   /* field[7] = compression */
   2,   /* field[2] = device_id */
   5,   /* field[5] = limits */
   0,   /* field[0] = major */
@@ -761,7 +774,7 @@ static const unsigned orgsync__v1__hello__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__hello__descriptor =
 {
@@ -771,14 +784,14 @@ const ProtobufCMessageDescriptor orgsync__v1__hello__descriptor =
   "Orgsync__V1__Hello",
   "orgsync.v1",
   sizeof(Orgsync__V1__Hello),
-  7,
+  8,
   orgsync__v1__hello__field_descriptors,
   orgsync__v1__hello__field_indices_by_name,
   1,  orgsync__v1__hello__number_ranges,
   (ProtobufCMessageInit) orgsync__v1__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orgsync__v1__hello_ack__field_descriptors[5] =
+static const ProtobufCFieldDescriptor orgsync__v1__hello_ack__field_descriptors[6] =
 {
   {
     "major",
@@ -840,8 +853,21 @@ static const ProtobufCFieldDescriptor orgsync__v1__hello_ack__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "compression",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orgsync__V1__HelloAck, compression),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orgsync__v1__hello_ack__field_indices_by_name[] = {
+  5,   /* field[5] = compression */
   2,   /* field[2] = limits */
   0,   /* field[0] = major */
   1,   /* field[1] = minor */
@@ -851,7 +877,7 @@ static const unsigned orgsync__v1__hello_ack__field_indices_by_name[] = {
 static const ProtobufCIntRange orgsync__v1__hello_ack__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor orgsync__v1__hello_ack__descriptor =
 {
@@ -861,7 +887,7 @@ const ProtobufCMessageDescriptor orgsync__v1__hello_ack__descriptor =
   "Orgsync__V1__HelloAck",
   "orgsync.v1",
   sizeof(Orgsync__V1__HelloAck),
-  5,
+  6,
   orgsync__v1__hello_ack__field_descriptors,
   orgsync__v1__hello_ack__field_indices_by_name,
   1,  orgsync__v1__hello_ack__number_ranges,

@@ -73,6 +73,10 @@ public final class FaultyProxy: Sendable {
   /// How many connections were damaged so far.
   public var faultsInjected: Int { state.withLock { $0.faultsInjected } }
 
+  /// Bytes carried from the server to its clients so far (what a metered line would bill).
+  public var bytesToClients: Int { toClients.value.load(ordering: .relaxed) }
+  let toClients = ByteCounter()
+
   /// Starts listening; returns the proxy's port.
   public func start(port: Int = 0) async throws -> Int {
     let channel = try await ServerBootstrap(group: group)
@@ -125,7 +129,7 @@ public final class FaultyProxy: Sendable {
       .connect(host: "127.0.0.1", port: upstreamPort)
       .flatMap { outbound in
         let toServer = Relay(partner: outbound, budget: budget, faults: faults)
-        let toClient = Relay(partner: inbound, budget: budget, faults: faults)
+        let toClient = Relay(partner: inbound, budget: budget, faults: faults, counter: self.toClients)
         return inbound.pipeline.addHandler(toServer).flatMap {
           outbound.pipeline.addHandler(toClient)
         }
@@ -153,10 +157,12 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
   let bandwidth: Int
   let latency: TimeAmount
   var stalled = false
+  let counter: ByteCounter?
   /// When the shaped line is free to send the next byte (this direction).
   var lineFree = NIODeadline.now()
 
-  init(partner: any Channel, budget: ByteBudget, faults: FaultyProxy.Faults) {
+  init(partner: any Channel, budget: ByteBudget, faults: FaultyProxy.Faults, counter: ByteCounter? = nil) {
+    self.counter = counter
     self.partner = partner
     self.budget = budget
     self.delay = faults.delay
@@ -178,6 +184,7 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     var buffer = unwrapInboundIn(data)
+    counter?.value.add(buffer.readableBytes, ordering: .relaxed)
     let start = budget.used
     budget.used += buffer.readableBytes
     switch budget.plan {
@@ -239,6 +246,11 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
     context.close(promise: nil)
   }
+}
+
+/// A count shared by the relays of every connection.
+final class ByteCounter: Sendable {
+  let value = Atomic<Int>(0)
 }
 
 /// The proxy's and the randomized tests' generator.

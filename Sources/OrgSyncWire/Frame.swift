@@ -42,6 +42,8 @@ public struct FrameFlags: OptionSet, Hashable, Sendable {
   public static let endStream = FrameFlags(rawValue: 0x01)
   /// On `message` with `endStream`: the frame carries no message, it only ends the sender's half.
   public static let noMessage = FrameFlags(rawValue: 0x02)
+  /// MESSAGE: the payload is compressed (PROTOCOL.md §3.1); only after both sides agreed in the hello.
+  public static let compressed = FrameFlags(rawValue: 0x04)
   /// On `ping`: this is the answer to a ping.
   public static let ack = FrameFlags(rawValue: 0x01)
 }

@@ -188,9 +188,13 @@ struct Common: ParsableArguments {
 
   func clientConfiguration(_ identity: Replica.Identity, replica: Replica) throws -> RPCClient.Configuration {
     let (host, port) = try Endpoint.parse(identity.server)
-    return .init(
+    var configuration = RPCClient.Configuration(
       host: host, port: port, identity: ClientIdentity(deviceID: identity.deviceID, secret: identity.secret),
       tls: try Self.tls(pem: try replica.trustedAuthority()), connectTimeout: .seconds(15))
+    // Compressed pages are the default; ORGSYNC_COMPRESSION=off turns the offer off (to measure
+    // the difference, or to rule it out when a link misbehaves).
+    configuration.compression = ProcessInfo.processInfo.environment["ORGSYNC_COMPRESSION"] != "off"
+    return configuration
   }
 
   /// TLS that trusts only the given authority (the county's own CA), or nil for plain TCP.

@@ -182,6 +182,14 @@ struct DashboardTests {
       definitions.compactMap { $0["column"] as? String }.map { $0.replacingOccurrences(of: " ", with: "_") })
     #expect(columns == keys, "defined: \(columns.sorted()) figures: \(keys.sorted())")
     #expect(definitions.allSatisfy { !($0["definition"] as? String ?? "").isEmpty })
+    // … and docs/ARCHITECTURE.md carries the same line for each.
+    let architecture = try String(
+      contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/ARCHITECTURE.md"), encoding: .utf8)
+    for item in definitions {
+      let line = "| `\(item["column"] as? String ?? "")` | \(item["definition"] as? String ?? "") |"
+      #expect(architecture.contains(line), "docs/ARCHITECTURE.md lacks: \(line)")
+    }
     let genders = lines.filter { $0["table"] as? String == "性别" }.compactMap { $0["count"] as? Int }.reduce(0, +)
     #expect(genders == partyMembers, "every table adds up to the members counted")
     let statsPage = try await curl(["-b", jar, "\(ui.base)/stats?year=2026"])

@@ -104,7 +104,7 @@ final class TestServer: @unchecked Sendable {
   /// or the server's by default).
   func device(
     unit: [UInt8], role: Orgsync_V1_DeviceRole, via port: Int? = nil, timeout: Duration = .seconds(60),
-    replicaPath: String? = nil
+    replicaPath: String? = nil, compression: Bool = true
   ) async throws -> Device {
     let code = try await store.makeEnrollmentCode(unitID: unit, role: role, validSeconds: 600)
     let enrolled = try await store.enroll(code: code, deviceName: "测试设备")
@@ -113,11 +113,12 @@ final class TestServer: @unchecked Sendable {
       .init(
         server: "127.0.0.1:\(port ?? self.port)", deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret),
         unitID: unit, role: role, unitName: enrolled.unitName))
-    let client = try RPCClient(
-      configuration: .init(
-        host: "127.0.0.1", port: port ?? self.port,
-        identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret)),
-        connectTimeout: timeout, backoff: .init(initial: .milliseconds(1), maximum: .milliseconds(20))))
+    var configuration = RPCClient.Configuration(
+      host: "127.0.0.1", port: port ?? self.port,
+      identity: ClientIdentity(deviceID: Array(enrolled.deviceID), secret: Array(enrolled.secret)),
+      connectTimeout: timeout, backoff: .init(initial: .milliseconds(1), maximum: .milliseconds(20)))
+    configuration.compression = compression
+    let client = try RPCClient(configuration: configuration)
     var engine = SyncEngine(replica: replica, client: client)
     engine.timeout = timeout
     return Device(

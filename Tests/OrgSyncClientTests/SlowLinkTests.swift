@@ -13,7 +13,11 @@ struct SlowLinkTests {
   func slowPull() async throws {
     let server = try await TestServer()
     let writer = try await server.device(unit: server.taiping, role: .branch)
-    for i in 0..<400 { try writer.replica.create(opinionBody("村民反映第\(i)条：村道年久失修，雨天泥泞难行。"), unitID: server.taiping) }
+    // Text that does not compress away (the link compresses pages): ids as the people typed them.
+    for i in 0..<400 {
+      let text = "第\(i)条 " + (0..<4).map { _ in UUID().uuidString }.joined(separator: " ")
+      try writer.replica.create(opinionBody(text), unitID: server.taiping)
+    }
     _ = try await writer.engine.sync()
 
     // 3,000 bytes a second each way and 100 ms latency: a page of 20 opinions takes about a
@@ -31,5 +35,30 @@ struct SlowLinkTests {
     #expect(report.pulled >= 400)
     #expect(try snapshot(reader.replica) == snapshot(try await server.scope(of: reader.actor)))
     await proxy.stop()
+  }
+
+  @Test("pull pages go compressed: the line carries well under half the bytes it would without")
+  func compressedPages() async throws {
+    let server = try await TestServer()
+    let writer = try await server.device(unit: server.taiping, role: .branch)
+    let texts = ["村道年久失修，雨天泥泞难行。", "希望增加路灯，方便夜间出行。", "灌溉水渠堵塞，请组织清淤。", "建议村务公开更及时。"]
+    for i in 0..<600 {
+      try writer.replica.create(opinionBody("第\(i)条：" + texts[i % texts.count]), unitID: server.taiping)
+    }
+    _ = try await writer.engine.sync()
+    var bytes: [Bool: Int] = [:]
+    for compression in [true, false] {
+      let proxy = FaultyProxy(upstreamPort: server.port, seed: 5)
+      let port = try await proxy.start()
+      var reader = try await server.device(unit: server.taiping, role: .branch, via: port, compression: compression)
+      reader.engine.pageSize = 1000
+      _ = try await reader.engine.sync()
+      #expect(try snapshot(reader.replica) == snapshot(try await server.scope(of: reader.actor)))
+      bytes[compression] = proxy.bytesToClients
+      await proxy.stop()
+    }
+    let on = try #require(bytes[true])
+    let off = try #require(bytes[false])
+    #expect(on * 2 < off, "compressed \(on) bytes, plain \(off) bytes for 600 records")
   }
 }

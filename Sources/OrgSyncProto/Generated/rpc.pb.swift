@@ -274,6 +274,9 @@ public nonisolated struct Orgsync_V1_Hello: Sendable {
   /// e.g. "orgsync/0.1 linux"
   public var clientName: String = String()
 
+  /// message compressions it can read, e.g. "zlib" (PROTOCOL.md §3.1)
+  public var compression: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -304,6 +307,9 @@ public nonisolated struct Orgsync_V1_HelloAck: Sendable {
   public var proof: Data = Data()
 
   public var serverName: String = String()
+
+  /// the one chosen from the client's list, both ways; empty: none
+  public var compression: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -533,7 +539,7 @@ nonisolated extension Orgsync_V1_Challenge: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Orgsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}major\0\u{1}minor\0\u{3}device_id\0\u{3}client_nonce\0\u{1}proof\0\u{1}limits\0\u{3}client_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}major\0\u{1}minor\0\u{3}device_id\0\u{3}client_nonce\0\u{1}proof\0\u{1}limits\0\u{3}client_name\0\u{1}compression\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -548,6 +554,7 @@ nonisolated extension Orgsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 5: try { try decoder.decodeSingularBytesField(value: &self.proof) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 8: try { try decoder.decodeRepeatedStringField(value: &self.compression) }()
       default: break
       }
     }
@@ -579,6 +586,9 @@ nonisolated extension Orgsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.clientName.isEmpty {
       try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 7)
     }
+    if !self.compression.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.compression, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -590,6 +600,7 @@ nonisolated extension Orgsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.proof != rhs.proof {return false}
     if lhs._limits != rhs._limits {return false}
     if lhs.clientName != rhs.clientName {return false}
+    if lhs.compression != rhs.compression {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -597,7 +608,7 @@ nonisolated extension Orgsync_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Orgsync_V1_HelloAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HelloAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}major\0\u{1}minor\0\u{1}limits\0\u{1}proof\0\u{3}server_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}major\0\u{1}minor\0\u{1}limits\0\u{1}proof\0\u{3}server_name\0\u{1}compression\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -610,6 +621,7 @@ nonisolated extension Orgsync_V1_HelloAck: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.proof) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.serverName) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.compression) }()
       default: break
       }
     }
@@ -635,6 +647,9 @@ nonisolated extension Orgsync_V1_HelloAck: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.serverName.isEmpty {
       try visitor.visitSingularStringField(value: self.serverName, fieldNumber: 5)
     }
+    if !self.compression.isEmpty {
+      try visitor.visitSingularStringField(value: self.compression, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -644,6 +659,7 @@ nonisolated extension Orgsync_V1_HelloAck: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._limits != rhs._limits {return false}
     if lhs.proof != rhs.proof {return false}
     if lhs.serverName != rhs.serverName {return false}
+    if lhs.compression != rhs.compression {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -56,6 +56,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   private let identity: ClientIdentity?
   private let limits: ConnectionLimits
+  /// Whether MESSAGE payloads may go compressed, both ways (the server took the offer).
+  private var compression = false
+  /// Whether to offer compression at all.
+  private let offerCompression: Bool
   private let readyPromise: EventLoopPromise<Void>
   private var logger: Logger
   var context: ChannelHandlerContext!
@@ -72,11 +76,13 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   let onUnusable: @Sendable () -> Void
 
   init(
-    identity: ClientIdentity?, limits: ConnectionLimits, readyPromise: EventLoopPromise<Void>, logger: Logger,
+    identity: ClientIdentity?, limits: ConnectionLimits, compression: Bool = true,
+    readyPromise: EventLoopPromise<Void>, logger: Logger,
     onUnusable: @escaping @Sendable () -> Void
   ) {
     self.identity = identity
     self.limits = limits
+    self.offerCompression = compression
     self.readyPromise = readyPromise
     self.logger = logger
     self.onUnusable = onUnusable
@@ -199,6 +205,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         }
       }
       serverLimits = ConnectionLimits(wire: ack.limits)
+      compression = ack.compression == MessageCompression.name
       state = .ready
       readyPromise.succeed()
     case .goAway:
@@ -217,6 +224,16 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     case .message:
       guard let call = calls[frame.streamID] else { return }
       if frame.flags.contains(.noMessage) { return }
+      // Windows count message bytes as this side holds them: after inflating.
+      var frame = frame
+      if frame.flags.contains(.compressed) {
+        guard compression else { return fail("the server sent a compressed message unasked") }
+        do {
+          frame.payload = try MessageCompression.decompress(frame.payload, maxSize: limits.maxFrameSize)
+        } catch {
+          return fail("\(error)")
+        }
+      }
       call.receiveCredit -= frame.payload.readableBytes
       guard call.receiveCredit > -limits.maxFrameSize else { return fail("the server sent past a call's window") }
       switch call.kind {
@@ -256,6 +273,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
     hello.clientNonce = .init(clientNonce)
     hello.limits = limits.wire
     hello.clientName = "orgsync-swift"
+    if offerCompression { hello.compression = [MessageCompression.name] }
     if let identity {
       hello.deviceID = .init(identity.deviceID)
       hello.proof = .init(
@@ -352,8 +370,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
 
   /// Sends HEADERS (and the first message) for a call that has a slot.
   private func open(
-    _ call: Call, method: String, options: CallOptions, firstMessage: ByteBuffer?, endStream: Bool
+    _ call: Call, method: String, options: CallOptions, firstMessage original: ByteBuffer?, endStream: Bool
   ) {
+    let (firstMessage, flags): (ByteBuffer?, FrameFlags) = original.map { pack($0) } ?? (nil, [])
     // Credit only now: a streaming call's writer waits until the call has a stream id.
     call.credit.add(window)
     call.id = nextStreamID
@@ -388,12 +407,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         $0.writeBuffer(&headerPayload)
       }
       if var message = firstMessage {
-        buffer.writeFrame(type: .message, flags: endStream ? .endStream : [], streamID: id) {
+        buffer.writeFrame(type: .message, flags: flags.union(endStream ? .endStream : []), streamID: id) {
           $0.writeBuffer(&message)
         }
       }
     }
-    if let firstMessage { call.credit.spend(firstMessage.readableBytes) }
+    if let original { call.credit.spend(original.readableBytes) }
     if call.finishWhenOpened { finishSending(call) }
   }
 
@@ -405,12 +424,21 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       cancel(call, error)
       throw error
     }
-    call.credit.spend(payload.readableBytes)
-    var payload = payload
+    let (packed, flags) = pack(payload)
+    call.credit.spend(payload.readableBytes)  // the message's own size, as the server counts it
+    var payload = packed
     let id = call.id
     emit {
-      $0.writeFrame(type: .message, flags: endStream ? .endStream : [], streamID: id) { $0.writeBuffer(&payload) }
+      $0.writeFrame(type: .message, flags: flags.union(endStream ? .endStream : []), streamID: id) {
+        $0.writeBuffer(&payload)
+      }
     }
+  }
+
+  /// A request message as it goes on the wire: compressed when agreed and worth it.
+  private func pack(_ payload: ByteBuffer) -> (ByteBuffer, FrameFlags) {
+    guard compression, let packed = MessageCompression.compress(payload) else { return (payload, []) }
+    return (packed, .compressed)
   }
 
   static func tooLarge(_ size: Int, limit: Int) -> RPCError {

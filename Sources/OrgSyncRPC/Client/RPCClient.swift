@@ -46,6 +46,8 @@ public final class RPCClient: Sendable {
     public var connectTimeout: Duration
     public var backoff: Backoff
     public var limits: ConnectionLimits
+    /// Offer compressed messages in the hello (PROTOCOL.md §3.1); the server decides.
+    public var compression = true
 
     public init(
       host: String, port: Int, identity: ClientIdentity? = nil, tls: TLSConfiguration? = nil,
@@ -252,7 +254,8 @@ public final class RPCClient: Sendable {
             IdleStateHandler(writeTimeout: .nanoseconds(configuration.limits.keepalive.nanoseconds)))
           try sync.addHandler(
             ClientConnectionHandler(
-              identity: configuration.identity, limits: configuration.limits, readyPromise: ready, logger: logger,
+              identity: configuration.identity, limits: configuration.limits, compression: configuration.compression,
+              readyPromise: ready, logger: logger,
               onUnusable: { flag.markUnusable() }))
         }
       }

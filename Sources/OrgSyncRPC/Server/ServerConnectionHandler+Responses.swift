@@ -67,9 +67,15 @@ extension ServerConnectionHandler {
 
   func sendMessage(_ payload: ByteBuffer, on stream: Stream) {
     context.eventLoop.assertInEventLoop()
+    // Windows count the message before compression: they bound what the receiver holds.
     stream.credit.spend(payload.readableBytes)
     var payload = payload
-    emit { $0.writeFrame(type: .message, streamID: stream.id) { $0.writeBuffer(&payload) } }
+    var flags: FrameFlags = []
+    if compression, let packed = MessageCompression.compress(payload) {
+      payload = packed
+      flags = .compressed
+    }
+    emit { $0.writeFrame(type: .message, flags: flags, streamID: stream.id) { $0.writeBuffer(&payload) } }
     // Hand large output to the channel now, so that its writability tells the next sender the
     // truth (frames gathered for a later flush are invisible to it).
     if out.readableBytes >= Self.flushThreshold { flushNow() }

@@ -41,6 +41,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   var state: State = .awaitingPreface
   var peer = PeerIdentity.anonymous
   var peerLimits = ConnectionLimits.defaults
+  /// Whether MESSAGE payloads may go compressed, both ways (the client offered zlib).
+  var compression = false
   let serverNonce = HelloProof.randomBytes()
   var streams: [UInt32: Stream] = [:]
   var highestStreamID: UInt32 = 0
@@ -192,6 +194,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         return goAwayAndClose(reason: .unsupportedVersion, message: "protocol major \(hello.major) is not spoken here")
       }
       peerLimits = ConnectionLimits(wire: hello.limits)
+      compression = hello.compression.contains(MessageCompression.name)
       state = .authenticating(pending: [])
       let authenticator = self.authenticator
       let nonce = serverNonce
@@ -265,6 +268,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       ack.limits = limits.wire
       ack.proof = .init(ackProof)
       ack.serverName = "orgsyncd"
+      if compression { ack.compression = MessageCompression.name }
       writeControl(.helloAck, ack)
       state = .ready
       helloTimer?.cancel()
@@ -291,6 +295,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       if frame.flags.contains(.noMessage) {
         guard frame.payload.readableBytes == 0 else { return protocolError("NO_MESSAGE frame with a payload") }
       } else {
+        // Windows count message bytes as the handler will hold them: after inflating.
+        var frame = frame
+        if frame.flags.contains(.compressed) {
+          guard compression else { return protocolError("a compressed MESSAGE without agreeing on compression") }
+          do {
+            frame.payload = try MessageCompression.decompress(frame.payload, maxSize: limits.maxFrameSize)
+          } catch {
+            return protocolError("\(error)")
+          }
+        }
         stream.receiveCredit -= frame.payload.readableBytes
         guard stream.receiveCredit > -limits.maxFrameSize else {
           return protocolError("stream \(frame.streamID) sent past its window")

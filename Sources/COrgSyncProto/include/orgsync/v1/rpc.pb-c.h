@@ -158,10 +158,15 @@ struct  Orgsync__V1__Hello
    * e.g. "orgsync/0.1 linux"
    */
   char *client_name;
+  /*
+   * message compressions it can read, e.g. "zlib" (PROTOCOL.md §3.1)
+   */
+  size_t n_compression;
+  char **compression;
 };
 #define ORGSYNC__V1__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__hello__descriptor) \
-    , 0, 0, {0,NULL}, {0,NULL}, {0,NULL}, NULL, (char *)protobuf_c_empty_string }
+    , 0, 0, {0,NULL}, {0,NULL}, {0,NULL}, NULL, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*
@@ -178,10 +183,14 @@ struct  Orgsync__V1__HelloAck
    */
   ProtobufCBinaryData proof;
   char *server_name;
+  /*
+   * the one chosen from the client's list, both ways; empty: none
+   */
+  char *compression;
 };
 #define ORGSYNC__V1__HELLO_ACK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orgsync__v1__hello_ack__descriptor) \
-    , 0, 0, NULL, {0,NULL}, (char *)protobuf_c_empty_string }
+    , 0, 0, NULL, {0,NULL}, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
