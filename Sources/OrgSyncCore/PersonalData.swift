@@ -12,11 +12,15 @@ import OrgSyncProto
 public enum PersonalData {
   /// Every personal field, by record type (for the log of what was served).
   public static let fields: [Orgsync_V1_RecordType: [String]] = [
-    .member: ["name", "gender", "birth_date", "ethnicity", "education", "occupation", "phone", "note"],
+    .member: [
+      "name", "gender", "birth_date", "ethnicity", "education", "occupation", "phone", "note", "dues_base_fen",
+    ],
     .opinion: ["respondent"],
     .orgUnit: ["secretary", "phone"],
     .liaisonPoint: ["cadre_name"],
     .lecture: ["speaker_name"],
+    .transfer: ["member_name"],
+    .assessment: ["partner"],
   ]
 
   /// Fields withheld from a committee device for records of units other than its own.
@@ -52,7 +56,9 @@ public enum PersonalData {
   }
 
   /// Personal fields of a deleted member that are cleared once the retention period is over.
-  public static let purgedWhenDeleted = ["name", "birth_date", "ethnicity", "occupation", "phone", "note"]
+  public static let purgedWhenDeleted = [
+    "name", "birth_date", "ethnicity", "occupation", "phone", "note", "dues_base_fen",
+  ]
 
   /// Clears `purgedWhenDeleted` from a member body; false when there was nothing to clear.
   public static func purge(_ body: inout Orgsync_V1_RecordBody, type: Orgsync_V1_RecordType) -> Bool {
@@ -60,7 +66,7 @@ public enum PersonalData {
     let m = body.member
     guard
       !m.name.isEmpty || m.hasBirthDate || !m.ethnicity.isEmpty || !m.occupation.isEmpty || !m.phone.isEmpty
-        || !m.note.isEmpty
+        || !m.note.isEmpty || m.duesBaseFen != 0
     else { return false }
     body.member.name = ""
     body.member.clearBirthDate()
@@ -68,6 +74,7 @@ public enum PersonalData {
     body.member.occupation = ""
     body.member.phone = ""
     body.member.note = ""
+    body.member.duesBaseFen = 0
     return true
   }
 

@@ -18,6 +18,8 @@ struct RetentionTests {
     }
     var old = member("赵铁柱")
     old.member.phone = "13807390001"
+    old.member.duesCategory = .salaried
+    old.member.duesBaseFen = 420_000  // income: personal
     old.member.fullMemberOn = CalendarDate.make(1998, 7, 1)
     let gone = create(old, unit: county.taiping)
     try await county.push(gone, as: county.taipingBranch)
@@ -39,7 +41,7 @@ struct RetentionTests {
       try await county.store.records(ids: [Array(m.recordID)], actor: county.taipingBranch).first?.body.member
     }
     let purged = try #require(try await stored(gone))
-    #expect(purged.name.isEmpty && purged.phone.isEmpty && !purged.hasBirthDate)
+    #expect(purged.name.isEmpty && purged.phone.isEmpty && !purged.hasBirthDate && purged.duesBaseFen == 0)
     #expect(purged.status == .full && purged.fullMemberOn == CalendarDate.make(1998, 7, 1) && purged.gender == .male)
     #expect(try await stored(recent)?.name == "钱小梅", "deleted 100 days ago: still within the period")
     #expect(try await stored(kept)?.name == "孙大勇", "a live member is never touched")
