@@ -82,3 +82,14 @@ public protocol RPCErrorConvertible: Error {
 extension RPCError: RPCErrorConvertible {
   public var rpcError: RPCError { self }
 }
+
+extension RPCError {
+  /// A request larger than the server's largest frame (refused on the client, before sending).
+  static func tooLarge(_ size: Int, limit: Int) -> RPCError {
+    RPCError(
+      code: .resourceExhausted, message: "a message of \(size) bytes is larger than the \(limit) the server accepts")
+  }
+}
+
+/// Marks a call the server never started (above a GOAWAY's last stream id): safe to retry.
+struct NotStarted: Error {}

@@ -14,9 +14,6 @@ public struct ClientIdentity: Sendable, Hashable {
   }
 }
 
-/// Marks a call the server never started (above a GOAWAY's last stream id): safe to retry.
-struct NotStarted: Error {}
-
 /// The client side of one connection: handshake, calls by stream id, flow control, keepalive.
 /// Loop-confined; `ClientConnection` is the thread-safe face of it.
 final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchecked Sendable {
@@ -322,7 +319,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       return end(call, RPCError(code: .unavailable, message: "the connection is closing", cause: NotStarted()))
     }
     if let firstMessage, firstMessage.readableBytes > serverLimits.maxFrameSize {
-      return end(call, Self.tooLarge(firstMessage.readableBytes, limit: serverLimits.maxFrameSize))
+      return end(call, RPCError.tooLarge(firstMessage.readableBytes, limit: serverLimits.maxFrameSize))
     }
     if calls.count >= serverLimits.maxConcurrentStreams || !queued.isEmpty {
       guard queued.count < Self.maxQueuedCalls else {
@@ -372,7 +369,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   private func open(
     _ call: Call, method: String, options: CallOptions, firstMessage original: ByteBuffer?, endStream: Bool
   ) {
-    let (firstMessage, flags): (ByteBuffer?, FrameFlags) = original.map { pack($0) } ?? (nil, [])
+    let (firstMessage, flags): (ByteBuffer?, FrameFlags) =
+      original.map { MessageCompression.pack($0, if: compression) } ?? (nil, [])
     // Credit only now: a streaming call's writer waits until the call has a stream id.
     call.credit.add(window)
     call.id = nextStreamID
@@ -420,11 +418,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   func send(_ call: Call, _ payload: ByteBuffer, endStream: Bool) throws {
     guard !call.ended else { throw call.credit.error ?? RPCError(code: .cancelled, message: "the call has ended") }
     guard payload.readableBytes <= serverLimits.maxFrameSize else {
-      let error = Self.tooLarge(payload.readableBytes, limit: serverLimits.maxFrameSize)
+      let error = RPCError.tooLarge(payload.readableBytes, limit: serverLimits.maxFrameSize)
       cancel(call, error)
       throw error
     }
-    let (packed, flags) = pack(payload)
+    let (packed, flags) = MessageCompression.pack(payload, if: compression)
     call.credit.spend(payload.readableBytes)  // the message's own size, as the server counts it
     var payload = packed
     let id = call.id
@@ -433,17 +431,6 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
         $0.writeBuffer(&payload)
       }
     }
-  }
-
-  /// A request message as it goes on the wire: compressed when agreed and worth it.
-  private func pack(_ payload: ByteBuffer) -> (ByteBuffer, FrameFlags) {
-    guard compression, let packed = MessageCompression.compress(payload) else { return (payload, []) }
-    return (packed, .compressed)
-  }
-
-  static func tooLarge(_ size: Int, limit: Int) -> RPCError {
-    RPCError(
-      code: .resourceExhausted, message: "a message of \(size) bytes is larger than the \(limit) the server accepts")
   }
 
   /// Ends the client's half of a call without a message.

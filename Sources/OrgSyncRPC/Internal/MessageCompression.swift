@@ -1,5 +1,6 @@
 import COrgSyncZlib
 import NIOCore
+import OrgSyncWire
 
 /// Compressed MESSAGE payloads (PROTOCOL.md §3.1): the uncompressed length as 4 bytes big-endian,
 /// then a zlib stream (RFC 1950) of the message. The system zlib does the work: it is on every
@@ -28,6 +29,12 @@ enum MessageCompression {
     }
     guard let written, written > 0, out.readableBytes < length else { return nil }
     return out
+  }
+
+  /// A message as it goes on the wire: compressed (with the flag) when `enabled` and worth it.
+  static func pack(_ payload: ByteBuffer, if enabled: Bool) -> (ByteBuffer, FrameFlags) {
+    guard enabled, let packed = compress(payload) else { return (payload, []) }
+    return (packed, .compressed)
   }
 
   /// The message inside a compressed payload. The declared length is checked against `maxSize`

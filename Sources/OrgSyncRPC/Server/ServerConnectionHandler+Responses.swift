@@ -69,12 +69,7 @@ extension ServerConnectionHandler {
     context.eventLoop.assertInEventLoop()
     // Windows count the message before compression: they bound what the receiver holds.
     stream.credit.spend(payload.readableBytes)
-    var payload = payload
-    var flags: FrameFlags = []
-    if compression, let packed = MessageCompression.compress(payload) {
-      payload = packed
-      flags = .compressed
-    }
+    var (payload, flags) = MessageCompression.pack(payload, if: compression)
     emit { $0.writeFrame(type: .message, flags: flags, streamID: stream.id) { $0.writeBuffer(&payload) } }
     // Hand large output to the channel now, so that its writability tells the next sender the
     // truth (frames gathered for a later flush are invisible to it).
