@@ -12,7 +12,7 @@ public enum Reasons {
       (" is required", "必须填写"), (" is in the future", "不能晚于今天"), (" is not a real calendar date", "不是真实的日期"),
       (" contains control characters", "含有无法显示的字符"), (" cannot be negative", "不能是负数"),
       (" has an unknown value", "不是可选的值"), (" comes before the date it follows", "早于应在它之前的日期"),
-      (" refers to no ", "指向的记录不存在"),
+      (" refers to no ", "指向的记录不存在"), (" is a month written YYYYMM", "须写成年月，如202603"),
     ]
     if reason.hasSuffix(" is required for this status") { return "这一人员类别须填写「\(label)」" }
     for (english, words) in patterns where reason.contains(english) { return "「\(label)」\(words)" }
@@ -26,6 +26,38 @@ public enum Reasons {
   }
 
   static let fixed: [String: String] = [
+    "only the receiving unit accepts or returns a transfer": "只有转入单位可以接收或退回组织关系",
+    "a transfer starts when the letter is issued": "组织关系转接须从开具介绍信开始",
+    "an accepted or returned transfer is final; issue a new one": "已接收或已退回的转接不能再改；如需转接请重新开具介绍信",
+    "admission needs two sponsors who are full members (Detailed Rules for Recruiting Party Members)":
+      "接收预备党员须有两名正式党员作入党介绍人（《中国共产党发展党员工作细则》）",
+    "a sponsor must be a full member (Detailed Rules for Recruiting Party Members)": "入党介绍人须是正式党员（《中国共产党发展党员工作细则》）",
+    "a development target completes the training before admission (Detailed Rules for Recruiting Party Members)":
+      "发展对象须在接收前参加集中培训并结业（《中国共产党发展党员工作细则》）",
+    "the branch general meeting needs more than half of its full members with a vote present (Detailed Rules for Recruiting Party Members)":
+      "支部党员大会须有超过半数有表决权的正式党员到会（《中国共产党发展党员工作细则》）",
+    "admission needs the votes of more than half of the full members who should attend (Detailed Rules for Recruiting Party Members)":
+      "接收预备党员须经超过应到会有表决权正式党员半数赞成（《中国共产党发展党员工作细则》）",
+    "admission needs the higher committee's approval, given after the branch meeting (Detailed Rules for Recruiting Party Members)":
+      "接收预备党员须经上级党委审批，审批日期不早于支部党员大会（《中国共产党发展党员工作细则》）",
+    "an answered transfer needs the date of the answer": "已办理的转接须填写办理日期",
+    "a returned transfer says why": "退回转接须写明原因",
+    "no unit has the organisation code given in to_unit_code": "没有这个组织代码的党组织，请核对介绍信",
+    "a transfer goes to another unit than the member's own": "不能转入党员所在的本单位",
+    "a transfer is issued by the member's own unit": "介绍信由党员所在单位开具",
+    "only a full or probationary member's relationship is transferred": "只有正式党员和预备党员的组织关系可以转接",
+    "to_month comes after from_month, at most two years later": "截止月份须不早于起始月份，且不超过两年",
+    "more people satisfied than took part": "满意人数不能多于参评人数",
+    "a branch is rated one to five stars": "星级为一至五星",
+    "the notice was not addressed to this unit": "这份通知不是下发给本单位的",
+    "ethnicity is not one of the 56 nationalities (e.g. 汉族, 土家族)": "须是56个民族之一（如汉族、土家族）",
+    "a member has two different sponsors": "入党介绍人为两名不同的党员",
+    "more members attended than had a vote": "实到人数不能多于应到人数",
+    "more votes for than members present": "赞成票不能多于实到人数",
+    "a farmer pays 0.2 to 1 yuan a month (20 to 100 fen)": "农民党员每月交纳党费0.2元至1元（20至100分）",
+    "ended_on is for a membership that ended (deceased, left, transferred out)": "只有已故、出党或已转出的人员填写此日期",
+    "the village lies outside the recording committee's subtree": "联系点所在村不在本级党委管辖范围内",
+    "the member has already left the issuing unit; this transfer is moot": "该党员已不在转出单位，此转接无效",
     "a branch may edit only the contact fields of its own unit": "党支部只能修改本单位的联系信息",
     "a committee issues inspections in its own name": "督查须以本级党委的名义下发",
     "a committee moves members between its units; the branch keeps their records": "党员在单位之间转移由上级党委办理",

@@ -214,10 +214,7 @@ extension RollUpBuilder {
       rows[row]?.row.unitsRated += 1
       rows[row]?.row.stars += UInt32(max(0, rating.stars))
     }
-    for (notice, unit, slot) in unreadNotices() {
-      _ = (notice, unit)
-      rows[slotKeys[slot]]?.row.noticesUnread += 1
-    }
+    for unread in unreadNotices() { rows[slotKeys[unread.slot]]?.row.noticesUnread += 1 }
     for t in tally.transfers {
       let issuerIn = branchOf[t.issuer]
       let destination = unitsByCode[t.code]

@@ -49,6 +49,15 @@ struct TransferCLITests {
         "--status", "在途",
       ], home: from)
     #expect(issued.status == 0, "\(issued.err)")
+    // The issuing office cannot mark its own letter accepted: refused at once, in Chinese.
+    let selfAccepted = try await Tool.run(
+      "orgsync",
+      [
+        "add", "transfer", "--member-id", memberID, "--member-name", "龙海燕", "--to-unit-code", "430521-101-001",
+        "--letter-no", "邵组转〔2026〕8号", "--issued-on", "2026-11-20", "--status", "已接收", "--answered-on", "2026-11-21",
+      ], home: from, environment: ["LANG": "zh_CN.UTF-8", "LC_ALL": "zh_CN.UTF-8"])
+    #expect(selfAccepted.status == 67, "\(selfAccepted.err)")
+    #expect(selfAccepted.err.contains("只有转入单位可以接收或退回组织关系"), "\(selfAccepted.err)")
     // Still in transit on the issuing PC, before any sync.
     let pending = try Self.rows(try await Tool.run("orgsync", ["lists", "--period", "2026", "--json"], home: from))
     let inTransit = pending.first { $0["id"] as? String == "transfers" }?["rows"] as? [[String]]
