@@ -1933,7 +1933,7 @@ public nonisolated struct Orgsync_V1_DuesPayment: Sendable {
 }
 
 /// One step of the campaign's assessment loop (公开承诺 → 领导点评 → 群众评议 → 评星定级, with
-/// 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/DOMAIN.md).
+/// 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/ARCHITECTURE.md, "The assessment loop").
 public nonisolated struct Orgsync_V1_Assessment: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -936,7 +936,7 @@ struct  Orgsync__V1__DuesPayment
 
 /*
  * One step of the campaign's assessment loop (公开承诺 → 领导点评 → 群众评议 → 评星定级, with
- * 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/DOMAIN.md).
+ * 结对帮扶 and 年初目标). Which fields matter depends on the kind (docs/ARCHITECTURE.md, "The assessment loop").
  */
 struct  Orgsync__V1__Assessment
 {
