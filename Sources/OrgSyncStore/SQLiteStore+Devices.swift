@@ -256,8 +256,8 @@ extension SQLiteStore {
     }
   }
 
-  /// A unit's id by its code.
+  /// A unit's id by its code (the indexed column transfers use too; no scan of every unit).
   public func unitID(code: String) async throws -> [UInt8]? {
-    try await units().first { $0.unit.code == code }?.id
+    try await writer.read { db in try Tree(db: db).unitID(code: code) }
   }
 }
