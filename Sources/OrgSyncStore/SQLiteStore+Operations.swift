@@ -26,7 +26,7 @@ extension SQLiteStore {
     try? FileManager.default.removeItem(atPath: temporary)
     let target = try DatabaseQueue(path: temporary)
     try writer.backup(to: target)
-    let position = try await target.read { db in try Self.position(db) }
+    let position = try await target.read { db in try Self.position(SQLiteSession(db)) }
     try target.close()
     try Self.fsync(path: temporary)
     if FileManager.default.fileExists(atPath: destination) {
@@ -80,8 +80,8 @@ extension SQLiteStore {
       guard try db.tableExists("units"), try db.tableExists("changes"), try db.tableExists("devices") else {
         throw StoreError(.invalidArgument, "\(path) is not an OrgSync server database")
       }
-      let head = try head(db)
-      let history = try db.tableExists("histories") ? try currentHistory(db) : []
+      let head = try head(SQLiteSession(db))
+      let history = try db.tableExists("histories") ? try currentHistory(SQLiteSession(db)) : []
       return LogPosition(history: history, seq: head)
     }
   }

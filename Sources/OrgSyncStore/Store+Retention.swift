@@ -1,9 +1,8 @@
 import Foundation
-import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
-extension SQLiteStore {
+extension SQLRecordStore {
   /// Clears the personal fields (`PersonalData.purgedWhenDeleted`) of member records deleted
   /// before `cutoff` (milliseconds since 1970), in the stored record and in any conflict about
   /// it. What is kept — gender, education, status and the development dates — still counts in
@@ -11,30 +10,26 @@ extension SQLiteStore {
   /// version: nothing is sent to devices (they drop a deleted record's body when the delete
   /// arrives). Returns how many records were purged.
   public func purgeDeletedPersonalData(before cutoff: Int64) async throws -> Int {
-    try await writer.write { db in
-      let rows = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.id, r.body FROM records r JOIN changes c ON c.seq = r.seq
-            WHERE r.type = ? AND r.deleted = 1 AND c.at < ?
-          """, arguments: [Orgsync_V1_RecordType.member.rawValue, cutoff])
+    try await engine.write { db in
+      let rows = try db.fetchAll(
+        """
+        SELECT r.id, r.body FROM records r JOIN changes c ON c.seq = r.seq
+          WHERE r.type = ? AND r.deleted = 1 AND c.at < ?
+        """, [Orgsync_V1_RecordType.member.rawValue, cutoff])
       var purged = 0
       for row in rows {
         let id: Data = row[0]
         let bytes: Data = row[1]
         var body = try RecordKinds.body(type: .member, bytes: Array(bytes))
         guard PersonalData.purge(&body, type: .member) else { continue }
-        try db.execute(
-          sql: "UPDATE records SET body = ? WHERE id = ?", arguments: [Data(RecordKinds.bytes(of: body)), id])
-        for conflictRow in try Row.fetchAll(
-          db, sql: "SELECT id, body FROM conflicts WHERE record_id = ?", arguments: [id])
-        {
+        try db.execute("UPDATE records SET body = ? WHERE id = ?", [Data(RecordKinds.bytes(of: body)), id])
+        for conflictRow in try db.fetchAll("SELECT id, body FROM conflicts WHERE record_id = ?", [id]) {
           var conflict = try Orgsync_V1_Conflict(serializedBytes: [UInt8]((conflictRow[1] as Data)))
           _ = PersonalData.purge(&conflict.winner, type: .member)
           _ = PersonalData.purge(&conflict.loser, type: .member)
           try db.execute(
-            sql: "UPDATE conflicts SET body = ? WHERE id = ?",
-            arguments: [Data(try conflict.serializedBytes() as [UInt8]), conflictRow[0] as Data])
+            "UPDATE conflicts SET body = ? WHERE id = ?",
+            [Data(try conflict.serializedBytes() as [UInt8]), conflictRow[0] as Data])
         }
         purged += 1
       }

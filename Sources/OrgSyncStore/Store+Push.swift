@@ -1,10 +1,9 @@
 import Crypto
 import Foundation
-import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
-extension SQLiteStore {
+extension SQLRecordStore {
   public func push(_ mutations: [Orgsync_V1_Mutation], actor: Actor, options: PushOptions) async throws
     -> PushOutcome
   {
@@ -13,7 +12,7 @@ extension SQLiteStore {
     let known = try options.knownPositions.map(LogPosition.decode)
     // One transaction for the batch, one savepoint per mutation: a rejected mutation rolls back
     // alone, and the batch costs one commit (synchronous = FULL: on disk before we answer).
-    return try await writer.write { db in
+    return try await engine.write { db in
       var outcome = PushOutcome()
       guard try known.allSatisfy({ try Self.holds($0, db) }) else {
         outcome.historyChanged = true
@@ -30,23 +29,20 @@ extension SQLiteStore {
 
   /// Applies one mutation exactly once: its id and result are stored with its effects.
   func apply(
-    _ mutation: Orgsync_V1_Mutation, actor: Actor, db: Database, now: Int64, today: Orgsync_V1_Date,
+    _ mutation: Orgsync_V1_Mutation, actor: Actor, db: any SQLSession, now: Int64, today: Orgsync_V1_Date,
     cache: UnitCache, replay: Bool = false
   ) throws -> Orgsync_V1_MutationResult {
     let mutationID = Data(mutation.mutationID)
     guard mutationID.count == 16 else {
       return Self.rejected(mutation, Rejection(.invalidField, field: "mutation_id", "mutation_id must be 16 bytes"))
     }
-    if let stored = try Row.fetchOne(
-      db.cachedStatement(sql: "SELECT result, device_id FROM mutations WHERE id = ?"), arguments: [mutationID])
-    {
+    if let stored = try db.fetchOne("SELECT result, device_id FROM mutations WHERE id = ?", [mutationID]) {
       // The key is (author, mutation id). The author is the device, or another device of the
       // same unit (a PC re-enrolled in place pushes its queue again); anyone else's reuse of an
       // id is an error that says so, and changes nothing.
       let storedDevice = [UInt8](stored[1] as Data)
       if storedDevice != actor.deviceID {
-        let unit = try Data.fetchOne(
-          db.cachedStatement(sql: "SELECT unit_id FROM devices WHERE id = ?"), arguments: [Data(storedDevice)])
+        let unit = try (db.scalar("SELECT unit_id FROM devices WHERE id = ?", [Data(storedDevice)]) as Data?)
         guard let unit, [UInt8](unit) == actor.unitID else {
           return Self.rejected(
             mutation,
@@ -59,17 +55,17 @@ extension SQLiteStore {
     }
     var result = Orgsync_V1_MutationResult()
     do {
-      try db.inSavepoint {
+      try db.savepoint {
         result = try MutationApplier(db: db, actor: actor, now: now, today: today, cache: cache, replay: replay)
           .apply(mutation)
-        return .commit
       }
     } catch let rejection as Rejection {
       result = Self.rejected(mutation, rejection)
     }
     if mutation.type == .orgUnit { cache.units.removeAll() }  // paths may have changed or rolled back
-    try db.cachedStatement(sql: "INSERT INTO mutations (id, device_id, result, at) VALUES (?, ?, ?, ?)")
-      .execute(arguments: [mutationID, Data(actor.deviceID), try result.serializedBytes() as Data, now])
+    try db.execute(
+      "INSERT INTO mutations (id, device_id, result, at) VALUES (?, ?, ?, ?)",
+      [mutationID, Data(actor.deviceID), try result.serializedBytes() as Data, now])
     return result
   }
 
@@ -88,7 +84,7 @@ extension SQLiteStore {
   {
     let now = nowMillis
     let today = CalendarDate.today(now: clock())
-    return try await writer.write { db in
+    return try await engine.write { db in
       try units.map { item in
         var body = Orgsync_V1_RecordBody()
         body.orgUnit = item.unit
@@ -114,11 +110,10 @@ extension SQLiteStore {
         let admin = Actor(deviceID: [], unitID: [], role: .admin)
         var result = Orgsync_V1_MutationResult()
         do {
-          try db.inSavepoint {
+          try db.savepoint {
             result = try MutationApplier(
               db: db, actor: admin, now: now, today: today, cache: UnitCache(), importing: true
             ).apply(mutation)
-            return .commit
           }
         } catch let rejection as Rejection {
           result = Self.rejected(mutation, rejection)
@@ -131,7 +126,7 @@ extension SQLiteStore {
 
 /// The steps of one mutation, inside its savepoint. Throws `Rejection` to refuse it.
 struct MutationApplier {
-  let db: Database
+  let db: any SQLSession
   let actor: Actor
   let now: Int64
   let today: Orgsync_V1_Date
@@ -245,8 +240,7 @@ struct MutationApplier {
       // 4. Hierarchy, record, change log, scope indexes.
       if m.type == .orgUnit {
         try placeUnit(recordID, body: body.orgUnit, isNew: existing == nil, moved: parentMoved)
-        try db.cachedStatement(sql: "UPDATE units SET code = ? WHERE id = ?")
-          .execute(arguments: [m.delete ? nil : body.orgUnit.code, Data(recordID)])
+        try db.execute("UPDATE units SET code = ? WHERE id = ?", [m.delete ? nil : body.orgUnit.code, Data(recordID)])
       }
       guard let owner = try tree.unit(id: ownerID) else {
         throw Rejection(.notFound, field: "unit_id", "unit_id refers to no unit")
@@ -256,16 +250,18 @@ struct MutationApplier {
         recordID: recordID, type: m.type, version: version, oldUnit: existing?.unitNum, newUnit: owner.num,
         mutationID: Array(m.mutationID))
       let deleted = m.delete
-      try db.cachedStatement(
-        sql: """
-          INSERT OR REPLACE INTO records
-            (id, type, unit_num, audience_num, version, deleted, hlc, seq, body, field_meta)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """
-      ).execute(arguments: [
-        Data(recordID), m.type.rawValue, owner.num, audience, version, deleted,
-        Int64(bitPattern: max(m.hlc, existing?.hlc ?? 0)), seq, Data(fields.bytes), Data(meta.bytes),
-      ])
+      try db.execute(
+        """
+        INSERT INTO records (id, type, unit_num, audience_num, version, deleted, hlc, seq, body, field_meta)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET type = excluded.type, unit_num = excluded.unit_num,
+          audience_num = excluded.audience_num, version = excluded.version, deleted = excluded.deleted,
+          hlc = excluded.hlc, seq = excluded.seq, body = excluded.body, field_meta = excluded.field_meta
+        """,
+        [
+          Data(recordID), m.type.rawValue, owner.num, audience, version, deleted,
+          Int64(bitPattern: max(m.hlc, existing?.hlc ?? 0)), seq, Data(fields.bytes), Data(meta.bytes),
+        ])
       var scopes = Set(owner.ancestorsOrSelf)
       if let existing, existing.unitNum != owner.num { scopes.formUnion(UnitRow.nums(existing.unitPath)) }
       var audiences = Set([audience].compactMap { $0 })
@@ -345,9 +341,10 @@ struct MutationApplier {
         incomingWins = incomingWins || c.incomingWins
       }
       let otherMutation =
-        try Data.fetchOne(
-          db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-          arguments: [Data(recordID), storedVersion]) ?? Data()
+        try
+        (db.scalar(
+          "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?", [Data(recordID), storedVersion])
+        as Data?) ?? Data()
       var conflict = Orgsync_V1_Conflict()
       conflict.kind = .fields
       conflict.fields = names
@@ -403,15 +400,15 @@ struct MutationApplier {
     }
     if isNew {
       if parent == nil,
-        try Int64.fetchOne(db, sql: "SELECT count(*) FROM units WHERE parent_num IS NULL") ?? 0 > 0
+        try (db.scalar("SELECT count(*) FROM units WHERE parent_num IS NULL") as Int64?) ?? 0 > 0
       {
         throw Rejection(.invalidField, field: "parent_id", "there is a root unit already; a new unit needs a parent")
       }
-      try db.execute(
-        sql: "INSERT INTO units (id, parent_num, path) VALUES (?, ?, '')", arguments: [Data(id), parent?.num])
-      let num = db.lastInsertedRowID
-      try db.execute(
-        sql: "UPDATE units SET path = ? WHERE num = ?", arguments: [(parent?.path ?? "/") + "\(num)/", num])
+      let num: Int64 =
+        try db.scalar(
+          "INSERT INTO units (id, parent_num, path) VALUES (?, ?, '') RETURNING num", [Data(id), parent?.num])
+        ?? 0
+      try db.execute("UPDATE units SET path = ? WHERE num = ?", [(parent?.path ?? "/") + "\(num)/", num])
     } else if moved {
       guard let unit = try tree.unit(id: id), let parent else {
         throw Rejection(.invalidField, field: "parent_id", "the root unit cannot be moved")
@@ -422,76 +419,9 @@ struct MutationApplier {
       let newPath = parent.path + "\(unit.num)/"
       let (low, high) = unit.subtreeRange
       try db.execute(
-        sql: "UPDATE units SET path = ? || substr(path, ?) WHERE path >= ? AND path < ?",
-        arguments: [newPath, unit.path.count + 1, low, high])
-      try db.execute(sql: "UPDATE units SET parent_num = ? WHERE num = ?", arguments: [parent.num, unit.num])
+        "UPDATE units SET path = ? || substr(path, CAST(? AS INTEGER)) WHERE path >= ? AND path < ?",
+        [newPath, unit.path.count + 1, low, high])
+      try db.execute("UPDATE units SET parent_num = ? WHERE num = ?", [parent.num, unit.num])
     }
-  }
-
-  /// After a subtree moved: every record in it changes scope. Each gets a new change (so the
-  /// old ancestors see it leave and the new ones see it arrive), and replicas inside the
-  /// subtree are told to start over (`moved_seq`), since their chain of ancestors changed.
-  func reindexSubtree(of unit: UnitRow) throws {
-    let (low, high) = unit.subtreeRange
-    let rows = try Row.fetchAll(
-      db,
-      sql: """
-        SELECT r.id, r.type, r.version, r.unit_num, u.path, r.audience_num FROM records r
-        JOIN units u ON u.num = r.unit_num WHERE u.path >= ? AND u.path < ?
-        """, arguments: [low, high])
-    var lastSeq: Int64 = 0
-    for row in rows {
-      let id = [UInt8](row[0] as Data)
-      let unitNum: Int64 = row[3]
-      let seq = try logChange(
-        recordID: id, type: Orgsync_V1_RecordType(rawValue: row[1]) ?? .unspecified, version: row[2],
-        oldUnit: unitNum, newUnit: unitNum, mutationID: nil)
-      try db.execute(sql: "UPDATE records SET seq = ? WHERE id = ?", arguments: [seq, Data(id)])
-      // Old ancestors keep their index rows; bumping them to the new seq makes them see the exit.
-      try db.execute(sql: "UPDATE scope_index SET seq = ? WHERE record_id = ?", arguments: [seq, Data(id)])
-      try index(recordID: id, seq: seq, scopes: Set(UnitRow.nums(row[4])), audiences: [])
-      if let audience: Int64 = row[5] {
-        try index(recordID: id, seq: seq, scopes: [], audiences: [audience])
-      }
-      lastSeq = seq
-    }
-    try db.execute(
-      sql: "UPDATE units SET moved_seq = ? WHERE path >= ? AND path < ?",
-      arguments: [lastSeq, unit.path, String(unit.path.dropLast()) + "0"])
-  }
-
-  func logChange(
-    recordID: [UInt8], type: Orgsync_V1_RecordType, version: Int64, oldUnit: Int64?, newUnit: Int64,
-    mutationID: [UInt8]?
-  ) throws -> Int64 {
-    try db.cachedStatement(
-      sql: """
-        INSERT INTO changes (record_id, type, version, old_unit_num, new_unit_num, mutation_id, device_id, at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        """
-    ).execute(arguments: [
-      Data(recordID), type.rawValue, version, oldUnit, newUnit, mutationID.map { Data($0) }, Data(actor.deviceID), now,
-    ])
-    return db.lastInsertedRowID
-  }
-
-  func index(recordID: [UInt8], seq: Int64, scopes: Set<Int64>, audiences: Set<Int64>) throws {
-    let scope = try db.cachedStatement(
-      sql: "INSERT OR REPLACE INTO scope_index (scope_num, record_id, seq) VALUES (?, ?, ?)")
-    for num in scopes { try scope.execute(arguments: [num, Data(recordID), seq]) }
-    let down = try db.cachedStatement(
-      sql: "INSERT OR REPLACE INTO down_index (audience_num, record_id, seq) VALUES (?, ?, ?)")
-    for num in audiences { try down.execute(arguments: [num, Data(recordID), seq]) }
-  }
-
-  func audit(_ m: Orgsync_V1_Mutation, action: String, fields: Set<String>) throws {
-    try db.cachedStatement(
-      sql: """
-        INSERT INTO audit (at, device_id, record_id, type, action, fields, mutation_id) VALUES (?, ?, ?, ?, ?, ?, ?)
-        """
-    ).execute(arguments: [
-      now, Data(actor.deviceID), m.recordID, m.type.rawValue, action, fields.sorted().joined(separator: ","),
-      m.mutationID,
-    ])
   }
 }

@@ -1,10 +1,8 @@
 import Foundation
-import GRDB
-import GRDBSQLite
 import OrgSyncCore
 import OrgSyncProto
 
-extension SQLiteStore {
+extension SQLRecordStore {
   /// The roll-up of a subtree: `RollUpBuilder` fed straight from the database.
   ///
   /// The root's children are split into as many parts as there are cores; each part is read in
@@ -14,7 +12,7 @@ extension SQLiteStore {
   public func rollUp(actor: Actor, request: Orgsync_V1_RollUpRequest) async throws -> Orgsync_V1_RollUp {
     let rootID = request.unitID.isEmpty ? actor.unitID : Array(request.unitID)
     let today = CalendarDate.today(now: clock())
-    let plan = try await writer.read { db in
+    let plan = try await engine.read { db in
       let tree = Tree(db: db)
       guard let root = try tree.unit(id: rootID), let mine = try tree.unit(id: actor.unitID),
         root.path.hasPrefix(mine.path)
@@ -22,19 +20,17 @@ extension SQLiteStore {
         throw StoreError(.permissionDenied, "this unit is not in the device's subtree")
       }
       let (low, high) = root.subtreeRange
-      let units = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
-          WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = 1
-          """, arguments: [low, high]
+      let units = try db.fetchAll(
+        """
+        SELECT r.id, r.body FROM records r JOIN units u ON u.num = r.unit_num
+        WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = 1
+        """, [low, high]
       ).map { row in
         ([UInt8](row[0] as Data), try RecordKinds.body(type: .orgUnit, bytes: [UInt8](row[1] as Data)).orgUnit)
       }
       // The root's own records, then one range per child subtree.
       var ranges = [(root.path, root.path + "\u{1}")]
-      for child in try String.fetchAll(
-        db, sql: "SELECT path FROM units WHERE parent_num = ? ORDER BY path", arguments: [root.num])
+      for child in try (db.column("SELECT path FROM units WHERE parent_num = ? ORDER BY path", [root.num]) as [String])
       {
         ranges.append((child, String(child.dropLast()) + "0"))
       }
@@ -45,7 +41,7 @@ extension SQLiteStore {
       for part in 0..<parts {
         let ranges = plan.1.enumerated().filter { $0.offset % parts == part }.map(\.element)
         group.addTask {
-          try await self.writer.read { db in
+          try await self.engine.read { db in
             var builder = RollUpBuilder(root: rootID, year: request.year, period: request.period, today: today)
             for (id, unit) in plan.0 { builder.addUnit(id: id, unit: unit) }
             for (low, high) in ranges { try Self.feed(&builder, db: db, low: low, high: high) }
@@ -58,7 +54,7 @@ extension SQLiteStore {
     var builder = builders[0]
     for other in builders.dropFirst() { builder.merge(other) }
     let base = builder
-    builder = try await writer.read { db in
+    builder = try await engine.read { db in
       var builder = base
       try Self.feedIncomingTransfers(&builder, db: db, low: plan.2.0, high: plan.2.1)
       return builder
@@ -67,8 +63,8 @@ extension SQLiteStore {
   }
 
   /// Reads the records of units whose path lies in [low, high) into a builder, straight from
-  /// SQLite's column memory (no row objects, no copies).
-  static func feed(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
+  /// the engine's column memory (no row objects, no copies, where the engine allows).
+  static func feed(_ builder: inout RollUpBuilder, db: any SQLSession, low: String, high: String) throws {
     try feed(
       &builder, db: db,
       sql: """
@@ -80,7 +76,9 @@ extension SQLiteStore {
   /// Records issued outside [low, high) that reach into it: transfers addressed to a unit in
   /// it, and notices addressed to it or to a unit above it (the issuer's records, so the
   /// subtree's own range does not hold them).
-  static func feedIncomingTransfers(_ builder: inout RollUpBuilder, db: Database, low: String, high: String) throws {
+  static func feedIncomingTransfers(_ builder: inout RollUpBuilder, db: any SQLSession, low: String, high: String)
+    throws
+  {
     try feed(
       &builder, db: db,
       sql: """
@@ -94,23 +92,10 @@ extension SQLiteStore {
   }
 
   static func feed(
-    _ builder: inout RollUpBuilder, db: Database, sql: String, arguments: StatementArguments
+    _ builder: inout RollUpBuilder, db: any SQLSession, sql: String, arguments: [any SQLBindable]
   ) throws {
-    let statement = try db.cachedStatement(sql: sql)
-    try statement.setArguments(arguments)
-    let sqlite = statement.sqliteStatement
-    defer { sqlite3_reset(sqlite) }
-    func column(_ index: Int32) -> UnsafeRawBufferPointer {
-      UnsafeRawBufferPointer(start: sqlite3_column_blob(sqlite, index), count: Int(sqlite3_column_bytes(sqlite, index)))
-    }
-    while true {
-      let step = sqlite3_step(sqlite)
-      guard step == SQLITE_ROW else {
-        if step != SQLITE_DONE { throw DatabaseError(resultCode: ResultCode(rawValue: step)) }
-        return
-      }
-      let type = Orgsync_V1_RecordType(rawValue: Int(sqlite3_column_int(sqlite, 0))) ?? .unspecified
-      builder.add(type: type, id: column(1), unitID: column(2), bytes: column(3))
+    try db.scan(sql, arguments) { type, id, unitID, body in
+      builder.add(type: Orgsync_V1_RecordType(rawValue: type) ?? .unspecified, id: id, unitID: unitID, bytes: body)
     }
   }
 }

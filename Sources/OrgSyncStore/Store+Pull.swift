@@ -1,14 +1,13 @@
 import Crypto
 import Foundation
-import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
-extension SQLiteStore {
+extension SQLRecordStore {
   public func pull(actor: Actor, cursor: [UInt8], pageSize: Int) async throws -> Orgsync_V1_PullPage {
     let requested = try LogPosition.decode(cursor)
     let limit = min(max(pageSize, 1), 5000)
-    return try await writer.read { db in
+    return try await engine.read { db in
       var page = Orgsync_V1_PullPage()
       guard try Self.holds(requested, db) else {
         page.historyChanged = true  // the replica's copy came from a log this one lacks
@@ -25,16 +24,14 @@ extension SQLiteStore {
         after = 0
       }
       let ancestors = unit.ancestorsOrSelf
-      let rows = try Row.fetchAll(
-        db.cachedStatement(
-          sql: """
-            SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ?
-            UNION ALL
-            SELECT record_id, seq FROM down_index
-              WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ?
-            ORDER BY seq LIMIT ?
-            """),
-        arguments: StatementArguments([unit.num, after] + ancestors + [after, limit]))
+      let rows = try db.fetchAll(
+        """
+        SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ?
+        UNION ALL
+        SELECT record_id, seq FROM down_index
+          WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ?
+        ORDER BY seq LIMIT ?
+        """, [unit.num, after] + ancestors + [after, limit])
       var latest: [Data: Int64] = [:]
       var maxSeq = after
       for row in rows {
@@ -74,30 +71,29 @@ extension SQLiteStore {
   /// How many changes a pull from `cursor` has ahead of it (for progress).
   public func pendingChanges(actor: Actor, cursor: [UInt8]) async throws -> Int {
     let after = try LogPosition.decode(cursor)?.seq ?? 0
-    return try await writer.read { db in
+    return try await engine.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return 0 }
       let ancestors = unit.ancestorsOrSelf
       let from = unit.movedSeq > after && after > 0 ? 0 : after
-      return try Int.fetchOne(
-        db,
-        sql: """
+      return try
+        (db.scalar(
+          """
           SELECT (SELECT count(*) FROM scope_index WHERE scope_num = ? AND seq > ?)
                + (SELECT count(*) FROM down_index WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ",")))
                   AND seq > ?)
-          """, arguments: StatementArguments([unit.num, from] + ancestors + [from])) ?? 0
+          """, [unit.num, from] + ancestors + [from]) as Int?) ?? 0
     }
   }
 
-  func fetchRecords(_ db: Database, ids: [Data]) throws -> [Data: StoredRecord] {
+  func fetchRecords(_ db: any SQLSession, ids: [Data]) throws -> [Data: StoredRecord] {
     var result: [Data: StoredRecord] = [:]
     for chunk in stride(from: 0, to: ids.count, by: 500) {
       let slice = Array(ids[chunk..<min(ids.count, chunk + 500)])
-      let rows = try Row.fetchAll(
-        db,
-        sql: """
-          SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
-          WHERE r.id IN (\(slice.map { _ in "?" }.joined(separator: ",")))
-          """, arguments: StatementArguments(slice))
+      let rows = try db.fetchAll(
+        """
+        SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
+        WHERE r.id IN (\(slice.map { _ in "?" }.joined(separator: ",")))
+        """, slice)
       for row in rows {
         let record = StoredRecord(row: row)
         result[Data(record.id)] = record
@@ -107,24 +103,23 @@ extension SQLiteStore {
   }
 
   public func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest {
-    try await writer.read { db in
+    try await engine.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else {
         throw StoreError(.notFound, "the device's unit no longer exists")
       }
       let ancestors = unit.ancestorsOrSelf
       let (low, high) = unit.subtreeRange
-      let rows = try Row.fetchCursor(
-        db,
-        sql: """
-          SELECT r.type, r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
-            WHERE u.path >= ? AND u.path < ? AND r.deleted = 0
-          UNION
-          SELECT r.type, r.id, r.version FROM records r
-            WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0
-          """, arguments: StatementArguments([low, high] + ancestors))
+      let rows = try db.fetchAll(
+        """
+        SELECT r.type, r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
+          WHERE u.path >= ? AND u.path < ? AND r.deleted = 0
+        UNION
+        SELECT r.type, r.id, r.version FROM records r
+          WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0
+        """, [low, high] + ancestors)
       var digests: [Orgsync_V1_RecordType: DigestAccumulator] = [:]
       let wanted = Set(types)
-      while let row = try rows.next() {
+      for row in rows {
         let type = Orgsync_V1_RecordType(rawValue: row[0]) ?? .unspecified
         guard wanted.isEmpty || wanted.contains(type) else { continue }
         digests[type, default: DigestAccumulator()].add(id: [UInt8](row[1] as Data), version: row[2])
@@ -141,7 +136,7 @@ extension SQLiteStore {
   }
 
   public func records(ids: [[UInt8]], actor: Actor) async throws -> [Orgsync_V1_Record] {
-    try await writer.read { db in
+    try await engine.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
       let ancestors = Set(unit.ancestorsOrSelf)
       let found = try self.fetchRecords(db, ids: ids.map { Data($0) })
@@ -154,22 +149,20 @@ extension SQLiteStore {
   }
 
   public func versions(actor: Actor, type: Orgsync_V1_RecordType) async throws -> [(id: [UInt8], version: Int64)] {
-    try await writer.read { db in
+    try await engine.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
       let ancestors = unit.ancestorsOrSelf
       let (low, high) = unit.subtreeRange
-      return try Row.fetchAll(
-        db,
-        sql: """
-          SELECT r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
-            WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = ?
-          UNION
-          SELECT r.id, r.version FROM records r
-            WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0 AND r.type = ?
-          ORDER BY 1
-          """,
-        arguments: StatementArguments(
-          [low, high, type.rawValue] as [any DatabaseValueConvertible] + ancestors + [type.rawValue])
+      return try db.fetchAll(
+        """
+        SELECT r.id, r.version FROM records r JOIN units u ON u.num = r.unit_num
+          WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = ?
+        UNION
+        SELECT r.id, r.version FROM records r
+          WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0 AND r.type = ?
+        ORDER BY 1
+        """,
+        [low, high, type.rawValue] as [any SQLBindable] + ancestors + [type.rawValue]
       ).map { ([UInt8]($0[0] as Data), $0[1]) }
     }
   }

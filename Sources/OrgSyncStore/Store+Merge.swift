@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
@@ -13,9 +12,8 @@ extension MutationApplier {
   /// mutation when `m` is such an edit; nil when the record is not deleted; throws otherwise.
   func unseenDelete(_ m: Orgsync_V1_Mutation, existing: StoredRecord) throws -> (device: Data, mutation: Data)? {
     guard existing.deleted else { return nil }
-    let row = try Row.fetchOne(
-      db.cachedStatement(sql: "SELECT device_id, mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-      arguments: [m.recordID, existing.version])
+    let row = try db.fetchOne(
+      "SELECT device_id, mutation_id FROM changes WHERE record_id = ? AND version = ?", [m.recordID, existing.version])
     guard !m.delete, m.baseVersion > 0, m.baseVersion < existing.version, let row,
       (row[0] as Data?).map({ [UInt8]($0) }) != actor.deviceID
     else {
@@ -38,9 +36,9 @@ extension MutationApplier {
       }
       guard let latest = unseen.values.max(by: { $0.version < $1.version }) else { return nil }
       let other =
-        try Data.fetchOne(
-          db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-          arguments: [m.recordID, latest.version]) ?? Data()
+        try
+        (db.scalar("SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?", [m.recordID, latest.version])
+        as Data?) ?? Data()
       return (unseen.keys.sorted().compactMap { RecordKinds.fieldName($0, of: m.type) }, other)
     }
     // The last move is kept in the field metadata under number 0 (no body field has it).
@@ -48,9 +46,9 @@ extension MutationApplier {
       move.device != device
     else { return nil }
     let other =
-      try Data.fetchOne(
-        db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-        arguments: [m.recordID, move.version]) ?? Data()
+      try
+      (db.scalar("SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?", [m.recordID, move.version])
+      as Data?) ?? Data()
     return (m.fields, other)
   }
 
@@ -120,11 +118,11 @@ extension MutationApplier {
     conflict.unitID = Data(ownerID)
     conflict.status = .open
     let ownerNum = try tree.unit(id: ownerID)?.num ?? 0
-    try db.cachedStatement(
-      sql: "INSERT INTO conflicts (id, record_id, unit_num, status, body) VALUES (?, ?, ?, ?, ?)"
-    ).execute(arguments: [
-      conflict.id, Data(recordID), ownerNum, conflict.status.rawValue, try conflict.serializedBytes() as Data,
-    ])
+    try db.execute(
+      "INSERT INTO conflicts (id, record_id, unit_num, status, body) VALUES (?, ?, ?, ?, ?)",
+      [
+        conflict.id, Data(recordID), ownerNum, conflict.status.rawValue, try conflict.serializedBytes() as Data,
+      ])
     return conflict.id
   }
 
@@ -142,9 +140,9 @@ extension MutationApplier {
     conflict.winner = try RecordKinds.body(type: m.type, bytes: kept.bytes)
     conflict.loser = try RecordKinds.body(type: m.type, bytes: [])
     conflict.winnerMutationID =
-      try Data.fetchOne(
-        db.cachedStatement(sql: "SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?"),
-        arguments: [m.recordID, latest.version]) ?? Data()
+      try
+      (db.scalar("SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?", [m.recordID, latest.version])
+      as Data?) ?? Data()
     conflict.loserMutationID = m.mutationID
     conflict.winnerHlc = latest.hlc
     conflict.loserHlc = m.hlc

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import OrgSyncCore
 import OrgSyncProto
 
@@ -65,58 +64,19 @@ public struct HistoryInfo: Sendable, Hashable {
 /// (milliseconds since 1970 × 2²¹, which fits a signed 64-bit number until 2109), so numbers
 /// handed out by a lost tail are never issued again: a history would have to write over two
 /// million changes per millisecond of its life to reach the next one's first number.
-extension SQLiteStore {
-  static func registerHistoryMigration(_ migrator: inout DatabaseMigrator) {
-    migrator.registerMigration("v2-histories") { db in
-      try db.execute(
-        sql: """
-          CREATE TABLE histories (
-            num INTEGER PRIMARY KEY,
-            id BLOB NOT NULL UNIQUE,
-            reason TEXT NOT NULL,
-            started_at INTEGER NOT NULL,
-            previous_head INTEGER NOT NULL
-          );
-          """)
-      try insertHistory(db, reason: "init", now: Int64(Date().timeIntervalSince1970 * 1000), moveCounter: false)
-    }
-    migrator.registerMigration("v3-device-last-seen") { db in
-      try db.execute(sql: "ALTER TABLE devices ADD COLUMN last_seen_at INTEGER")
-      try db.execute(sql: "CREATE TABLE health (k INTEGER PRIMARY KEY, at INTEGER NOT NULL)")
-    }
-    migrator.registerMigration("v4-conflicts-resolved-at") { db in
-      try db.execute(sql: "ALTER TABLE conflicts ADD COLUMN resolved_at INTEGER")
-    }
-    // Transfers name the receiving unit by its organisation code: the server finds it by code.
-    migrator.registerMigration("v5-unit-codes") { db in
-      try db.execute(sql: "ALTER TABLE units ADD COLUMN code TEXT")
-      try db.execute(sql: "CREATE INDEX units_code ON units(code) WHERE code IS NOT NULL")
-      let rows = try Row.fetchAll(
-        db, sql: "SELECT id, body FROM records WHERE type = ? AND deleted = 0",
-        arguments: [Orgsync_V1_RecordType.orgUnit.rawValue])
-      for row in rows {
-        let unit = try Orgsync_V1_OrgUnit(serializedBytes: row[1] as Data)
-        try db.execute(sql: "UPDATE units SET code = ? WHERE id = ?", arguments: [unit.code, row[0] as Data])
-      }
-    }
-  }
-
-  static func head(_ db: Database) throws -> Int64 {
-    try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM changes")) ?? 0
+extension SQLRecordStore {
+  static func head(_ db: any SQLSession) throws -> Int64 {
+    try (db.scalar("SELECT coalesce(max(seq), 0) FROM changes") as Int64?) ?? 0
   }
 
   @discardableResult
-  static func insertHistory(_ db: Database, reason: String, now: Int64, moveCounter: Bool) throws -> [UInt8] {
+  static func insertHistory(_ db: any SQLSession, reason: String, now: Int64, moveCounter: Bool) throws -> [UInt8] {
     let id = RecordID.make()
     let head = try head(db)
     try db.execute(
-      sql: "INSERT INTO histories (id, reason, started_at, previous_head) VALUES (?, ?, ?, ?)",
-      arguments: [Data(id), reason, now, head])
-    if moveCounter {
-      let floor = max(head, now << 21)
-      try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'changes'")
-      try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('changes', ?)", arguments: [floor])
-    }
+      "INSERT INTO histories (id, reason, started_at, previous_head) VALUES (?, ?, ?, ?)",
+      [Data(id), reason, now, head])
+    if moveCounter { try db.raiseChangeCounter(to: max(head, now << 21)) }
     return id
   }
 
@@ -124,45 +84,43 @@ extension SQLiteStore {
   @discardableResult
   public func beginHistory(reason: String) async throws -> [UInt8] {
     let now = nowMillis
-    return try await writer.write { db in try Self.insertHistory(db, reason: reason, now: now, moveCounter: true) }
+    return try await engine.write { db in try Self.insertHistory(db, reason: reason, now: now, moveCounter: true) }
   }
 
   public func histories() async throws -> [HistoryInfo] {
-    try await writer.read { db in
-      try Row.fetchAll(db, sql: "SELECT id, reason, started_at, previous_head FROM histories ORDER BY num").map {
+    try await engine.read { db in
+      try db.fetchAll("SELECT id, reason, started_at, previous_head FROM histories ORDER BY num", []).map {
         HistoryInfo(id: [UInt8]($0[0] as Data), reason: $0[1], startedAt: $0[2], previousHead: $0[3])
       }
     }
   }
 
-  static func currentHistory(_ db: Database) throws -> [UInt8] {
+  static func currentHistory(_ db: any SQLSession) throws -> [UInt8] {
     guard
-      let id = try Data.fetchOne(db.cachedStatement(sql: "SELECT id FROM histories ORDER BY num DESC LIMIT 1"))
+      let id = try (db.scalar("SELECT id FROM histories ORDER BY num DESC LIMIT 1") as Data?)
     else { throw StoreError(.failedPrecondition, "the database has no history; run the migrations") }
     return [UInt8](id)
   }
 
   /// The current position: this history, the log's head.
-  static func position(_ db: Database) throws -> LogPosition {
-    LogPosition(history: try currentHistory(db), seq: try head(db))
+  static func position(_ db: any SQLSession) throws -> LogPosition {
+    LogPosition(history: try currentHistory(db), seq: min(try head(db), try db.pullHorizon()))
   }
 
   /// Whether the log still holds `position` (see above). The empty position is always held.
-  static func holds(_ position: LogPosition?, _ db: Database) throws -> Bool {
+  static func holds(_ position: LogPosition?, _ db: any SQLSession) throws -> Bool {
     guard let position else { return true }
     guard position.history.count == 16,
-      let num = try Int64.fetchOne(
-        db.cachedStatement(sql: "SELECT num FROM histories WHERE id = ?"), arguments: [Data(position.history)])
+      let num = try (db.scalar("SELECT num FROM histories WHERE id = ?", [Data(position.history)]) as Int64?)
     else { return false }
     let end =
-      try Int64.fetchOne(
-        db.cachedStatement(sql: "SELECT previous_head FROM histories WHERE num > ? ORDER BY num LIMIT 1"),
-        arguments: [num]) ?? head(db)
+      try (db.scalar("SELECT previous_head FROM histories WHERE num > ? ORDER BY num LIMIT 1", [num]) as Int64?)
+      ?? head(db)
     return position.seq <= end
   }
 
   public func holds(position: [UInt8]) async throws -> Bool {
     let decoded = try LogPosition.decode(position)
-    return try await writer.read { db in try Self.holds(decoded, db) }
+    return try await engine.read { db in try Self.holds(decoded, db) }
   }
 }
