@@ -51,6 +51,7 @@ var targets: [Target] = [
       .product(name: "Crypto", package: "swift-crypto"),
       .product(name: "PostgresNIO", package: "postgres-nio"),
       .product(name: "NIOCore", package: "swift-nio"),
+      .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       .product(name: "NIOPosix", package: "swift-nio"),
       .product(name: "Logging", package: "swift-log"),
     ]

@@ -36,5 +36,14 @@ find Sources Tests Fuzz Benchmarks/Sources -name '*.swift' -not -path '*/Generat
 echo "== build"
 swift build --build-tests
 
-echo "== test"
+echo "== test (SQLite)"
 swift test --skip-build
+
+# The store conformance run: the server's test functions again, each on a PostgreSQL store in a
+# schema of its own, against a throwaway cluster on 127.0.0.1 (stopped and removed at the end).
+echo "== test (PostgreSQL)"
+cluster=$(mktemp -d /tmp/orgsync-pg.XXXXXX)
+trap 'Scripts/postgres-cluster.sh stop "$cluster" || true; rm -rf "$cluster"' EXIT
+ORGSYNC_TEST_POSTGRES=$(Scripts/postgres-cluster.sh start "$cluster")
+export ORGSYNC_TEST_POSTGRES
+swift test --skip-build --filter 'OrgSyncServerTests|PostgresTests'

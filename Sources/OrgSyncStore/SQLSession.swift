@@ -149,6 +149,17 @@ public protocol StoreEngine: Sendable {
   /// writers may run `body` again after a serialization failure, so it must not have effects
   /// outside the session.
   func write<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+  /// A write that nothing else may run beside (it rebuilds the tree's paths or starts a
+  /// history). SQLite has one writer anyway.
+  func write<T: Sendable>(exclusive: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T) async throws -> T
+}
+
+extension StoreEngine {
+  public func write<T: Sendable>(exclusive: Bool, _ body: @escaping @Sendable (any SQLSession) throws -> T)
+    async throws -> T
+  {
+    try await write(body)
+  }
 }
 
 /// A store whose rules are the SQL in the `Store+…` files, run by an engine: `SQLiteStore` and

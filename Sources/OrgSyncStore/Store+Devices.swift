@@ -137,7 +137,7 @@ extension SQLRecordStore {
         (db.column(
           """
           SELECT c.body FROM conflicts c JOIN units u ON u.num = c.unit_num
-          WHERE u.path >= ? AND u.path < ? AND (c.status = ? OR ? OR coalesce(c.resolved_at, 0) >= ?)
+          WHERE u.path >= ? AND u.path < ? AND (c.status = ? OR ? = 1 OR coalesce(c.resolved_at, 0) >= ?)
           ORDER BY c.status, c.id LIMIT ?
           """,
           [

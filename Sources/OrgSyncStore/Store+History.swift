@@ -84,7 +84,9 @@ extension SQLRecordStore {
   @discardableResult
   public func beginHistory(reason: String) async throws -> [UInt8] {
     let now = nowMillis
-    return try await engine.write { db in try Self.insertHistory(db, reason: reason, now: now, moveCounter: true) }
+    return try await engine.write(exclusive: true) { db in
+      try Self.insertHistory(db, reason: reason, now: now, moveCounter: true)
+    }
   }
 
   public func histories() async throws -> [HistoryInfo] {

@@ -24,14 +24,16 @@ extension SQLRecordStore {
         after = 0
       }
       let ancestors = unit.ancestorsOrSelf
+      // Never past a change that may still commit (the cursor rule; SQLite: no limit).
+      let horizon = try db.pullHorizon()
       let rows = try db.fetchAll(
         """
-        SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ?
+        SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ? AND seq <= ?
         UNION ALL
         SELECT record_id, seq FROM down_index
-          WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ?
+          WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ? AND seq <= ?
         ORDER BY seq LIMIT ?
-        """, [unit.num, after] + ancestors + [after, limit])
+        """, [unit.num, after, horizon] + ancestors + [after, horizon, limit])
       var latest: [Data: Int64] = [:]
       var maxSeq = after
       for row in rows {

@@ -10,9 +10,11 @@ extension SQLRecordStore {
     let now = nowMillis
     let today = CalendarDate.today(now: clock())
     let known = try options.knownPositions.map(LogPosition.decode)
+    // A unit placed or moved rewrites paths that every other write reads: alone.
+    let tree = mutations.contains { $0.type == .orgUnit }
     // One transaction for the batch, one savepoint per mutation: a rejected mutation rolls back
     // alone, and the batch costs one commit (synchronous = FULL: on disk before we answer).
-    return try await engine.write { db in
+    return try await engine.write(exclusive: tree) { db in
       var outcome = PushOutcome()
       guard try known.allSatisfy({ try Self.holds($0, db) }) else {
         outcome.historyChanged = true
@@ -84,7 +86,7 @@ extension SQLRecordStore {
   {
     let now = nowMillis
     let today = CalendarDate.today(now: clock())
-    return try await engine.write { db in
+    return try await engine.write(exclusive: true) { db in
       try units.map { item in
         var body = Orgsync_V1_RecordBody()
         body.orgUnit = item.unit

@@ -6,7 +6,7 @@ import Testing
 
 /// A small county: 邵东县委 → 廉桥镇党委 (太平村, 新民村) and 流光岭镇党委 (双凤村).
 struct County {
-  let store: SQLiteStore
+  let store: any SQLRecordStore
   let county = RecordID.make()
   let lianqiao = RecordID.make()
   let liuguangling = RecordID.make()
@@ -21,7 +21,7 @@ struct County {
   var shuangfengBranch: Actor { Actor(deviceID: Array("dev-shuangfeng".utf8), unitID: shuangfeng, role: .branch) }
 
   init(path: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }) async throws {
-    store = try SQLiteStore(path: path, clock: clock)
+    store = try await Self.makeStore(path: path, clock: clock)
     let results = try await store.importUnits([
       (county, Self.unit("430521", "中共邵东县委员会", .county, .committee, parent: nil)),
       (lianqiao, Self.unit("430521-103", "中共廉桥镇委员会", .township, .committee, parent: county)),
@@ -31,6 +31,15 @@ struct County {
       (shuangfeng, Self.unit("430521-104-002", "双凤村党支部", .grassroots, .branch, parent: liuguangling)),
     ])
     for result in results { #expect(result.outcome == .applied, "\(result.reason)") }
+  }
+
+  /// The store under test: SQLite, or PostgreSQL in a fresh schema of its own when the test
+  /// command names a cluster (`ORGSYNC_TEST_POSTGRES`): the same tests run against both.
+  static func makeStore(path: String?, clock: @escaping @Sendable () -> Date) async throws -> any SQLRecordStore {
+    if path == nil, let url = TestStore.postgresURL {
+      return try await PostgresStore(url: TestStore.freshSchema(url), clock: clock)
+    }
+    return try SQLiteStore(path: path, clock: clock)
   }
 
   static func unit(
@@ -152,4 +161,21 @@ extension Array where Element == Orgsync_V1_Change {
   /// Ids of upserted, live records.
   var liveIDs: Set<Data> { Set(filter { $0.kind == .upsert && !$0.record.deleted }.map(\.record.id)) }
   var exitIDs: Set<Data> { Set(filter { $0.kind == .scopeExit }.map(\.record.id)) }
+}
+
+/// Which store the tests run against.
+enum TestStore {
+  /// The throwaway cluster the test command started (`Scripts/run-tests.sh`), if any.
+  static var postgresURL: String? {
+    ProcessInfo.processInfo.environment["ORGSYNC_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+  }
+
+  static var kind: String { postgresURL == nil ? "SQLite" : "PostgreSQL" }
+
+  /// The cluster's database with a new schema of its own.
+  static func freshSchema(_ url: String) -> String {
+    url + (url.contains("?") ? "&" : "?") + "schema=t_"
+      + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+      .lowercased()
+  }
 }
