@@ -30,7 +30,10 @@ start)
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=on" start >/dev/null
-  as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U orgsync -d postgres -qAtc "CREATE DATABASE orgsync" >/dev/null
+  if [ -z "$(as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U orgsync -d postgres -qAtc \
+    "SELECT 1 FROM pg_database WHERE datname = 'orgsync'")" ]; then
+    as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U orgsync -d postgres -qAtc "CREATE DATABASE orgsync" >/dev/null
+  fi
   echo "postgres://orgsync@127.0.0.1:$port/orgsync"
   ;;
 stop)

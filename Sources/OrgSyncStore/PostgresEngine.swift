@@ -299,9 +299,10 @@ final class PostgresSession: SQLSession {
   /// *before* the transaction's snapshot is taken (see `observeWriters`).
   private var oldestWriter: Int64 = 0
 
-  /// Run before BEGIN, as one statement: first its own snapshot's xmax (every transaction id
-  /// below it was already assigned), then this store's connections (by `application_name`)
-  /// that hold a transaction id. A writer of this store that could still commit after the
+  /// Run before BEGIN, as one statement: first its own snapshot's xmax (every transaction below
+  /// it had finished or was running), then this store's connections (by `application_name`)
+  /// that hold a transaction id (pg_stat_activity's 32-bit id, widened against xmax; ids at or
+  /// above xmax need no listing). A writer of this store that could still commit after the
   /// transaction's snapshot (taken later) either was running at this statement — then it is
   /// listed — or received its id after it, an id at or above xmax. The older of the two bounds
   /// the horizon. Other applications' transactions on the cluster do not hold pulls back.
@@ -312,8 +313,10 @@ final class PostgresSession: SQLSession {
         """
         WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x0)
         SELECT least(x0, (
-          SELECT min(x0 - (((x0 & 4294967295) - a.backend_xid::text::bigint) & 4294967295))
-          FROM pg_stat_activity a WHERE a.application_name = ? AND a.backend_xid IS NOT NULL))
+          SELECT min(x0 - d) FROM (
+            SELECT ((x0 & 4294967295) - a.backend_xid::text::bigint) & 4294967295 AS d
+            FROM pg_stat_activity a WHERE a.application_name = ? AND a.backend_xid IS NOT NULL) AS w
+          WHERE d < 2147483648))
         FROM s
         """, [applicationName]) ?? 0
   }
@@ -323,6 +326,6 @@ final class PostgresSession: SQLSession {
   func pullHorizon() throws -> Int64 {
     if naiveCursor { return .max }
     let base: Int64 = try scalar("SELECT seq_base FROM histories ORDER BY num DESC LIMIT 1") ?? 0
-    return base + (oldestWriter << 24) - 1
+    return max(0, base + (oldestWriter << 24) - 1)
   }
 }

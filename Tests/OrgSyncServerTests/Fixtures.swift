@@ -21,7 +21,12 @@ struct County {
   var shuangfengBranch: Actor { Actor(deviceID: Array("dev-shuangfeng".utf8), unitID: shuangfeng, role: .branch) }
 
   init(path: String? = nil, clock: @escaping @Sendable () -> Date = { Date() }) async throws {
-    store = try await Self.makeStore(path: path, clock: clock)
+    try await self.init(store: Self.makeStore(path: path, clock: clock))
+  }
+
+  /// The county's units imported into `store`.
+  init(store: any SQLRecordStore) async throws {
+    self.store = store
     let results = try await store.importUnits([
       (county, Self.unit("430521", "中共邵东县委员会", .county, .committee, parent: nil)),
       (lianqiao, Self.unit("430521-103", "中共廉桥镇委员会", .township, .committee, parent: county)),
