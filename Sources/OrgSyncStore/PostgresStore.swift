@@ -82,8 +82,15 @@ public final class PostgresStore: SQLRecordStore {
     Int64(bitPattern: name.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
   }
 
-  /// Whether the database takes a write; for `/health`.
-  public func health() async -> StoreHealth {
+  /// The URL without its password, for messages.
+  public static func redacted(_ url: String) -> String {
+    guard var components = URLComponents(string: url) else { return "(an unreadable address)" }
+    if components.password != nil { components.password = "***" }
+    return components.string ?? url
+  }
+
+  /// Whether the database takes a write; for `/health` (the disk is PostgreSQL's to watch).
+  public func health(minFreeBytes: Int64) async -> StoreHealth {
     let now = nowMillis
     do {
       try await engine.write { db in

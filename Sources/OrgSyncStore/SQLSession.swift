@@ -171,6 +171,8 @@ extension StoreEngine {
 public protocol SQLRecordStore: ServerStore {
   var engine: any StoreEngine { get }
   var clock: @Sendable () -> Date { get }
+  /// Whether the database takes a write (and, for a file, whether its disk has room).
+  func health(minFreeBytes: Int64) async -> StoreHealth
 }
 
 extension SQLRecordStore {

@@ -43,7 +43,8 @@ struct Backup: AsyncParsableCommand {
   @Argument(help: "Where to write the copy.") var file: String
 
   func run() async throws {
-    let store = try options.store()
+    try options.requireSQLite("backup")
+    guard let store = try await options.store() as? SQLiteStore else { return }
     _ = try await store.backup(to: file)
     let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
     print("backed up to \(file) (\(size >> 10) KiB)")
@@ -60,6 +61,7 @@ struct Restore: AsyncParsableCommand {
   @Argument(help: "The backup file (from `orgsyncd backup`).") var file: String
 
   func run() async throws {
+    try options.requireSQLite("restore")
     try FileManager.default.createDirectory(
       at: options.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let lock = try DataLock(path: options.lockPath, purpose: "restore")

@@ -38,12 +38,41 @@ struct DataOptions: ParsableArguments {
   var databasePath: String { folder.appendingPathComponent("server.sqlite").path }
   var lockPath: String { folder.appendingPathComponent("serve.lock").path }
 
-  /// The store of an initialised folder.
-  func store() throws -> SQLiteStore {
+  @Option(
+    help: """
+      Keep the records in PostgreSQL instead of the data folder's SQLite file: \
+      postgres://USER@HOST:PORT/DATABASE (default $ORGSYNC_POSTGRES). Several servers may share one.
+      """)
+  var postgres: String?
+
+  var postgresURL: String? {
+    (postgres ?? ProcessInfo.processInfo.environment["ORGSYNC_POSTGRES"]).flatMap { $0.isEmpty ? nil : $0 }
+  }
+
+  /// The store: PostgreSQL when one is named, else the initialised folder's SQLite file.
+  func store() async throws -> any SQLRecordStore {
+    if let url = postgresURL {
+      do {
+        return try await PostgresStore(url: url)
+      } catch let error as StoreError {
+        throw ValidationError("cannot use the PostgreSQL database: \(error.message)")
+      } catch {
+        throw ValidationError("cannot reach the PostgreSQL database (\(error))")
+      }
+    }
     guard FileManager.default.fileExists(atPath: databasePath) else {
       throw ValidationError("no server data in \(folder.path): run `orgsyncd init` first")
     }
     return try SQLiteStore(path: databasePath)
+  }
+
+  /// Backup and restore are the SQLite file's; PostgreSQL has its own tools.
+  func requireSQLite(_ command: String) throws {
+    guard postgresURL == nil else {
+      throw ValidationError(
+        "`orgsyncd \(command)` copies the SQLite file; on PostgreSQL use pg_dump and pg_restore (README, \"PostgreSQL\")"
+      )
+    }
   }
 }
 
@@ -59,11 +88,16 @@ struct Init: AsyncParsableCommand {
   func run() async throws {
     try FileManager.default.createDirectory(
       at: options.folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    if FileManager.default.fileExists(atPath: options.databasePath) {
-      throw ValidationError("\(options.databasePath) exists already; nothing was changed")
+    if let url = options.postgresURL {
+      _ = try await options.store()
+      print("the PostgreSQL database \(PostgresStore.redacted(url)) holds the tables")
+    } else {
+      if FileManager.default.fileExists(atPath: options.databasePath) {
+        throw ValidationError("\(options.databasePath) exists already; nothing was changed")
+      }
+      _ = try SQLiteStore(path: options.databasePath)
+      print("created \(options.databasePath)")
     }
-    _ = try SQLiteStore(path: options.databasePath)
-    print("created \(options.databasePath)")
     let authority = CountyAuthority(dataFolder: options.folder)
     if !authority.exists {
       try authority.create(hosts: hosts)
@@ -83,7 +117,7 @@ struct Import: AsyncParsableCommand {
   @Argument(help: "The file (.csv or .json).") var file: String
 
   func run() async throws {
-    let store = try options.store()
+    let store = try await options.store()
     guard let data = FileManager.default.contents(atPath: file) else {
       throw ValidationError("cannot read \(file)")
     }
@@ -248,7 +282,7 @@ struct SeedSample: AsyncParsableCommand {
   @Option(help: "The generator's seed.") var seed: UInt64 = 2026
 
   func run() async throws {
-    let store = try options.store()
+    let store = try await options.store()
     guard try await store.units().isEmpty else {
       throw ValidationError("the server has units already; seed-sample fills an empty one")
     }
@@ -286,7 +320,7 @@ struct EnrollCode: AsyncParsableCommand {
   @Option(help: "Hours the code stays valid.") var validHours = 72
 
   func run() async throws {
-    let store = try options.store()
+    let store = try await options.store()
     guard let unitID = try await store.unitID(code: unit) else {
       throw ValidationError("no unit with code \(unit)")
     }
@@ -311,7 +345,7 @@ struct Devices: AsyncParsableCommand {
     @Option(help: "Flag devices that have not synced for this many days.") var silentDays = 14
 
     func run() async throws {
-      let store = try options.store()
+      let store = try await options.store()
       let names = Dictionary(try await store.units().map { ($0.id, $0.unit.name) }, uniquingKeysWith: { a, _ in a })
       var table = Table(columns: ["device", "name", "unit", "role", "enrolled", "last sync", "note", "revoked"])
       let format = ISO8601DateFormatter()
@@ -342,7 +376,7 @@ struct Devices: AsyncParsableCommand {
     @Argument(help: "The device id, or its last 8 digits as `devices list` shows them.") var device: String
 
     func run() async throws {
-      let store = try options.store()
+      let store = try await options.store()
       let all = try await store.devices()
       // The full id, or its last digits as `devices list` shows them (unique among devices).
       let needle = device.lowercased().filter { $0 != "-" }
@@ -403,9 +437,10 @@ struct Serve: AsyncParsableCommand {
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-    let lock = try DataLock(path: options.lockPath)
-    defer { lock.release() }
-    let store = try options.store()
+    // One server per SQLite file; on PostgreSQL, as many as share the database.
+    let lock = options.postgresURL == nil ? try DataLock(path: options.lockPath) : nil
+    defer { lock?.release() }
+    let store = try await options.store()
     // A new history at every start: a replica whose position lies in a tail this file lacks
     // (restored, rolled back) is told so instead of skipping changes.
     let history = try await store.beginHistory(reason: "serve")

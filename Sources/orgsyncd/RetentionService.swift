@@ -17,7 +17,7 @@ import ServiceLifecycle
 /// Erases deleted members' personal data once the retention period is over: at start, then
 /// daily.
 struct RetentionService: Service {
-  let store: SQLiteStore
+  let store: any SQLRecordStore
   let days: Int
   let logger: Logger
 

@@ -82,18 +82,21 @@ final class Daemon: @unchecked Sendable {
   var ownsFolder = true
   var process: Process?
   var port = 0
+  /// `--postgres URL` when the records live in PostgreSQL, for every command.
+  var storeArguments: [String] = []
 
-  init(townships: Int = 2, villages: Int = 3, members: Int = 5) async throws {
+  init(townships: Int = 2, villages: Int = 3, members: Int = 5, postgres: String? = nil) async throws {
     folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-cli-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     data = folder.appendingPathComponent("server").path
-    #expect(try await Tool.run("orgsyncd", ["init", "--data", data]).status == 0)
+    storeArguments = postgres.map { ["--postgres", $0] } ?? []
+    #expect(try await Tool.run("orgsyncd", ["init", "--data", data] + storeArguments).status == 0)
     let seeded = try await Tool.run(
       "orgsyncd",
       [
         "seed-sample", "--data", data, "--townships", "\(townships)", "--villages", "\(villages)", "--members",
         "\(members)",
-      ])
+      ] + storeArguments)
     #expect(seeded.status == 0, "\(seeded.err)")
   }
 
@@ -102,17 +105,19 @@ final class Daemon: @unchecked Sendable {
   let log = LogBuffer()
 
   /// A daemon for a data folder made elsewhere (not removed at the end).
-  init(existing data: String, folder: URL) async throws {
+  init(existing data: String, folder: URL, storeArguments: [String] = []) async throws {
     self.folder = folder
     self.data = data
     self.ownsFolder = false
+    self.storeArguments = storeArguments
   }
 
   func start(_ extra: [String] = []) async throws {
     let process = Process()
     process.executableURL = Tool.folder.appendingPathComponent("orgsyncd")
     // The first start picks a free port; a restart takes the same one again.
-    process.arguments = ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"] + extra
+    process.arguments =
+      ["serve", "--data", data, "--host", "127.0.0.1", "--port", "\(port)"] + storeArguments + extra
     let previous = port
     let err = Pipe()
     process.standardError = err
@@ -144,7 +149,8 @@ final class Daemon: @unchecked Sendable {
   }
 
   func code(unit: String, role: String) async throws -> String {
-    let result = try await Tool.run("orgsyncd", ["enroll", "--data", data, "--unit", unit, "--role", role])
+    let result = try await Tool.run(
+      "orgsyncd", ["enroll", "--data", data, "--unit", unit, "--role", role] + storeArguments)
     #expect(result.status == 0, "\(result.err)")
     return result.out.trimmingCharacters(in: .whitespacesAndNewlines)
   }
