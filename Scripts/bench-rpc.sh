@@ -24,6 +24,8 @@ run() {  # server-impl client-impl mode
 }
 for mode in seq par64; do
   run grpc grpc "$mode"
+  run grpc-noflush grpc-noflush "$mode"
+  run nio-handler nio-handler "$mode"
   run nio nio "$mode"
   run orgsync orgsync "$mode"
   run orgsync orgsync-onloop "$mode"

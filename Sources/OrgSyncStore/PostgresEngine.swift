@@ -16,8 +16,8 @@ import PostgresNIO
 /// record, the same enrolment code, the same mutation id) cannot both succeed — the later one
 /// fails with a serialization error and the whole transaction is run again, on what the first
 /// committed. Reads run at REPEATABLE READ READ ONLY: one snapshot for the whole read. Every write
-/// takes a shared advisory lock; what rebuilds the tree's paths or starts a history takes it
-/// exclusively, so nothing else writes meanwhile.
+/// holds a shared advisory lock (taken before its transaction begins); what rebuilds the tree's
+/// paths or starts a history holds it exclusively, so nothing else writes meanwhile.
 final class PostgresEngine: StoreEngine, @unchecked Sendable {
   let configuration: PostgresConnection.Configuration
   let threads: NIOThreadPool
@@ -86,6 +86,30 @@ final class PostgresEngine: StoreEngine, @unchecked Sendable {
       let connection = try self.checkout()
       var healthy = true
       defer { self.checkin(connection, healthy: healthy) }
+      // The store's lock is a session lock taken before BEGIN: a REPEATABLE READ transaction's
+      // snapshot is taken by its first statement, and it must see what an exclusive writer (a
+      // new history's counter) committed before this one got the lock.
+      let lock: (take: String, release: String)? =
+        switch kind {
+        case .write: ("pg_advisory_lock_shared", "pg_advisory_unlock_shared")
+        case .exclusive: ("pg_advisory_lock", "pg_advisory_unlock")
+        case .read, .plain: nil
+        }
+      let locker = PostgresSession(
+        connection: connection, logger: self.logger, applicationName: self.applicationName, naiveCursor: false)
+      if let lock {
+        do {
+          try locker.execute("SELECT \(lock.take)(?)", [self.lockKey])
+        } catch {
+          healthy = false
+          throw Self.storeError(error)
+        }
+      }
+      defer {
+        if let lock {
+          do { try locker.execute("SELECT \(lock.release)(?)", [self.lockKey]) } catch { healthy = false }
+        }
+      }
       var attempt = 0
       while true {
         attempt += 1
@@ -97,12 +121,8 @@ final class PostgresEngine: StoreEngine, @unchecked Sendable {
           switch kind {
           case .read:
             try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-          case .write:
+          case .write, .exclusive:
             try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            try session.execute("SELECT pg_advisory_xact_lock_shared(?)", [self.lockKey])
-          case .exclusive:
-            try session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            try session.execute("SELECT pg_advisory_xact_lock(?)", [self.lockKey])
           case .plain:
             try session.execute("BEGIN")
           }

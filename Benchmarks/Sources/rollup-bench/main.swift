@@ -1,7 +1,7 @@
-// Roll-up on the server, over a SQLite file:
+// Roll-up on the server, over a SQLite file or a PostgreSQL database:
 //
-//   rollup-bench county     the sample county (501 units, ~19,000 members, a year of activity)
-//   rollup-bench province   ~50,000 units and ~1.9 million members (units and members only)
+//   rollup-bench county [postgres://…]     the sample county (501 units, ~19,000 members, a year of activity)
+//   rollup-bench province [postgres://…]   ~50,000 units and ~1.9 million members (units and members only)
 import Foundation
 import OrgSyncCore
 import OrgSyncProto
@@ -26,7 +26,15 @@ if province {
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("orgsync-rollup-\(UUID())")
 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(at: folder) }
-let store = try SQLiteStore(path: folder.appendingPathComponent("server.sqlite").path)
+let postgres = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : nil
+let store: any SQLRecordStore =
+  if let postgres {
+    try await PostgresStore(
+      url: postgres + (postgres.contains("?") ? "&" : "?") + "schema=rollup_\(UInt32.random(in: 0...UInt32.max))")
+  } else {
+    try SQLiteStore(path: folder.appendingPathComponent("server.sqlite").path)
+  }
+print("store: \(postgres == nil ? "SQLite" : "PostgreSQL")")
 let sample = SampleCounty(options: options)
 let load = try await seconds {
   _ = try await store.importUnits(sample.units)
@@ -54,3 +62,4 @@ print(
   String(
     format: "roll-up of %d members in %d rows: median %.1f ms, best %.1f ms (%d runs)", rollUp.total.members,
     rollUp.rows.count, times[times.count / 2] * 1000, times[0] * 1000, times.count))
+if let postgres = store as? PostgresStore { try await postgres.close() }

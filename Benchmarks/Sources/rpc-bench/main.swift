@@ -1,8 +1,8 @@
 // Small unary calls: OrgSync RPC against grpc-swift-2 (HTTP/2, plaintext) and a bare SwiftNIO
 // length-prefixed echo (the ceiling). Server and client run as separate processes:
 //
-//   rpc-bench server <orgsync|grpc|nio> <port>
-//   rpc-bench client <orgsync|orgsync-onloop|grpc|nio> <port> <seq|par64> <seconds>
+//   rpc-bench server <orgsync|grpc|grpc-noflush|nio|nio-handler> <port>
+//   rpc-bench client <orgsync|orgsync-onloop|grpc|grpc-noflush|nio|nio-handler> <port> <seq|par64> <seconds>
 //
 // The client prints one JSON line: calls/s and latency percentiles. Scripts/bench-rpc.sh runs
 // the whole matrix.
@@ -62,8 +62,18 @@ func runServer(_ impl: String, port: Int) async throws {
       transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext),
       services: [GRPCEcho()])
     try await server.serve()
+  case "grpc-noflush":
+    // grpc-swift-2 as its docs advise for latency-sensitive work: no flush coalescing.
+    let server = GRPCServer(
+      transport: .http2NIOPosix(
+        address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext,
+        config: .defaults { $0.connection.flushCoalescing = nil }),
+      services: [GRPCEcho()])
+    try await server.serve()
   case "nio":
     try await runNIOEchoServer(port: port)
+  case "nio-handler":
+    try await runNIOHandlerEchoServer(port: port)
   default:
     fatalError("unknown server \(impl)")
   }
@@ -185,8 +195,26 @@ func runClient(_ impl: String, port: Int, mode: String, seconds: Double) async t
       report(impl: impl, mode: mode, seconds: seconds, latencies: latencies)
       client.beginGracefulShutdown()
     }
+  case "grpc-noflush":
+    try await withGRPCClient(
+      transport: .http2NIOPosix(
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+        config: .defaults { $0.connection.flushCoalescing = nil })
+    ) { client in
+      let latencies = try await measure(concurrency: concurrency, seconds: seconds) {
+        _ = try await client.unary(
+          request: ClientRequest(message: payload), descriptor: grpcMethod,
+          serializer: ProtobufSerializer<Entry>(), deserializer: ProtobufDeserializer<Entry>(),
+          options: .defaults
+        ) { try $0.message }
+      }
+      report(impl: impl, mode: mode, seconds: seconds, latencies: latencies)
+      client.beginGracefulShutdown()
+    }
   case "nio":
     try await runNIOClient(port: port, mode: mode, seconds: seconds)
+  case "nio-handler":
+    try await runNIOHandlerClient(port: port, mode: mode, seconds: seconds)
   default:
     fatalError("unknown client \(impl)")
   }
@@ -238,6 +266,123 @@ func runNIOClient(port: Int, mode: String, seconds: Double) async throws {
     }
     report(impl: "nio", mode: mode, seconds: seconds, latencies: latencies)
   }
+}
+
+// MARK: The machine's ceiling: channel handlers only, no tasks
+
+/// Echoes each length-prefixed frame from a channel handler on the connection's event loop,
+/// flushing once per read burst: no hop to Swift's task pool, nothing but framing.
+func runNIOHandlerEchoServer(port: Int) async throws {
+  let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelInitializer { channel in
+      channel.eventLoop.makeCompletedFuture {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixDecoder()))
+        try channel.pipeline.syncOperations.addHandler(EchoHandler())
+      }
+    }
+    .bind(host: "127.0.0.1", port: port).get()
+  try await channel.closeFuture.get()
+}
+
+final class EchoHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = unwrapInboundIn(data)
+    var out = context.channel.allocator.buffer(capacity: 4 + frame.readableBytes)
+    out.writeInteger(UInt32(frame.readableBytes))
+    out.writeImmutableBuffer(frame)
+    context.write(wrapOutboundOut(out), promise: nil)
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+}
+
+/// Keeps `window` requests in flight from a channel handler, sending the next as each answer
+/// arrives, until `seconds` have passed; answers come back in order, so a queue of send times
+/// gives each call's latency.
+final class PipelinedClientHandler: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+  let request: ByteBuffer
+  let window: Int
+  let seconds: Double
+  let done: EventLoopPromise<[UInt64]>
+  var starts: [UInt64] = []
+  var head = 0
+  var latencies: [UInt64] = []
+  var end: UInt64 = 0
+  var warmup = 200
+
+  init(request: ByteBuffer, window: Int, seconds: Double, done: EventLoopPromise<[UInt64]>) {
+    self.request = request
+    self.window = window
+    self.seconds = seconds
+    self.done = done
+    latencies.reserveCapacity(1 << 20)
+  }
+
+  static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+  func send(_ context: ChannelHandlerContext) {
+    starts.append(Self.now())
+    context.write(wrapOutboundOut(request), promise: nil)
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    send(context)  // the warm-up runs one at a time
+    context.flush()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let now = Self.now()
+    if warmup > 0 {
+      warmup -= 1
+      starts.removeAll()
+      if warmup == 0 {
+        end = now + UInt64(seconds * 1e9)
+        for _ in 0..<window { send(context) }
+      } else {
+        send(context)
+      }
+      return
+    }
+    latencies.append(now - starts[head])
+    head += 1
+    if now < end {
+      send(context)
+    } else if head == starts.count {
+      done.succeed(latencies)
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+}
+
+func runNIOHandlerClient(port: Int, mode: String, seconds: Double) async throws {
+  let body: [UInt8] = try payload.serializedBytes()
+  var frame = ByteBuffer()
+  frame.writeInteger(UInt32(body.count))
+  frame.writeBytes(body)
+  let request = frame
+  let loop = MultiThreadedEventLoopGroup.singleton.next()
+  let done = loop.makePromise(of: [UInt64].self)
+  let channel = try await ClientBootstrap(group: loop)
+    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+    .channelInitializer { channel in
+      channel.eventLoop.makeCompletedFuture {
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixDecoder()))
+        try channel.pipeline.syncOperations.addHandler(
+          PipelinedClientHandler(request: request, window: mode == "seq" ? 1 : 64, seconds: seconds, done: done))
+      }
+    }
+    .connect(host: "127.0.0.1", port: port).get()
+  let latencies = try await done.futureResult.get()
+  report(impl: "nio-handler", mode: mode, seconds: seconds, latencies: latencies)
+  try await channel.close()
 }
 
 // MARK: Main
