@@ -100,6 +100,7 @@ final class PostgresEngine: StoreEngine, @unchecked Sendable {
       if let lock {
         do {
           try locker.execute("SELECT \(lock.take)(?)", [self.lockKey])
+          try locker.sync()
         } catch {
           healthy = false
           throw Self.storeError(error)
@@ -107,7 +108,10 @@ final class PostgresEngine: StoreEngine, @unchecked Sendable {
       }
       defer {
         if let lock {
-          do { try locker.execute("SELECT \(lock.release)(?)", [self.lockKey]) } catch { healthy = false }
+          do {
+            try locker.execute("SELECT \(lock.release)(?)", [self.lockKey])
+            try locker.sync()
+          } catch { healthy = false }
         }
       }
       var attempt = 0
@@ -131,9 +135,14 @@ final class PostgresEngine: StoreEngine, @unchecked Sendable {
             usleep(UInt32.random(in: 0...UInt32(self.commitJitterMillis) * 1000))
           }
           try session.execute("COMMIT")
+          try session.sync()
           return result
         } catch {
-          do { try session.execute("ROLLBACK") } catch { healthy = false }
+          try? session.sync()
+          do {
+            try session.execute("ROLLBACK")
+            try session.sync()
+          } catch { healthy = false }
           guard healthy, attempt < Self.attempts, Self.isTransient(error) else { throw Self.storeError(error) }
           // Back off a little, more each time, so two retrying writers do not meet again.
           usleep(UInt32(min(attempt * attempt, 400)) * 250 + UInt32.random(in: 0..<2000))
@@ -222,8 +231,29 @@ final class PostgresSession: SQLSession {
     return PostgresQuery(unsafeSQL: text, binds: binds)
   }
 
+  /// Statements sent and not yet waited for (see `execute`).
+  private var pending: [EventLoopFuture<PostgresQueryResult>] = []
+  /// How many statements have been waited for in all (`pending` holds those after them).
+  private var waited = 0
+
+  /// Sends a statement and waits for its answer, after those sent before it.
   func run(_ sql: String, _ arguments: [any SQLBindable]) throws -> PostgresQueryResult {
-    try connection.query(Self.query(sql, arguments), logger: logger).wait()
+    let answer = connection.query(Self.query(sql, arguments), logger: logger)
+    try sync()
+    return try answer.wait()
+  }
+
+  /// Waits for every statement sent so far; throws the first one's error. A connection answers
+  /// in order, so this costs one wait, not one per statement.
+  func sync() throws {
+    let sent = pending
+    pending.removeAll()
+    waited += sent.count
+    var first: (any Error)?
+    for answer in sent {
+      do { _ = try answer.wait() } catch { first = first ?? error }
+    }
+    if let first { throw first }
   }
 
   static func value(_ cell: PostgresCell) throws -> SQLValue {
@@ -238,8 +268,11 @@ final class PostgresSession: SQLSession {
     }
   }
 
+  /// Sends a statement without waiting for it: a push's inserts and upserts go out back to back
+  /// and are waited for at the next read, savepoint end or commit (whose errors they surface),
+  /// instead of a round trip each.
   func execute(_ sql: String, _ arguments: [any SQLBindable]) throws {
-    _ = try run(sql, arguments)
+    pending.append(connection.query(Self.query(sql, arguments), logger: logger))
   }
 
   func fetchAll(_ sql: String, _ arguments: [any SQLBindable]) throws -> [SQLRow] {
@@ -254,11 +287,21 @@ final class PostgresSession: SQLSession {
     savepoints += 1
     let name = "s\(savepoints)"
     try execute("SAVEPOINT \(name)")
+    let mark = waited + pending.count  // statements sent before the savepoint began, itself included
     do {
       try body()
-      try execute("RELEASE SAVEPOINT \(name)")
+      try execute("RELEASE SAVEPOINT \(name)")  // waited for with the next read or the commit
     } catch {
+      // What was sent before the savepoint must have worked; what failed inside it is undone
+      // with it (the rules refused the mutation, or a statement of it failed).
+      let before = max(0, mark - waited)  // those not yet waited for
+      let inside = Array(pending.dropFirst(before))
+      pending = Array(pending.prefix(before))
+      try sync()
+      for answer in inside { _ = try? answer.wait() }
+      waited += inside.count
       try execute("ROLLBACK TO SAVEPOINT \(name)")
+      try sync()
       throw error
     }
   }
