@@ -8,6 +8,7 @@ extension MutationApplier {
   /// old ancestors see it leave and the new ones see it arrive), and replicas inside the
   /// subtree are told to start over (`moved_seq`), since their chain of ancestors changed.
   func reindexSubtree(of unit: UnitRow) throws {
+    cache.records.removeAll()
     let (low, high) = unit.subtreeRange
     let rows = try db.fetchAll(
       """

@@ -21,6 +21,7 @@ extension SQLRecordStore {
         return outcome
       }
       let cache = UnitCache()
+      try cache.prefetch(db, mutations)
       outcome.results = try mutations.map {
         try self.apply($0, actor: actor, db: db, now: now, today: today, cache: cache, replay: options.replay)
       }
@@ -38,11 +39,17 @@ extension SQLRecordStore {
     guard mutationID.count == 16 else {
       return Self.rejected(mutation, Rejection(.invalidField, field: "mutation_id", "mutation_id must be 16 bytes"))
     }
-    if let stored = try db.fetchOne("SELECT result, device_id FROM mutations WHERE id = ?", [mutationID]) {
+    let seen: (result: Data, device: Data)? =
+      if let results = cache.results {
+        results[mutationID]
+      } else {
+        try db.fetchOne("SELECT result, device_id FROM mutations WHERE id = ?", [mutationID]).map { ($0[0], $0[1]) }
+      }
+    if let stored = seen {
       // The key is (author, mutation id). The author is the device, or another device of the
       // same unit (a PC re-enrolled in place pushes its queue again); anyone else's reuse of an
       // id is an error that says so, and changes nothing.
-      let storedDevice = [UInt8](stored[1] as Data)
+      let storedDevice = [UInt8](stored.device)
       if storedDevice != actor.deviceID {
         let unit = try (db.scalar("SELECT unit_id FROM devices WHERE id = ?", [Data(storedDevice)]) as Data?)
         guard let unit, [UInt8](unit) == actor.unitID else {
@@ -53,7 +60,7 @@ extension SQLRecordStore {
               "this mutation id was used by another device (…\(RecordID.short(storedDevice))); make a new one"))
         }
       }
-      return try Orgsync_V1_MutationResult(serializedBytes: stored[0] as Data)  // a replay: the first answer
+      return try Orgsync_V1_MutationResult(serializedBytes: stored.result)  // a replay: the first answer
     }
     var result = Orgsync_V1_MutationResult()
     do {
@@ -64,10 +71,15 @@ extension SQLRecordStore {
     } catch let rejection as Rejection {
       result = Self.rejected(mutation, rejection)
     }
-    if mutation.type == .orgUnit { cache.units.removeAll() }  // paths may have changed or rolled back
+    if mutation.type == .orgUnit {  // paths may have changed or rolled back
+      cache.units.removeAll()
+      cache.records.removeAll()
+    }
+    let stored = try result.serializedBytes() as Data
     try db.execute(
       "INSERT INTO mutations (id, device_id, result, at) VALUES (?, ?, ?, ?)",
-      [mutationID, Data(actor.deviceID), try result.serializedBytes() as Data, now])
+      [mutationID, Data(actor.deviceID), stored, now])
+    cache.results?[mutationID] = (stored, Data(actor.deviceID))  // the same id again in this batch
     return result
   }
 
@@ -145,7 +157,7 @@ struct MutationApplier {
     guard RecordKinds.all.contains(m.type) else {
       throw Rejection(.invalidField, field: "type", "unknown record type \(m.type.rawValue)")
     }
-    let existing = try StoredRecord.fetch(db, id: recordID)
+    let existing = try cache.record(recordID, db)
     if let existing, existing.type != m.type {
       throw Rejection(.alreadyExists, field: "record_id", "a record with this id exists with another type")
     }
@@ -252,6 +264,7 @@ struct MutationApplier {
         recordID: recordID, type: m.type, version: version, oldUnit: existing?.unitNum, newUnit: owner.num,
         mutationID: Array(m.mutationID))
       let deleted = m.delete
+      cache.records[recordID] = nil  // written here: read it again if asked
       try db.execute(
         """
         INSERT INTO records (id, type, unit_num, audience_num, version, deleted, hlc, seq, body, field_meta)

@@ -45,7 +45,7 @@ struct Tree: ReferenceResolver {
   }
 
   func record(_ id: [UInt8]) throws -> ReferencedRecord? {
-    guard let stored = try StoredRecord.fetch(db, id: id) else { return nil }
+    guard let stored = try cache.map({ try $0.record(id, db) }) ?? StoredRecord.fetch(db, id: id) else { return nil }
     return ReferencedRecord(
       type: stored.type, unitID: stored.unitID, deleted: stored.deleted,
       body: (try? RecordKinds.body(type: stored.type, bytes: stored.body)) ?? Orgsync_V1_RecordBody())
@@ -64,10 +64,55 @@ struct Tree: ReferenceResolver {
   }
 }
 
-/// Units looked up during one write transaction; a push batch asks for the same few units
-/// again and again.
+/// What one write transaction has looked up: a push batch asks for the same few units again
+/// and again, and its records and mutation ids are read up front in a few statements instead
+/// of one round trip each (PostgreSQL answers over the network).
 final class UnitCache {
   var units: [[UInt8]: UnitRow] = [:]
+  /// Records read in this transaction (nil: known absent). An entry goes when the record is
+  /// written here, so a savepoint rolled back never leaves a value it did not keep.
+  var records: [[UInt8]: StoredRecord?] = [:]
+  /// Stored results by mutation id, when the batch's ids were read up front (`prefetch`).
+  var results: [Data: (result: Data, device: Data)]?
+
+  /// Reads the batch's existing records and already-seen mutation ids, 500 ids a statement.
+  func prefetch(_ db: any SQLSession, _ mutations: [Orgsync_V1_Mutation]) throws {
+    var found: [Data: (result: Data, device: Data)] = [:]
+    let mutationIDs = mutations.map { Data($0.mutationID) }
+    for chunk in stride(from: 0, to: mutationIDs.count, by: 500) {
+      let slice = Array(mutationIDs[chunk..<min(mutationIDs.count, chunk + 500)])
+      for row in try db.fetchAll(
+        "SELECT id, result, device_id FROM mutations WHERE id IN (\(Self.placeholders(slice.count)))", slice)
+      {
+        found[row[0]] = (row[1], row[2])
+      }
+    }
+    results = found
+    let recordIDs = Array(Set(mutations.map { Array($0.recordID) }))
+    for chunk in stride(from: 0, to: recordIDs.count, by: 500) {
+      let slice = recordIDs[chunk..<min(recordIDs.count, chunk + 500)]
+      for id in slice { records[id] = .some(nil) }
+      for row in try db.fetchAll(
+        """
+        SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
+        WHERE r.id IN (\(Self.placeholders(slice.count)))
+        """, slice.map { Data($0) })
+      {
+        let record = StoredRecord(row: row)
+        records[record.id] = .some(record)
+      }
+    }
+  }
+
+  /// A record, from this transaction's reads if it was read and not written since.
+  func record(_ id: [UInt8], _ db: any SQLSession) throws -> StoredRecord? {
+    if let known = records[id] { return known }
+    let stored = try StoredRecord.fetch(db, id: id)
+    records[id] = .some(stored)
+    return stored
+  }
+
+  static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ",") }
 }
 
 /// A row of `records`, with its owner's id.
