@@ -134,11 +134,11 @@ extension SQLSession {
   public func column<T: SQLColumn>(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> [T] {
     try fetchAll(sql, arguments).map { $0[0] }
   }
+}
 
-  /// `?, ?, ?` for a list of `count` parameters.
-  static func placeholders(_ count: Int) -> String {
-    Array(repeating: "?", count: count).joined(separator: ",")
-  }
+/// `?,?,?` for a list of `count` parameters (an `IN (…)` list).
+func placeholders(_ count: Int) -> String {
+  Array(repeating: "?", count: count).joined(separator: ",")
 }
 
 /// Runs transactions against a database: the SQLite file or a PostgreSQL server.

@@ -31,7 +31,7 @@ extension SQLRecordStore {
         SELECT record_id, seq FROM scope_index WHERE scope_num = ? AND seq > ? AND seq <= ?
         UNION ALL
         SELECT record_id, seq FROM down_index
-          WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND seq > ? AND seq <= ?
+          WHERE audience_num IN (\(placeholders(ancestors.count))) AND seq > ? AND seq <= ?
         ORDER BY seq LIMIT ?
         """, [unit.num, after, horizon] + ancestors + [after, horizon, limit])
       var latest: [Data: Int64] = [:]
@@ -42,7 +42,7 @@ extension SQLRecordStore {
         latest[id] = max(latest[id] ?? 0, seq)
         maxSeq = max(maxSeq, seq)
       }
-      let records = try fetchRecords(db, ids: Array(latest.keys))
+      let records = try StoredRecord.fetchAll(db, ids: Array(latest.keys))
       let ancestorSet = Set(ancestors)
       for (id, _) in latest.sorted(by: { $0.value < $1.value }) {
         guard let stored = records[id] else { continue }
@@ -81,27 +81,10 @@ extension SQLRecordStore {
         (db.scalar(
           """
           SELECT (SELECT count(*) FROM scope_index WHERE scope_num = ? AND seq > ?)
-               + (SELECT count(*) FROM down_index WHERE audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ",")))
+               + (SELECT count(*) FROM down_index WHERE audience_num IN (\(placeholders(ancestors.count)))
                   AND seq > ?)
           """, [unit.num, from] + ancestors + [from]) as Int?) ?? 0
     }
-  }
-
-  func fetchRecords(_ db: any SQLSession, ids: [Data]) throws -> [Data: StoredRecord] {
-    var result: [Data: StoredRecord] = [:]
-    for chunk in stride(from: 0, to: ids.count, by: 500) {
-      let slice = Array(ids[chunk..<min(ids.count, chunk + 500)])
-      let rows = try db.fetchAll(
-        """
-        SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
-        WHERE r.id IN (\(slice.map { _ in "?" }.joined(separator: ",")))
-        """, slice)
-      for row in rows {
-        let record = StoredRecord(row: row)
-        result[Data(record.id)] = record
-      }
-    }
-    return result
   }
 
   public func digest(actor: Actor, types: [Orgsync_V1_RecordType]) async throws -> Orgsync_V1_ScopeDigest {
@@ -117,7 +100,7 @@ extension SQLRecordStore {
           WHERE u.path >= ? AND u.path < ? AND r.deleted = 0
         UNION
         SELECT r.type, r.id, r.version FROM records r
-          WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0
+          WHERE r.audience_num IN (\(placeholders(ancestors.count))) AND r.deleted = 0
         """, [low, high] + ancestors)
       var digests: [Orgsync_V1_RecordType: DigestAccumulator] = [:]
       let wanted = Set(types)
@@ -141,7 +124,7 @@ extension SQLRecordStore {
     try await engine.read { db in
       guard let unit = try Tree(db: db).unit(id: actor.unitID) else { return [] }
       let ancestors = Set(unit.ancestorsOrSelf)
-      let found = try self.fetchRecords(db, ids: ids.map { Data($0) })
+      let found = try StoredRecord.fetchAll(db, ids: ids.map { Data($0) })
       return try ids.compactMap { id in
         guard let stored = found[Data(id)] else { return nil }
         let visible = stored.unitPath.hasPrefix(unit.path) || stored.audienceNum.map(ancestors.contains) == true
@@ -161,7 +144,7 @@ extension SQLRecordStore {
           WHERE u.path >= ? AND u.path < ? AND r.deleted = 0 AND r.type = ?
         UNION
         SELECT r.id, r.version FROM records r
-          WHERE r.audience_num IN (\(ancestors.map { _ in "?" }.joined(separator: ","))) AND r.deleted = 0 AND r.type = ?
+          WHERE r.audience_num IN (\(placeholders(ancestors.count))) AND r.deleted = 0 AND r.type = ?
         ORDER BY 1
         """,
         [low, high, type.rawValue] as [any SQLBindable] + ancestors + [type.rawValue]

@@ -82,25 +82,16 @@ final class UnitCache {
     for chunk in stride(from: 0, to: mutationIDs.count, by: 500) {
       let slice = Array(mutationIDs[chunk..<min(mutationIDs.count, chunk + 500)])
       for row in try db.fetchAll(
-        "SELECT id, result, device_id FROM mutations WHERE id IN (\(Self.placeholders(slice.count)))", slice)
+        "SELECT id, result, device_id FROM mutations WHERE id IN (\(placeholders(slice.count)))", slice)
       {
         found[row[0]] = (row[1], row[2])
       }
     }
     results = found
     let recordIDs = Array(Set(mutations.map { Array($0.recordID) }))
-    for chunk in stride(from: 0, to: recordIDs.count, by: 500) {
-      let slice = recordIDs[chunk..<min(recordIDs.count, chunk + 500)]
-      for id in slice { records[id] = .some(nil) }
-      for row in try db.fetchAll(
-        """
-        SELECT \(StoredRecord.columns) FROM records r JOIN units u ON u.num = r.unit_num
-        WHERE r.id IN (\(Self.placeholders(slice.count)))
-        """, slice.map { Data($0) })
-      {
-        let record = StoredRecord(row: row)
-        records[record.id] = .some(record)
-      }
+    for id in recordIDs { records[id] = .some(nil) }
+    for (_, record) in try StoredRecord.fetchAll(db, ids: recordIDs.map { Data($0) }) {
+      records[record.id] = .some(record)
     }
   }
 
@@ -111,8 +102,6 @@ final class UnitCache {
     records[id] = .some(stored)
     return stored
   }
-
-  static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ",") }
 }
 
 /// A row of `records`, with its owner's id.
@@ -133,6 +122,24 @@ struct StoredRecord {
   static let columns = """
     r.id, r.type, r.unit_num, u.id, u.path, r.audience_num, r.version, r.deleted, r.hlc, r.seq, r.body, r.field_meta
     """
+
+  /// Records by id, 500 ids a statement.
+  static func fetchAll(_ db: any SQLSession, ids: [Data]) throws -> [Data: StoredRecord] {
+    var result: [Data: StoredRecord] = [:]
+    for chunk in stride(from: 0, to: ids.count, by: 500) {
+      let slice = Array(ids[chunk..<min(ids.count, chunk + 500)])
+      let rows = try db.fetchAll(
+        """
+        SELECT \(columns) FROM records r JOIN units u ON u.num = r.unit_num
+        WHERE r.id IN (\(placeholders(slice.count)))
+        """, slice)
+      for row in rows {
+        let record = StoredRecord(row: row)
+        result[Data(record.id)] = record
+      }
+    }
+    return result
+  }
 
   static func fetch(_ db: any SQLSession, id: [UInt8]) throws -> StoredRecord? {
     try db.fetchOne("SELECT \(columns) FROM records r JOIN units u ON u.num = r.unit_num WHERE r.id = ?", [Data(id)])

@@ -23,15 +23,8 @@ struct TwoServersPostgresTests {
     try await second.start()
     #expect(first.port > 0 && second.port > 0 && first.port != second.port)
 
-    let branch = first.folder.appendingPathComponent("branch")
+    let branch = try await enrolledBranch(first)  // through the first server
     let county = first.folder.appendingPathComponent("county")
-    let viaFirst = try await Tool.run(
-      "orgsync",
-      [
-        "enroll", "--server", "127.0.0.1:\(first.port)", "--code",
-        try await first.code(unit: "430521-100-001", role: "branch"),
-      ], home: branch)
-    #expect(viaFirst.status == 0, "\(viaFirst.err)")
     let viaSecond = try await Tool.run(
       "orgsync",
       [

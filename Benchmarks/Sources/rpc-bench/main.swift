@@ -181,25 +181,14 @@ func runClient(_ impl: String, port: Int, mode: String, seconds: Double) async t
     }
     report(impl: impl, mode: mode, seconds: seconds, latencies: latencies)
     await client.close()
-  case "grpc":
-    try await withGRPCClient(
-      transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
-    ) { client in
-      let latencies = try await measure(concurrency: concurrency, seconds: seconds) {
-        _ = try await client.unary(
-          request: ClientRequest(message: payload), descriptor: grpcMethod,
-          serializer: ProtobufSerializer<Entry>(), deserializer: ProtobufDeserializer<Entry>(),
-          options: .defaults
-        ) { try $0.message }
-      }
-      report(impl: impl, mode: mode, seconds: seconds, latencies: latencies)
-      client.beginGracefulShutdown()
+  case "grpc", "grpc-noflush":
+    // grpc-noflush: flush coalescing off, as grpc-swift-2's docs advise for latency-sensitive work.
+    let config = HTTP2ClientTransport.Posix.Config.defaults {
+      if impl == "grpc-noflush" { $0.connection.flushCoalescing = nil }
     }
-  case "grpc-noflush":
     try await withGRPCClient(
       transport: .http2NIOPosix(
-        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
-        config: .defaults { $0.connection.flushCoalescing = nil })
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: config)
     ) { client in
       let latencies = try await measure(concurrency: concurrency, seconds: seconds) {
         _ = try await client.unary(
