@@ -42,6 +42,11 @@ public struct RollUpBuilder: Sendable {
   var keptLate: [Key16] = []  // promises due in the period, fulfilled after their date
   var conversionsDue: [(Key16, Orgsync_V1_Date)] = []  // probationary a year or more, with their start
   var activistsReady: [(Key16, Orgsync_V1_Date)] = []  // activists a year or more, with their date
+  /// What the records say that turns into a figure only against today: kept as dated items
+  /// while records are added and judged in `build()`, so what a unit's records add does not
+  /// depend on the day (a unit's share can be kept and reused: RollUpPartial.swift).
+  var dated = Dated()
+  var datedResolved = false
   var tally = LifecycleTally()  // transfers, dues, assessments, follow-ups (RollUpLifecycle.swift)
   /// The 三会一课 frequencies the "behind schedule" list holds units to.
   public var lifeStandard = LifeStandard.standard
@@ -75,6 +80,23 @@ public struct RollUpBuilder: Sendable {
       commitmentsOverdue += o.commitmentsOverdue
       meetings += o.meetings
       serviceCases += o.serviceCases
+    }
+  }
+
+  /// The dated items (see `dated`), each with the slot it counts in.
+  struct Dated: Sendable {
+    var members: [(id: Key16, since: Orgsync_V1_Date, probationary: Bool, slot: Int)] = []
+    var lectures: [(speaker: Key16, held: Orgsync_V1_Date, unit: Key16)] = []  // held in the year
+    var liaison: [(cadre: Key16, until: Orgsync_V1_Date)] = []
+    var commitments: [(id: Key16, due: Orgsync_V1_Date, slot: Int)] = []  // due in the period, not kept
+    var inspections: [(id: Key16, due: Orgsync_V1_Date, slot: Int)] = []  // follow-up not done
+
+    mutating func append(_ o: Dated, slotMap: (Int) -> Int) {
+      members += o.members.map { ($0.id, $0.since, $0.probationary, slotMap($0.slot)) }
+      lectures += o.lectures
+      liaison += o.liaison
+      commitments += o.commitments.map { ($0.id, $0.due, slotMap($0.slot)) }
+      inspections += o.inspections.map { ($0.id, $0.due, slotMap($0.slot)) }
     }
   }
 
@@ -254,23 +276,14 @@ public struct RollUpBuilder: Sendable {
         counts[slot].leadingCadres += 1
         cadres[Key16(id)] = slot
       }
-      // Due lists: a year since probation began, or since becoming an activist, as of today.
+      // Due lists (judged against today in `build`): a year since probation began, or since
+      // becoming an activist.
       let status = f.int(N.memberStatus)
       if status == Orgsync_V1_MemberStatus.probationary.rawValue || status == Orgsync_V1_MemberStatus.activist.rawValue
       {
-        let since = f.date(
-          status == Orgsync_V1_MemberStatus.probationary.rawValue ? N.memberProbationStart : N.memberActivistOn)
-        var yearOn = since
-        yearOn.year += 1
-        if set(since), CalendarDate.compare(yearOn, today) <= 0 {
-          if status == Orgsync_V1_MemberStatus.probationary.rawValue {
-            conversionsDue.append((Key16(id), since))
-            tally.counts[slot].conversionsDue += 1
-          } else {
-            activistsReady.append((Key16(id), since))
-            tally.counts[slot].activistsReady += 1
-          }
-        }
+        let probationary = status == Orgsync_V1_MemberStatus.probationary.rawValue
+        let since = f.date(probationary ? N.memberProbationStart : N.memberActivistOn)
+        if set(since) { dated.members.append((Key16(id), since, probationary, slot)) }
       }
     case .report:
       guard f.int(N.reportYear) == Int(year), f.int(N.reportPeriod) == period.rawValue else { return }
@@ -288,18 +301,12 @@ public struct RollUpBuilder: Sendable {
         organisationalLife[unit, default: [Int](repeating: 0, count: 16)][0] += 1
       }
       // A cadre's lecture counts when given at the grass roots (到基层讲党课) and already held.
+      // (Judged in `build`: by then held, and at a grassroots unit.)
       let speaker = f.bytes(N.lectureSpeaker)
       let held = f.date(N.lectureDate)
-      if held.year == year, CalendarDate.compare(held, today) <= 0, !speaker.isEmpty,
-        units[unit]?.level == .grassroots
-      {
-        lectured.insert(Key16(speaker))
-      }
+      if held.year == year, !speaker.isEmpty { dated.lectures.append((Key16(speaker), held, unit)) }
     case .liaisonPoint:
-      let until = f.date(N.liaisonUntil)
-      if !set(until) || CalendarDate.compare(until, today) >= 0 {
-        liaison[Key16(f.bytes(N.liaisonCadre)), default: 0] += 1
-      }
+      dated.liaison.append((Key16(f.bytes(N.liaisonCadre)), f.date(N.liaisonUntil)))  // kept till `until`
     case .opinion:
       if within(f.date(N.opinionDate)) { counts[slot].opinions += 1 }
     case .problem:
@@ -327,16 +334,12 @@ public struct RollUpBuilder: Sendable {
       }
       if status == .fulfilled, set(fulfilled), CalendarDate.compare(fulfilled, due) <= 0 {
         counts[slot].commitmentsFulfilledOnTime += 1
-      } else if status != .fulfilled, CalendarDate.compare(due, today) < 0 {
-        counts[slot].commitmentsOverdue += 1
-        overdueCommitments.append(Key16(id))
+      } else if status != .fulfilled {
+        dated.commitments.append((Key16(id), due, slot))  // overdue once its date is behind today
       }
     case .inspection:
       let due = f.date(N.inspectionDue)
-      if set(due), CalendarDate.compare(due, today) < 0, !set(f.date(N.inspectionDone)) {
-        overdueInspections.append(Key16(id))
-        tally.counts[slot].inspectionsOverdue += 1
-      }
+      if set(due), !set(f.date(N.inspectionDone)) { dated.inspections.append((Key16(id), due, slot)) }
     case .meeting:
       if within(f.date(N.meetingDate)) {
         counts[slot].meetings += 1
@@ -359,13 +362,20 @@ public struct RollUpBuilder: Sendable {
     var slotMap: [Int: Int] = [:]
     for (otherSlot, key) in other.slotKeys.enumerated() {
       guard let slot = slotKeys.firstIndex(of: key) else { continue }
-      counts[slot].absorb(other.counts[otherSlot])
       slotMap[otherSlot] = slot
     }
+    merge(other, slotMap: slotMap)
+  }
+
+  /// Takes in another builder's records, its slots mapped onto this one's (an unmapped slot's
+  /// counters are dropped, as its records lie outside this subtree).
+  mutating func merge(_ other: RollUpBuilder, slotMap: [Int: Int]) {
+    for (otherSlot, slot) in slotMap { counts[slot].absorb(other.counts[otherSlot]) }
     tally.merge(other.tally, slotMap: slotMap)
     for (cadre, otherSlot) in other.cadres {
-      if let slot = slotKeys.firstIndex(of: other.slotKeys[otherSlot]) { cadres[cadre] = slot }
+      if let slot = slotMap[otherSlot] { cadres[cadre] = slot }
     }
+    dated.append(other.dated) { slotMap[$0] ?? $0 }
     lectured.formUnion(other.lectured)
     liaison.merge(other.liaison, uniquingKeysWith: +)
     let rank: (Orgsync_V1_ReportStatus) -> Int = {
@@ -382,8 +392,42 @@ public struct RollUpBuilder: Sendable {
     activistsReady += other.activistsReady
   }
 
+  /// Judges the dated items against today (once): the lists and counts that depend on the day.
+  mutating func resolveDated() {
+    guard !datedResolved else { return }
+    datedResolved = true
+    for m in dated.members {
+      var yearOn = m.since
+      yearOn.year += 1
+      guard CalendarDate.compare(yearOn, today) <= 0 else { continue }
+      if m.probationary {
+        conversionsDue.append((m.id, m.since))
+        tally.counts[m.slot].conversionsDue += 1
+      } else {
+        activistsReady.append((m.id, m.since))
+        tally.counts[m.slot].activistsReady += 1
+      }
+    }
+    // A cadre's lecture counts when given at the grass roots (到基层讲党课) and already held.
+    for l in dated.lectures where CalendarDate.compare(l.held, today) <= 0 && units[l.unit]?.level == .grassroots {
+      lectured.insert(l.speaker)
+    }
+    for point in dated.liaison where !set(point.until) || CalendarDate.compare(point.until, today) >= 0 {
+      liaison[point.cadre, default: 0] += 1
+    }
+    for c in dated.commitments where CalendarDate.compare(c.due, today) < 0 {
+      counts[c.slot].commitmentsOverdue += 1
+      overdueCommitments.append(c.id)
+    }
+    for i in dated.inspections where CalendarDate.compare(i.due, today) < 0 {
+      overdueInspections.append(i.id)
+      tally.counts[i.slot].inspectionsOverdue += 1
+    }
+  }
+
   public mutating func build() -> Orgsync_V1_RollUp {
     index()
+    resolveDated()
     for (slot, key) in slotKeys.enumerated() {
       let c = counts[slot]
       rows[key]?.row.members = c.members

@@ -61,6 +61,13 @@ struct LifecycleTally: Sendable {
   var reviews: [Key16: (slot: Int, grade: Int, day: Int)] = [:]  // member → the year's latest 民主评议
   var stars: [Key16: (slot: Int, stars: Int, day: Int)] = [:]  // unit → the year's latest rating
 
+  /// Whether an assessment (day, value) replaces the one kept: the later day, and on the same
+  /// day the higher value, so the result does not depend on the order records are read in.
+  static func supersedes(_ new: (Int, Int), _ kept: (Int, Int)?) -> Bool {
+    guard let kept else { return true }
+    return new.0 > kept.0 || (new.0 == kept.0 && new.1 >= kept.1)
+  }
+
   mutating func merge(_ o: LifecycleTally, slotMap: [Int: Int]) {
     for (otherSlot, c) in o.counts.enumerated() {
       if let slot = slotMap[otherSlot] { counts[slot].absorb(c) }
@@ -75,10 +82,10 @@ struct LifecycleTally: Sendable {
     }
     payments.merge(o.payments, uniquingKeysWith: +)
     firstPaid.merge(o.firstPaid) { min($0, $1) }
-    for (k, v) in o.reviews where (reviews[k]?.day ?? .min) <= v.day {
+    for (k, v) in o.reviews where Self.supersedes((v.day, v.grade), reviews[k].map { ($0.day, $0.grade) }) {
       reviews[k] = (slotMap[v.slot] ?? v.slot, v.grade, v.day)
     }
-    for (k, v) in o.stars where (stars[k]?.day ?? .min) <= v.day {
+    for (k, v) in o.stars where Self.supersedes((v.day, v.stars), stars[k].map { ($0.day, $0.stars) }) {
       stars[k] = (slotMap[v.slot] ?? v.slot, v.stars, v.day)
     }
   }
@@ -110,9 +117,15 @@ extension RollUpBuilder {
       case .leaderReview: tally.counts[slot].leaderReviews += 1
       case .democraticReview:
         let member = Key16(f.bytes(N.assessmentMember))
-        if (tally.reviews[member]?.day ?? .min) <= day { tally.reviews[member] = (slot, f.int(N.assessmentGrade), day) }
+        let grade = f.int(N.assessmentGrade)
+        if LifecycleTally.supersedes((day, grade), tally.reviews[member].map { ($0.day, $0.grade) }) {
+          tally.reviews[member] = (slot, grade, day)
+        }
       case .starRating:
-        if (tally.stars[unit]?.day ?? .min) <= day { tally.stars[unit] = (slot, f.int(N.assessmentStars), day) }
+        let stars = f.int(N.assessmentStars)
+        if LifecycleTally.supersedes((day, stars), tally.stars[unit].map { ($0.day, $0.stars) }) {
+          tally.stars[unit] = (slot, stars, day)
+        }
       case .pairing:
         let done = f.date(N.assessmentCompleted)
         if set(date), CalendarDate.compare(date, end) <= 0, !set(done) || CalendarDate.compare(done, end) > 0 {

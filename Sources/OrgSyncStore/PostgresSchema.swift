@@ -110,7 +110,20 @@ enum PostgresSchema {
         """,
         "CREATE TABLE health (k BIGINT PRIMARY KEY, at BIGINT NOT NULL)",
       ]
-    )
+    ),
+    (
+      // Roll-ups kept on write: each unit's share of a period, and the generation of its records.
+      "v2-rollup-partials",
+      [
+        "CREATE TABLE rollup_gen (unit_num BIGINT PRIMARY KEY, gen BIGINT NOT NULL)",
+        """
+        CREATE TABLE rollup_partials (
+          unit_num BIGINT NOT NULL, year BIGINT NOT NULL, period BIGINT NOT NULL, gen BIGINT NOT NULL,
+          body BYTEA NOT NULL, PRIMARY KEY (unit_num, year, period)
+        )
+        """,
+      ]
+    ),
   ]
 
   /// Applies the migrations not yet applied, under the store's exclusive lock (two servers

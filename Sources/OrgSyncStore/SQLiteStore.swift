@@ -205,5 +205,20 @@ public final class SQLiteStore: SQLRecordStore {
         try db.execute("UPDATE units SET code = ? WHERE id = ?", [unit.code, row[0] as Data])
       }
     }
+    // Roll-ups kept on write: each unit's share of a period, and the generation of its records.
+    migrator.registerMigration("v6-rollup-partials") { grdb in
+      try grdb.execute(
+        sql: """
+          CREATE TABLE rollup_gen (unit_num INTEGER PRIMARY KEY, gen INTEGER NOT NULL);
+          CREATE TABLE rollup_partials (
+            unit_num INTEGER NOT NULL,
+            year INTEGER NOT NULL,
+            period INTEGER NOT NULL,
+            gen INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (unit_num, year, period)
+          ) WITHOUT ROWID;
+          """)
+    }
   }
 }

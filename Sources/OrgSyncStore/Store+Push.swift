@@ -25,6 +25,7 @@ extension SQLRecordStore {
       outcome.results = try mutations.map {
         try self.apply($0, actor: actor, db: db, now: now, today: today, cache: cache, replay: options.replay)
       }
+      try MutationApplier.markRollUpStale(db, cache.rollUpStale)
       outcome.position = try Self.position(db).bytes
       return outcome
     }
@@ -277,6 +278,8 @@ struct MutationApplier {
           Data(recordID), m.type.rawValue, owner.num, audience, version, deleted,
           Int64(bitPattern: max(m.hlc, existing?.hlc ?? 0)), seq, Data(fields.bytes), Data(meta.bytes),
         ])
+      // Unit records are read afresh by every roll-up; any other record is in its unit's share.
+      if m.type != .orgUnit { cache.rollUpStale.formUnion([owner.num, existing?.unitNum].compactMap { $0 }) }
       var scopes = Set(owner.ancestorsOrSelf)
       if let existing, existing.unitNum != owner.num { scopes.formUnion(UnitRow.nums(existing.unitPath)) }
       var audiences = Set([audience].compactMap { $0 })
@@ -437,6 +440,24 @@ struct MutationApplier {
         "UPDATE units SET path = ? || substr(path, CAST(? AS INTEGER)) WHERE path >= ? AND path < ?",
         [newPath, unit.path.count + 1, low, high])
       try db.execute("UPDATE units SET parent_num = ? WHERE num = ?", [parent.num, unit.num])
+    }
+  }
+}
+
+extension MutationApplier {
+  /// Moves the roll-up generation of the units whose records a push changed (both units, when
+  /// a record changed hands), once per push and in its transaction: their kept roll-up shares
+  /// are no longer used (`SQLRecordStore.rollUp`). A unit marked by a mutation that was then
+  /// refused only costs its share being read again.
+  static func markRollUpStale(_ db: any SQLSession, _ units: Set<Int64>) throws {
+    let nums = units.sorted()
+    for start in stride(from: 0, to: nums.count, by: 500) {
+      let batch = nums[start..<min(nums.count, start + 500)]
+      try db.execute(
+        """
+        INSERT INTO rollup_gen (unit_num, gen) VALUES \(Array(repeating: "(?, 1)", count: batch.count).joined(separator: ", "))
+        ON CONFLICT (unit_num) DO UPDATE SET gen = rollup_gen.gen + 1
+        """, batch.map { $0 as any SQLBindable })
     }
   }
 }

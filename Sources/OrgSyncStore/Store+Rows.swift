@@ -74,6 +74,9 @@ final class UnitCache {
   var records: [[UInt8]: StoredRecord?] = [:]
   /// Stored results by mutation id, when the batch's ids were read up front (`prefetch`).
   var results: [Data: (result: Data, device: Data)]?
+  /// Units whose records this push wrote: their roll-up shares are stale once it commits
+  /// (`MutationApplier.markRollUpStale`).
+  var rollUpStale: Set<Int64> = []
 
   /// Reads the batch's existing records and already-seen mutation ids, 500 ids a statement.
   func prefetch(_ db: any SQLSession, _ mutations: [Orgsync_V1_Mutation]) throws {
