@@ -48,6 +48,8 @@ public struct RollUpBuilder: Sendable {
   var dated = Dated()
   var datedResolved = false
   var tally = LifecycleTally()  // transfers, dues, assessments, follow-ups (RollUpLifecycle.swift)
+  /// The unit's own members, when this builder computes a unit's share (`init(partialOf:)`).
+  var localMembers: Set<Key16>?
   /// The 三会一课 frequencies the "behind schedule" list holds units to.
   public var lifeStandard = LifeStandard.standard
   let rootKey: Key16
@@ -266,6 +268,7 @@ public struct RollUpBuilder: Sendable {
     guard let slot = branchOf[unit] else { return }
     switch type {
     case .member:
+      localMembers?.insert(Key16(id))
       addDues(member: Key16(id), unit: unit, slot: slot, f: f)
       let atEnd = statusAtEnd(f)
       if atEnd != 0 {  // a record of someone who had not yet applied is not counted for the period

@@ -49,6 +49,27 @@ struct LifecycleTally: Sendable {
     var since: Int32  // first month owed (probation's), 0 when unknown
   }
 
+  /// A party member's dues as a kept share gives them (`RollUpBuilder.absorb(partial:)`): the
+  /// first month the member is behind from, as far as the own unit's payments go.
+  struct SharedDues: Sendable {
+    var member: Key16
+    var slot: Int
+    var monthly: Int64
+    var since: Int32
+    var from: Int32
+  }
+
+  /// What kept shares add, in flat lists, so that a roll-up of two million members hashes none
+  /// of them: each unit's own members' dues with the payments its records hold for them, and
+  /// its own members' latest 民主评议. Payments and reviews a unit's records hold for members
+  /// elsewhere go into `payments` and `reviews`, as records read one by one do.
+  struct Shared: Sendable {
+    var dues: [SharedDues] = []
+    var payments: [(slot: Int, from: Int32, to: Int32, fen: Int64)] = []
+    var reviews: [(member: Key16, slot: Int, grade: Int, day: Int)] = []
+  }
+
+  var shared = Shared()
   var counts: [Counts] = []
   var transfers: [TransferSeen] = []
   /// Notices issued in the period, wherever their issuer sits (a county's notice reaches a
@@ -88,6 +109,13 @@ struct LifecycleTally: Sendable {
     for (k, v) in o.stars where Self.supersedes((v.day, v.stars), stars[k].map { ($0.day, $0.stars) }) {
       stars[k] = (slotMap[v.slot] ?? v.slot, v.stars, v.day)
     }
+    shared.dues += o.shared.dues.map { d in
+      var d = d
+      d.slot = slotMap[d.slot] ?? d.slot
+      return d
+    }
+    shared.payments += o.shared.payments.map { (slotMap[$0.slot] ?? $0.slot, $0.from, $0.to, $0.fen) }
+    shared.reviews += o.shared.reviews.map { ($0.member, slotMap[$0.slot] ?? $0.slot, $0.grade, $0.day) }
   }
 }
 
@@ -183,24 +211,44 @@ extension RollUpBuilder {
     // The year's owed months: January to the period's end, and not past the last owed month.
     let first = year * 100 + 1
     let last = min(Dues.month(end), lastOwedMonth)
+    // Per slot, then into the rows: the loops below run once per party member.
+    var due = [Int64](repeating: 0, count: slotKeys.count)
+    var paid = due
+    var behind = [UInt32](repeating: 0, count: slotKeys.count)
+    func owed(_ slot: Int, monthly: Int64, since: Int32) {
+      let owedFrom = max(first, since)
+      if last >= owedFrom { due[slot] += monthly * Int64(Dues.months(from: owedFrom, to: last)) }
+    }
+    func pay(_ slot: Int, _ p: (from: Int32, to: Int32, fen: Int64)) {
+      let a = max(p.from, first)
+      let b = min(p.to, last)
+      guard b >= a else { return }
+      let covered = Int64(Dues.months(from: p.from, to: p.to))
+      paid[slot] += p.fen * Int64(Dues.months(from: a, to: b)) / max(1, covered)
+    }
     for (member, info) in tally.duesMembers {
       // Only units that keep their dues ledger here (any payment recorded) are reckoned: the
       // others' members would all look unpaid.
-      guard let row = slotKeys[safe: info.slot], tally.firstPaid[info.unit] != nil else { continue }
-      let owedFrom = max(first, info.since)
-      if last >= owedFrom {
-        rows[row]?.row.duesDueFen += info.monthly * Int64(Dues.months(from: owedFrom, to: last))
+      guard slotKeys.indices.contains(info.slot), tally.firstPaid[info.unit] != nil else { continue }
+      owed(info.slot, monthly: info.monthly, since: info.since)
+      for p in tally.payments[member] ?? [] { pay(info.slot, p) }
+      if let months = arrearsMonths(member, info), months >= Dues.arrearsThreshold { behind[info.slot] += 1 }
+    }
+    let elsewhere = !tally.payments.isEmpty
+    for d in tally.shared.dues where slotKeys.indices.contains(d.slot) {
+      owed(d.slot, monthly: d.monthly, since: d.since)
+      var from = d.from
+      if elsewhere, let more = tally.payments[d.member] {  // paid through another unit's books
+        for p in more { pay(d.slot, p) }
+        if let last = more.map(\.to).max() { from = max(from, Dues.adding(1, to: last)) }
       }
-      for p in tally.payments[member] ?? [] {
-        let a = max(p.from, first)
-        let b = min(p.to, last)
-        guard b >= a else { continue }
-        let covered = Int64(Dues.months(from: p.from, to: p.to))
-        rows[row]?.row.duesPaidFen += p.fen * Int64(Dues.months(from: a, to: b)) / max(1, covered)
-      }
-      if let behind = arrearsMonths(member, info), behind >= Dues.arrearsThreshold {
-        rows[row]?.row.duesArrears += 1
-      }
+      if Dues.months(from: from, to: lastOwedMonth) >= Dues.arrearsThreshold { behind[d.slot] += 1 }
+    }
+    for p in tally.shared.payments where slotKeys.indices.contains(p.slot) { pay(p.slot, (p.from, p.to, p.fen)) }
+    for (slot, key) in slotKeys.enumerated() where due[slot] != 0 || paid[slot] != 0 || behind[slot] != 0 {
+      rows[key]?.row.duesDueFen += due[slot]
+      rows[key]?.row.duesPaidFen += paid[slot]
+      rows[key]?.row.duesArrears += behind[slot]
     }
     for (slot, key) in slotKeys.enumerated() {
       let c = tally.counts[slot]
@@ -217,10 +265,28 @@ extension RollUpBuilder {
       rows[key]?.row.targetsSet = c.targetsSet
       rows[key]?.row.targetsMet = c.targetsMet
     }
-    for (_, review) in tally.reviews {
-      guard let row = slotKeys[safe: review.slot] else { continue }
-      rows[row]?.row.membersReviewed += 1
-      if review.grade == Orgsync_V1_AssessmentGrade.incompetent.rawValue { rows[row]?.row.membersIncompetent += 1 }
+    // A member is rated once: the latest review wins, wherever it was recorded.
+    var reviewed = [UInt32](repeating: 0, count: slotKeys.count)
+    var unfit = reviewed
+    func rate(_ slot: Int, _ grade: Int) {
+      guard reviewed.indices.contains(slot) else { return }
+      reviewed[slot] += 1
+      if grade == Orgsync_V1_AssessmentGrade.incompetent.rawValue { unfit[slot] += 1 }
+    }
+    var reviews = tally.reviews
+    for r in tally.shared.reviews {
+      if !reviews.isEmpty, let other = reviews[r.member] {  // also rated in another unit's records
+        if LifecycleTally.supersedes((r.day, r.grade), (other.day, other.grade)) {
+          reviews[r.member] = (r.slot, r.grade, r.day)
+        }
+      } else {
+        rate(r.slot, r.grade)
+      }
+    }
+    for (_, review) in reviews { rate(review.slot, review.grade) }
+    for (slot, key) in slotKeys.enumerated() where reviewed[slot] != 0 {
+      rows[key]?.row.membersReviewed += reviewed[slot]
+      rows[key]?.row.membersIncompetent += unfit[slot]
     }
     for (unit, rating) in tally.stars where units[unit]?.level == .grassroots {
       guard let row = slotKeys[safe: rating.slot] else { continue }
@@ -228,9 +294,10 @@ extension RollUpBuilder {
       rows[row]?.row.stars += UInt32(max(0, rating.stars))
     }
     for unread in unreadNotices() { rows[slotKeys[unread.slot]]?.row.noticesUnread += 1 }
+    let codes = tally.transfers.isEmpty ? [:] : unitsByCode
     for t in tally.transfers {
       let issuerIn = branchOf[t.issuer]
-      let destination = unitsByCode[t.code]
+      let destination = codes[t.code]
       let destinationIn = destination.flatMap { branchOf[$0] }
       if t.status == Orgsync_V1_TransferStatus.issued.rawValue, let slot = issuerIn {
         rows[slotKeys[slot]]?.row.transfersInTransit += 1
@@ -282,6 +349,12 @@ extension RollUpBuilder {
       if let behind = arrearsMonths(member, info), behind >= Dues.arrearsThreshold {
         named.duesArrears.append((member.bytes, behind))
       }
+    }
+    for d in tally.shared.dues {
+      var from = d.from
+      if let last = tally.payments[d.member]?.map(\.to).max() { from = max(from, Dues.adding(1, to: last)) }
+      let behind = Dues.months(from: from, to: lastOwedMonth)
+      if behind >= Dues.arrearsThreshold { named.duesArrears.append((d.member.bytes, behind)) }
     }
     named.duesArrears.sort { $0.months > $1.months }
     named.noticesUnread = unreadNotices().map { ($0.notice.bytes, $0.unit.bytes) }

@@ -12,13 +12,14 @@ import OrgSyncProto
 /// hand-written rather than a protobuf message because it is not part of the protocol, and
 /// because reading 50,000 of them is the whole cost of a province's roll-up.
 extension RollUpBuilder {
-  static let partialVersion: UInt8 = 1
+  static let partialVersion: UInt8 = 2
 
   /// A builder for the records of `unit` alone.
   public init(partialOf unit: [UInt8], year: Int32, period: Orgsync_V1_ReportPeriod) {
     self.init(root: unit, year: year, period: period, today: CalendarDate.make(Int(year), 1, 1))
     addUnit(id: unit, unit: Orgsync_V1_OrgUnit())
     index()
+    localMembers = []
   }
 
   /// The share's encoding (call on a builder made by `init(partialOf:)` and fed its unit's
@@ -93,16 +94,30 @@ extension RollUpBuilder {
     }
     w.count(tally.receipts)
     for pair in tally.receipts { w.key(pair[0]) }
-    // A unit that keeps no dues ledger puts none of its members in any dues figure.
-    let dues = tally.firstPaid[rootKey] != nil ? Array(tally.duesMembers) : []
+    // Dues and 民主评议 of the unit's own members, reckoned as far as they can be without today
+    // (`LifecycleTally.shared`); what its records say of members elsewhere goes as it is. A
+    // unit that keeps no dues ledger puts none of its members in any dues figure.
+    let tracked = tally.firstPaid[rootKey]
+    let dues = tracked != nil ? Array(tally.duesMembers) : []
     w.count(dues)
     for (member, info) in dues {
+      let paid = tally.payments[member] ?? []
+      var from = max(tracked ?? 0, info.since)
+      if let last = paid.map(\.to).max() { from = max(from, Dues.adding(1, to: last)) }
       w.key(member)
       w.s(info.monthly)
       w.s(info.since)
+      w.s(from)
+      w.count(paid)
+      for p in paid {
+        w.s(p.from)
+        w.s(p.to)
+        w.s(p.fen)
+      }
     }
-    w.count(tally.payments)
-    for (member, paid) in tally.payments {
+    let foreignPayments = tally.payments.filter { tally.duesMembers[$0.key] == nil || tracked == nil }
+    w.count(foreignPayments)
+    for (member, paid) in foreignPayments {
       w.key(member)
       w.count(paid)
       for p in paid {
@@ -111,12 +126,15 @@ extension RollUpBuilder {
         w.s(p.fen)
       }
     }
-    w.optional(tally.firstPaid[rootKey].map { UInt64(bitPattern: Int64($0)) })
-    w.count(tally.reviews)
-    for (member, r) in tally.reviews {
-      w.key(member)
-      w.s(r.grade)
-      w.s(r.day)
+    let members = localMembers ?? []
+    for local in [true, false] {
+      let reviews = tally.reviews.filter { members.contains($0.key) == local }
+      w.count(reviews)
+      for (member, r) in reviews {
+        w.key(member)
+        w.s(r.grade)
+        w.s(r.day)
+      }
     }
     if let s = tally.stars[rootKey] {
       w.u(1)
@@ -130,87 +148,143 @@ extension RollUpBuilder {
 
   /// Adds a unit's share to this roll-up, as if its records had been added one by one. Throws
   /// (and adds nothing) when the bytes are not a share this version wrote: the caller reads
-  /// the unit's records instead.
+  /// the unit's records instead. A unit is either absorbed or fed record by record, never both.
   public mutating func absorb(partial bytes: UnsafeRawBufferPointer, unit unitID: [UInt8]) throws {
     index()
     let unit = Key16(unitID)
-    // Decoded into a one-unit builder first, then merged: a share cut short changes nothing.
-    var share = RollUpBuilder(partialOf: unitID, year: year, period: period)
-    var r = PartialReader(bytes: bytes)
-    guard try r.byte() == Self.partialVersion else { throw PartialReader.Malformed() }
-    var c = Counts()
-    c.members = try r.u32()
-    c.leadingCadres = try r.u32()
-    for i in 0..<16 { c.byStatus[i] = try r.u32() }
-    c.opinions = try r.u32()
-    c.problemsOpen = try r.u32()
-    c.problemsResolved = try r.u32()
-    c.resolveDays = try (0..<r.count()).map { _ in try r.int() }
-    c.commitmentsDue = try r.u32()
-    c.commitmentsFulfilledOnTime = try r.u32()
-    c.commitmentsOverdue = try r.u32()
-    c.meetings = try r.u32()
-    c.serviceCases = try r.u32()
-    share.counts[0] = c
-    var l = LifecycleTally.Counts()
-    l.inspectionsOverdue = try r.u32()
-    l.notices = try r.u32()
-    l.supportItems = try r.u32()
-    l.supportFen = try r.int64()
-    l.keptLate = try r.u32()
-    l.conversionsDue = try r.u32()
-    l.activistsReady = try r.u32()
-    l.pledges = try r.u32()
-    l.leaderReviews = try r.u32()
-    l.pairings = try r.u32()
-    l.targetsSet = try r.u32()
-    l.targetsMet = try r.u32()
-    share.tally.counts[0] = l
-    for _ in 0..<(try r.count()) { share.cadres[try r.key()] = 0 }
-    for _ in 0..<(try r.count()) {
-      share.dated.members.append((try r.key(), try r.date(), try r.u32() != 0, 0))
-    }
-    for _ in 0..<(try r.count()) { share.dated.lectures.append((try r.key(), try r.date(), unit)) }
-    for _ in 0..<(try r.count()) { share.dated.liaison.append((try r.key(), try r.date())) }
-    for _ in 0..<(try r.count()) { share.dated.commitments.append((try r.key(), try r.date(), 0)) }
-    for _ in 0..<(try r.count()) { share.dated.inspections.append((try r.key(), try r.date(), 0)) }
-    if let status = try r.optional() {
-      share.reported[unit] = Orgsync_V1_ReportStatus(rawValue: Int(truncatingIfNeeded: status)) ?? .unspecified
-    }
-    if let day = try r.optional() { share.submittedOn[unit] = Int(truncatingIfNeeded: Int64(bitPattern: day)) }
-    share.openProblems = try (0..<r.count()).map { _ in try r.key() }
-    share.keptLate = try (0..<r.count()).map { _ in try r.key() }
-    if try r.u32() != 0 { share.organisationalLife[unit] = try (0..<16).map { _ in try r.int() } }
-    for _ in 0..<(try r.count()) {
-      share.tally.transfers.append(
-        .init(id: try r.key(), issuer: unit, code: try r.string(), status: try r.int(), answered: try r.date()))
-    }
-    for _ in 0..<(try r.count()) { share.tally.notices.append((try r.key(), try r.key())) }
-    for _ in 0..<(try r.count()) { share.tally.receipts.insert([try r.key(), unit]) }
-    for _ in 0..<(try r.count()) {
-      let member = try r.key()
-      share.tally.duesMembers[member] = .init(slot: 0, unit: unit, monthly: try r.int64(), since: try r.int32())
-    }
-    for _ in 0..<(try r.count()) {
-      let member = try r.key()
-      share.tally.payments[member] = try (0..<r.count()).map { _ in (try r.int32(), try r.int32(), try r.int64()) }
-    }
-    if let month = try r.optional() {
-      share.tally.firstPaid[unit] = Int32(truncatingIfNeeded: Int64(bitPattern: month))
-    }
-    for _ in 0..<(try r.count()) {
-      let member = try r.key()
-      share.tally.reviews[member] = (0, try r.int(), try r.int())
-    }
-    if try r.u32() != 0 { share.tally.stars[unit] = (0, try r.int(), try r.int()) }
-    guard r.atEnd else { throw PartialReader.Malformed() }
-    if let slot = branchOf[unit] {
-      merge(share, slotMap: [0: slot])
-    } else {
+    // Decoded whole first, then added: a share cut short changes nothing.
+    var share = try Share(bytes, unit: unit)
+    guard let slot = branchOf[unit] else {
       // A unit no longer on record (dissolved and deleted): as when its records are read one
       // by one, only its transfers and notices still reach the subtree's figures.
-      tally.transfers += share.tally.transfers
-      tally.notices += share.tally.notices
+      tally.transfers += share.transfers
+      tally.notices += share.notices
+      return
+    }
+    counts[slot].absorb(share.counts)
+    tally.counts[slot].absorb(share.lifecycle)
+    for cadre in share.cadres { cadres[cadre] = slot }
+    for i in share.dated.members.indices { share.dated.members[i].slot = slot }
+    for i in share.dated.commitments.indices { share.dated.commitments[i].slot = slot }
+    for i in share.dated.inspections.indices { share.dated.inspections[i].slot = slot }
+    dated.append(share.dated) { $0 }
+    if let status = share.reported {
+      let rank: (Orgsync_V1_ReportStatus) -> Int = {
+        [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
+      }
+      if rank(status) >= rank(reported[unit] ?? .draft) { reported[unit] = status }
+    }
+    if let day = share.submittedOn { submittedOn[unit] = min(submittedOn[unit] ?? .max, day) }
+    openProblems += share.openProblems
+    keptLate += share.keptLate
+    if let life = share.organisationalLife {
+      organisationalLife[unit] = zip(organisationalLife[unit] ?? Array(repeating: 0, count: 16), life).map(+)
+    }
+    tally.transfers += share.transfers
+    tally.notices += share.notices
+    for notice in share.receipts { tally.receipts.insert([notice, unit]) }
+    for var d in share.dues {
+      d.slot = slot
+      tally.shared.dues.append(d)
+    }
+    for p in share.payments { tally.shared.payments.append((slot, p.from, p.to, p.fen)) }
+    for (member, paid) in share.foreignPayments { tally.payments[member, default: []] += paid }
+    for r in share.reviews { tally.shared.reviews.append((r.member, slot, r.grade, r.day)) }
+    for r in share.foreignReviews
+    where LifecycleTally.supersedes((r.day, r.grade), tally.reviews[r.member].map { ($0.day, $0.grade) }) {
+      tally.reviews[r.member] = (slot, r.grade, r.day)
+    }
+    if let s = share.stars,
+      LifecycleTally.supersedes((s.day, s.stars), tally.stars[unit].map { ($0.day, $0.stars) })
+    {
+      tally.stars[unit] = (slot, s.stars, s.day)
+    }
+  }
+
+  /// A share as decoded, before it is added (slots are filled in then).
+  struct Share {
+    var counts = Counts()
+    var lifecycle = LifecycleTally.Counts()
+    var cadres: [Key16] = []
+    var dated = Dated()
+    var reported: Orgsync_V1_ReportStatus?
+    var submittedOn: Int?
+    var openProblems: [Key16] = []
+    var keptLate: [Key16] = []
+    var organisationalLife: [Int]?
+    var transfers: [LifecycleTally.TransferSeen] = []
+    var notices: [(id: Key16, audience: Key16)] = []
+    var receipts: [Key16] = []
+    var dues: [LifecycleTally.SharedDues] = []
+    var payments: [(from: Int32, to: Int32, fen: Int64)] = []
+    var foreignPayments: [(Key16, [(from: Int32, to: Int32, fen: Int64)])] = []
+    var reviews: [(member: Key16, grade: Int, day: Int)] = []
+    var foreignReviews: [(member: Key16, grade: Int, day: Int)] = []
+    var stars: (stars: Int, day: Int)?
+
+    init(_ bytes: UnsafeRawBufferPointer, unit: Key16) throws {
+      var r = PartialReader(bytes: bytes)
+      guard try r.byte() == RollUpBuilder.partialVersion else { throw PartialReader.Malformed() }
+      var c = Counts()
+      c.members = try r.u32()
+      c.leadingCadres = try r.u32()
+      for i in 0..<16 { c.byStatus[i] = try r.u32() }
+      c.opinions = try r.u32()
+      c.problemsOpen = try r.u32()
+      c.problemsResolved = try r.u32()
+      c.resolveDays = try (0..<r.count()).map { _ in try r.int() }
+      c.commitmentsDue = try r.u32()
+      c.commitmentsFulfilledOnTime = try r.u32()
+      c.commitmentsOverdue = try r.u32()
+      c.meetings = try r.u32()
+      c.serviceCases = try r.u32()
+      counts = c
+      var l = LifecycleTally.Counts()
+      l.inspectionsOverdue = try r.u32()
+      l.notices = try r.u32()
+      l.supportItems = try r.u32()
+      l.supportFen = try r.int64()
+      l.keptLate = try r.u32()
+      l.conversionsDue = try r.u32()
+      l.activistsReady = try r.u32()
+      l.pledges = try r.u32()
+      l.leaderReviews = try r.u32()
+      l.pairings = try r.u32()
+      l.targetsSet = try r.u32()
+      l.targetsMet = try r.u32()
+      lifecycle = l
+      cadres = try (0..<r.count()).map { _ in try r.key() }
+      for _ in 0..<(try r.count()) { dated.members.append((try r.key(), try r.date(), try r.u32() != 0, 0)) }
+      for _ in 0..<(try r.count()) { dated.lectures.append((try r.key(), try r.date(), unit)) }
+      for _ in 0..<(try r.count()) { dated.liaison.append((try r.key(), try r.date())) }
+      for _ in 0..<(try r.count()) { dated.commitments.append((try r.key(), try r.date(), 0)) }
+      for _ in 0..<(try r.count()) { dated.inspections.append((try r.key(), try r.date(), 0)) }
+      if let status = try r.optional() {
+        reported = Orgsync_V1_ReportStatus(rawValue: Int(truncatingIfNeeded: status)) ?? .unspecified
+      }
+      if let day = try r.optional() { submittedOn = Int(truncatingIfNeeded: Int64(bitPattern: day)) }
+      openProblems = try (0..<r.count()).map { _ in try r.key() }
+      keptLate = try (0..<r.count()).map { _ in try r.key() }
+      if try r.u32() != 0 { organisationalLife = try (0..<16).map { _ in try r.int() } }
+      for _ in 0..<(try r.count()) {
+        transfers.append(
+          .init(id: try r.key(), issuer: unit, code: try r.string(), status: try r.int(), answered: try r.date()))
+      }
+      for _ in 0..<(try r.count()) { notices.append((try r.key(), try r.key())) }
+      receipts = try (0..<r.count()).map { _ in try r.key() }
+      for _ in 0..<(try r.count()) {
+        dues.append(
+          .init(member: try r.key(), slot: 0, monthly: try r.int64(), since: try r.int32(), from: try r.int32()))
+        for _ in 0..<(try r.count()) { payments.append((try r.int32(), try r.int32(), try r.int64())) }
+      }
+      for _ in 0..<(try r.count()) {
+        foreignPayments.append(
+          (try r.key(), try (0..<r.count()).map { _ in (try r.int32(), try r.int32(), try r.int64()) }))
+      }
+      reviews = try (0..<r.count()).map { _ in (try r.key(), try r.int(), try r.int()) }
+      foreignReviews = try (0..<r.count()).map { _ in (try r.key(), try r.int(), try r.int()) }
+      if try r.u32() != 0 { stars = (try r.int(), try r.int()) }
+      guard r.atEnd else { throw PartialReader.Malformed() }
     }
   }
 
