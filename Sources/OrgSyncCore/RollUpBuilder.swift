@@ -29,7 +29,7 @@ public struct RollUpBuilder: Sendable {
   var branchOf: [Key16: Int] = [:]  // unit → slot of the root's child above it (or of the root)
   var slotKeys: [Key16] = []  // slot → that child (or the root), by code
   var counts: [Counts] = []  // slot → what the records added (plain counters: the hot path)
-  var rows: [Key16: Accumulator] = [:]
+  var rows: [Accumulator] = []  // by slot, in `slotKeys` order (filled by `index()`)
   var cadres: [Key16: Int] = [:]  // cadre member id → slot
   var lectured: Set<Key16> = []
   var liaison: [Key16: Int] = [:]
@@ -174,14 +174,16 @@ public struct RollUpBuilder: Sendable {
   /// Call once all units are in: works out which child of the root each unit falls under.
   mutating func index() {
     guard branchOf.isEmpty, !units.isEmpty else { return }
+    var byKey: [Key16: Accumulator] = [:]
     for (key, info) in units where info.parent == rootKey || key == rootKey {
       var acc = Accumulator()
       acc.row.unitID = Data(info.id)
       acc.row.name = info.name
       acc.row.code = info.code
-      rows[key] = acc
+      byKey[key] = acc
     }
-    slotKeys = rows.keys.sorted { rows[$0]!.row.code < rows[$1]!.row.code }
+    slotKeys = byKey.keys.sorted { byKey[$0]!.row.code < byKey[$1]!.row.code }
+    rows = slotKeys.map { byKey[$0]! }
     counts = Array(repeating: Counts(), count: slotKeys.count)
     tally.counts = Array(repeating: .init(), count: slotKeys.count)
     let slotOf = Dictionary(uniqueKeysWithValues: slotKeys.enumerated().map { ($1, $0) })
@@ -198,8 +200,8 @@ public struct RollUpBuilder: Sendable {
       let row = child ?? rootKey
       guard let slot = slotOf[row] else { continue }
       branchOf[key] = slot
-      if let info = units[key], info.level == .grassroots, owesReport(info) { rows[row]?.row.units += 1 }
-      if let info = units[key], reports(key, info) { rows[row]?.row.reportsDue += 1 }
+      if let info = units[key], info.level == .grassroots, owesReport(info) { rows[slot].row.units += 1 }
+      if let info = units[key], reports(key, info) { rows[slot].row.reportsDue += 1 }
     }
   }
 
@@ -291,10 +293,7 @@ public struct RollUpBuilder: Sendable {
     case .report:
       guard f.int(N.reportYear) == Int(year), f.int(N.reportPeriod) == period.rawValue else { return }
       let status = Orgsync_V1_ReportStatus(rawValue: f.int(N.reportStatus)) ?? .unspecified
-      let rank: (Orgsync_V1_ReportStatus) -> Int = {
-        [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
-      }
-      if rank(status) >= rank(reported[unit] ?? .draft) { reported[unit] = status }
+      if Self.rank(status) >= Self.rank(reported[unit] ?? .draft) { reported[unit] = status }
       if status == .submitted || status == .acknowledged {
         let on = f.date(N.reportSubmitted)
         if set(on) { submittedOn[unit] = min(submittedOn[unit] ?? .max, CalendarDate.dayNumber(on)) }
@@ -381,10 +380,7 @@ public struct RollUpBuilder: Sendable {
     dated.append(other.dated) { slotMap[$0] ?? $0 }
     lectured.formUnion(other.lectured)
     liaison.merge(other.liaison, uniquingKeysWith: +)
-    let rank: (Orgsync_V1_ReportStatus) -> Int = {
-      [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
-    }
-    reported.merge(other.reported) { rank($0) >= rank($1) ? $0 : $1 }
+    reported.merge(other.reported) { Self.rank($0) >= Self.rank($1) ? $0 : $1 }
     submittedOn.merge(other.submittedOn) { min($0, $1) }
     openProblems += other.openProblems
     overdueCommitments += other.overdueCommitments
@@ -431,58 +427,55 @@ public struct RollUpBuilder: Sendable {
   public mutating func build() -> Orgsync_V1_RollUp {
     index()
     resolveDated()
-    for (slot, key) in slotKeys.enumerated() {
+    for slot in slotKeys.indices {
       let c = counts[slot]
-      rows[key]?.row.members = c.members
-      rows[key]?.row.leadingCadres = c.leadingCadres
-      rows[key]?.row.opinions = c.opinions
-      rows[key]?.row.problemsOpen = c.problemsOpen
-      rows[key]?.row.problemsResolved = c.problemsResolved
-      rows[key]?.row.commitmentsDue = c.commitmentsDue
-      rows[key]?.row.commitmentsFulfilledOnTime = c.commitmentsFulfilledOnTime
-      rows[key]?.row.commitmentsOverdue = c.commitmentsOverdue
-      rows[key]?.row.meetings = c.meetings
-      rows[key]?.row.serviceCases = c.serviceCases
-      rows[key]?.resolveDays = c.resolveDays
+      rows[slot].row.members = c.members
+      rows[slot].row.leadingCadres = c.leadingCadres
+      rows[slot].row.opinions = c.opinions
+      rows[slot].row.problemsOpen = c.problemsOpen
+      rows[slot].row.problemsResolved = c.problemsResolved
+      rows[slot].row.commitmentsDue = c.commitmentsDue
+      rows[slot].row.commitmentsFulfilledOnTime = c.commitmentsFulfilledOnTime
+      rows[slot].row.commitmentsOverdue = c.commitmentsOverdue
+      rows[slot].row.meetings = c.meetings
+      rows[slot].row.serviceCases = c.serviceCases
+      rows[slot].resolveDays = c.resolveDays
       for (status, count) in c.byStatus.enumerated() where count > 0 {
-        rows[key]?.byStatus[Orgsync_V1_MemberStatus(rawValue: status) ?? .unspecified] = count
+        rows[slot].byStatus[Orgsync_V1_MemberStatus(rawValue: status) ?? .unspecified] = count
       }
     }
     buildLifecycle()
     for (unit, held) in organisationalLife {
       guard let slot = branchOf[unit] else { continue }
-      let key = slotKeys[slot]
-      rows[key]?.row.generalMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchGeneral.rawValue])
-      rows[key]?.row.committeeMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchCommittee.rawValue])
-      rows[key]?.row.partyGroupMeetings += UInt32(held[Orgsync_V1_MeetingKind.partyGroup.rawValue])
-      rows[key]?.row.lectures += UInt32(held[0])
+      rows[slot].row.generalMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchGeneral.rawValue])
+      rows[slot].row.committeeMeetings += UInt32(held[Orgsync_V1_MeetingKind.branchCommittee.rawValue])
+      rows[slot].row.partyGroupMeetings += UInt32(held[Orgsync_V1_MeetingKind.partyGroup.rawValue])
+      rows[slot].row.lectures += UInt32(held[0])
     }
     let pastDeadline = CalendarDate.compare(today, deadline) > 0
     for (unit, info) in units where reports(unit, info) {
       guard let slot = branchOf[unit] else { continue }
-      let row = slotKeys[slot]
       let status = reported[unit] ?? .unspecified
       if status == .submitted || status == .acknowledged {
-        rows[row]?.row.reportsSubmitted += 1
+        rows[slot].row.reportsSubmitted += 1
         // Lateness is not forgiven by arriving: a report in after the deadline stays late.
         if let day = submittedOn[unit], day > CalendarDate.dayNumber(deadline) {
-          rows[row]?.row.reportsSubmittedLate += 1
+          rows[slot].row.reportsSubmittedLate += 1
           let daysLate = UInt32(day - CalendarDate.dayNumber(deadline))
-          let before = rows[row]?.row.maxDaysLate ?? 0
-          rows[row]?.row.maxDaysLate = max(before, daysLate)
+          let before = rows[slot].row.maxDaysLate
+          rows[slot].row.maxDaysLate = max(before, daysLate)
         }
       }
-      if status == .acknowledged { rows[row]?.row.reportsAcknowledged += 1 }
+      if status == .acknowledged { rows[slot].row.reportsAcknowledged += 1 }
       if status != .submitted, status != .acknowledged, pastDeadline {
-        rows[row]?.row.reportsLate += 1
-        rows[row]?.row.lateUnitIds.append(Data(info.id))
+        rows[slot].row.reportsLate += 1
+        rows[slot].row.lateUnitIds.append(Data(info.id))
       }
     }
     for (cadre, slot) in cadres {
-      let row = slotKeys[slot]
-      if !lectured.contains(cadre) { rows[row]?.row.cadresWithoutLecture += 1 }
+      if !lectured.contains(cadre) { rows[slot].row.cadresWithoutLecture += 1 }
       let points = liaison[cadre] ?? 0
-      if points == 0 || points > 2 { rows[row]?.row.cadresLiaisonOff += 1 }
+      if points == 0 || points > 2 { rows[slot].row.cadresLiaisonOff += 1 }
     }
     var total = Accumulator()
     total.row.unitID = Data(root)
@@ -492,7 +485,8 @@ public struct RollUpBuilder: Sendable {
     rollUp.year = year
     rollUp.period = period
     rollUp.asOf = String(format: "%04d-%02d-%02d", today.year, today.month, today.day)
-    for (id, var acc) in rows.sorted(by: { $0.value.row.code < $1.value.row.code }) {
+    for (slot, var acc) in rows.enumerated() {  // slots are in code order
+      let id = slotKeys[slot]
       acc.row.membersByStatus = Self.statusCounts(acc.byStatus)
       Self.setHeadcounts(&acc.row, acc.byStatus)
       acc.row.lateUnitIds.sort { $0.lexicographicallyPrecedes($1) }
@@ -507,6 +501,16 @@ public struct RollUpBuilder: Sendable {
     total.row.medianDaysToResolve = Self.median(total.resolveDays)
     rollUp.total = total.row
     return rollUp
+  }
+
+  /// How far a report has got: the best of a unit's reports for the period counts.
+  static func rank(_ status: Orgsync_V1_ReportStatus) -> Int {
+    switch status {
+    case .returned: 1
+    case .submitted: 2
+    case .acknowledged: 3
+    default: 0
+    }
   }
 
   /// Party members (full and probationary: those the Party counts as members) and the

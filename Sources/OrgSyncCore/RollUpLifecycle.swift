@@ -75,7 +75,12 @@ struct LifecycleTally: Sendable {
   /// Notices issued in the period, wherever their issuer sits (a county's notice reaches a
   /// township's roll-up), with their audience's root.
   var notices: [(id: Key16, audience: Key16)] = []
-  var receipts: Set<[Key16]> = []  // [notice, unit] pairs signed for
+  /// A notice a unit signed for.
+  struct Receipt: Hashable, Sendable {
+    var notice: Key16
+    var unit: Key16
+  }
+  var receipts: Set<Receipt> = []
   var duesMembers: [Key16: DuesMember] = [:]
   var payments: [Key16: [(from: Int32, to: Int32, fen: Int64)]] = [:]  // by member
   var firstPaid: [Key16: Int32] = [:]  // unit → first month it recorded a payment for
@@ -167,7 +172,7 @@ extension RollUpBuilder {
     case .notice:
       if within(f.date(N.noticeIssued)) { tally.counts[slot].notices += 1 }
     case .noticeReceipt:
-      tally.receipts.insert([Key16(f.bytes(N.receiptNotice)), unit])
+      tally.receipts.insert(.init(notice: Key16(f.bytes(N.receiptNotice)), unit: unit))
     case .supportItem:
       if within(f.date(N.supportDate)) {
         tally.counts[slot].supportItems += 1
@@ -245,25 +250,25 @@ extension RollUpBuilder {
       if Dues.months(from: from, to: lastOwedMonth) >= Dues.arrearsThreshold { behind[d.slot] += 1 }
     }
     for p in tally.shared.payments where slotKeys.indices.contains(p.slot) { pay(p.slot, (p.from, p.to, p.fen)) }
-    for (slot, key) in slotKeys.enumerated() where due[slot] != 0 || paid[slot] != 0 || behind[slot] != 0 {
-      rows[key]?.row.duesDueFen += due[slot]
-      rows[key]?.row.duesPaidFen += paid[slot]
-      rows[key]?.row.duesArrears += behind[slot]
+    for slot in slotKeys.indices where due[slot] != 0 || paid[slot] != 0 || behind[slot] != 0 {
+      rows[slot].row.duesDueFen += due[slot]
+      rows[slot].row.duesPaidFen += paid[slot]
+      rows[slot].row.duesArrears += behind[slot]
     }
-    for (slot, key) in slotKeys.enumerated() {
+    for slot in slotKeys.indices {
       let c = tally.counts[slot]
-      rows[key]?.row.inspectionsOverdue = c.inspectionsOverdue
-      rows[key]?.row.notices = c.notices
-      rows[key]?.row.supportItems = c.supportItems
-      rows[key]?.row.supportFen = c.supportFen
-      rows[key]?.row.commitmentsKeptLate = c.keptLate
-      rows[key]?.row.conversionsDue = c.conversionsDue
-      rows[key]?.row.activistsReady = c.activistsReady
-      rows[key]?.row.pledgesPublic = c.pledges
-      rows[key]?.row.leaderReviews = c.leaderReviews
-      rows[key]?.row.pairingsActive = c.pairings
-      rows[key]?.row.targetsSet = c.targetsSet
-      rows[key]?.row.targetsMet = c.targetsMet
+      rows[slot].row.inspectionsOverdue = c.inspectionsOverdue
+      rows[slot].row.notices = c.notices
+      rows[slot].row.supportItems = c.supportItems
+      rows[slot].row.supportFen = c.supportFen
+      rows[slot].row.commitmentsKeptLate = c.keptLate
+      rows[slot].row.conversionsDue = c.conversionsDue
+      rows[slot].row.activistsReady = c.activistsReady
+      rows[slot].row.pledgesPublic = c.pledges
+      rows[slot].row.leaderReviews = c.leaderReviews
+      rows[slot].row.pairingsActive = c.pairings
+      rows[slot].row.targetsSet = c.targetsSet
+      rows[slot].row.targetsMet = c.targetsMet
     }
     // A member is rated once: the latest review wins, wherever it was recorded.
     var reviewed = [UInt32](repeating: 0, count: slotKeys.count)
@@ -284,27 +289,27 @@ extension RollUpBuilder {
       }
     }
     for (_, review) in reviews { rate(review.slot, review.grade) }
-    for (slot, key) in slotKeys.enumerated() where reviewed[slot] != 0 {
-      rows[key]?.row.membersReviewed += reviewed[slot]
-      rows[key]?.row.membersIncompetent += unfit[slot]
+    for slot in slotKeys.indices where reviewed[slot] != 0 {
+      rows[slot].row.membersReviewed += reviewed[slot]
+      rows[slot].row.membersIncompetent += unfit[slot]
     }
     for (unit, rating) in tally.stars where units[unit]?.level == .grassroots {
-      guard let row = slotKeys[safe: rating.slot] else { continue }
-      rows[row]?.row.unitsRated += 1
-      rows[row]?.row.stars += UInt32(max(0, rating.stars))
+      guard rows.indices.contains(rating.slot) else { continue }
+      rows[rating.slot].row.unitsRated += 1
+      rows[rating.slot].row.stars += UInt32(max(0, rating.stars))
     }
-    for unread in unreadNotices() { rows[slotKeys[unread.slot]]?.row.noticesUnread += 1 }
+    for unread in unreadNotices() { rows[unread.slot].row.noticesUnread += 1 }
     let codes = tally.transfers.isEmpty ? [:] : unitsByCode
     for t in tally.transfers {
       let issuerIn = branchOf[t.issuer]
       let destination = codes[t.code]
       let destinationIn = destination.flatMap { branchOf[$0] }
       if t.status == Orgsync_V1_TransferStatus.issued.rawValue, let slot = issuerIn {
-        rows[slotKeys[slot]]?.row.transfersInTransit += 1
+        rows[slot].row.transfersInTransit += 1
       }
       guard t.status == Orgsync_V1_TransferStatus.accepted.rawValue, t.answered.year == year else { continue }
-      if let slot = issuerIn, destinationIn == nil { rows[slotKeys[slot]]?.row.transfersOut += 1 }
-      if let slot = destinationIn, issuerIn == nil { rows[slotKeys[slot]]?.row.transfersIn += 1 }
+      if let slot = issuerIn, destinationIn == nil { rows[slot].row.transfersOut += 1 }
+      if let slot = destinationIn, issuerIn == nil { rows[slot].row.transfersIn += 1 }
     }
   }
 
@@ -324,7 +329,7 @@ extension RollUpBuilder {
       // An audience this builder does not know lies above the root (the server feeds only the
       // subtree's units): every unit here was addressed.
       for notice in tally.notices where chain.contains(notice.audience) || units[notice.audience] == nil {
-        if !tally.receipts.contains([notice.id, key]) { unread.append((notice.id, key, slot)) }
+        if !tally.receipts.contains(.init(notice: notice.id, unit: key)) { unread.append((notice.id, key, slot)) }
       }
     }
     return unread

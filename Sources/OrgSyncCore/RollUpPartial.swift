@@ -93,7 +93,7 @@ extension RollUpBuilder {
       w.key(n.audience)
     }
     w.count(tally.receipts)
-    for pair in tally.receipts { w.key(pair[0]) }
+    for receipt in tally.receipts { w.key(receipt.notice) }
     // Dues and 民主评议 of the unit's own members, reckoned as far as they can be without today
     // (`LifecycleTally.shared`); what its records say of members elsewhere goes as it is. A
     // unit that keeps no dues ledger puts none of its members in any dues figure.
@@ -169,10 +169,7 @@ extension RollUpBuilder {
     for i in share.dated.inspections.indices { share.dated.inspections[i].slot = slot }
     dated.append(share.dated) { $0 }
     if let status = share.reported {
-      let rank: (Orgsync_V1_ReportStatus) -> Int = {
-        [.draft: 0, .returned: 1, .submitted: 2, .acknowledged: 3][$0] ?? 0
-      }
-      if rank(status) >= rank(reported[unit] ?? .draft) { reported[unit] = status }
+      if Self.rank(status) >= Self.rank(reported[unit] ?? .draft) { reported[unit] = status }
     }
     if let day = share.submittedOn { submittedOn[unit] = min(submittedOn[unit] ?? .max, day) }
     openProblems += share.openProblems
@@ -182,7 +179,7 @@ extension RollUpBuilder {
     }
     tally.transfers += share.transfers
     tally.notices += share.notices
-    for notice in share.receipts { tally.receipts.insert([notice, unit]) }
+    for notice in share.receipts { tally.receipts.insert(.init(notice: notice, unit: unit)) }
     for var d in share.dues {
       d.slot = slot
       tally.shared.dues.append(d)
