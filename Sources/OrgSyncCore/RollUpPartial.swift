@@ -1,9 +1,11 @@
+import Foundation
 import OrgSyncProto
+import Synchronization
 
 /// A unit's share of a roll-up: what its own records add to any roll-up of one period, whatever
-/// the root asked for and whatever the day. The server keeps one per unit and period and drops
-/// it in the transaction that changes any of the unit's records, so a roll-up reads a few bytes
-/// per unit instead of every record (ARCHITECTURE.md, "Roll-ups kept on write").
+/// the root asked for and whatever the day. The server keeps one per unit and period, marked out
+/// of date in the transaction that changes any of the unit's records, so a roll-up reads a few
+/// bytes per unit instead of every record (ARCHITECTURE.md, "Roll-ups kept on write").
 ///
 /// A share is a `RollUpBuilder` fed with one unit's records only (that unit as its root, one
 /// slot); nothing in it depends on today (`RollUpBuilder.dated`) or on where the unit sits.
@@ -154,6 +156,7 @@ extension RollUpBuilder {
     let unit = Key16(unitID)
     // Decoded whole first, then added: a share cut short changes nothing.
     var share = try Share(bytes, unit: unit)
+    fed = true
     guard let slot = branchOf[unit] else {
       // A unit no longer on record (dissolved and deleted): as when its records are read one
       // by one, only its transfers and notices still reach the subtree's figures.
@@ -287,6 +290,38 @@ extension RollUpBuilder {
 
   public mutating func absorb(partial bytes: [UInt8], unit: [UInt8]) throws {
     try bytes.withUnsafeBytes { try absorb(partial: $0, unit: unit) }
+  }
+
+  /// Adds many units' shares, as `absorb(partial:unit:)` one by one would, on up to two
+  /// cores: each half of the shares goes into its own copy of this builder (as it stands: the
+  /// units in, no record or share yet), and the halves are merged. Decoding and adding shares
+  /// is most of a warm roll-up; the shares were read in one snapshot by the caller, so the
+  /// figures still come from one moment. Returns the indices of the shares that could not be
+  /// read (another version's encoding, bytes cut short): the caller reads those units' records.
+  public mutating func absorb(shares: [(unit: [UInt8], bytes: [UInt8])]) -> [Int] {
+    precondition(!fed, "absorb(shares:) starts from a builder with units only")
+    index()
+    // Below a few hundred shares the second core's copy and the merge cost more than they save.
+    let parts = shares.count >= 200 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1
+    @Sendable func absorbPart(_ part: Int, into builder: inout RollUpBuilder) -> [Int] {
+      var unread: [Int] = []
+      for i in stride(from: part, to: shares.count, by: parts) {
+        do { try builder.absorb(partial: shares[i].bytes, unit: shares[i].unit) } catch { unread.append(i) }
+      }
+      return unread
+    }
+    guard parts > 1 else { return absorbPart(0, into: &self) }
+    let base = self
+    let done = Mutex<[(part: Int, builder: RollUpBuilder, unread: [Int])]>([])
+    DispatchQueue.concurrentPerform(iterations: parts) { part in
+      var builder = base
+      let unread = absorbPart(part, into: &builder)
+      done.withLock { $0.append((part, builder, unread)) }
+    }
+    let halves = done.withLock { $0 }.sorted { $0.part < $1.part }
+    self = halves[0].builder
+    for other in halves.dropFirst() { merge(other.builder) }
+    return halves.flatMap(\.unread).sorted()
   }
 }
 

@@ -170,4 +170,53 @@ struct KeptRollUpTests {
     #expect(after.opinions == kept.opinions + 1)
     try await Self.expectKeptEqualsRecomputed(books, "after the new member")
   }
+
+  @Test("shares added on two cores give what they give one by one; a share that cannot be read is named, not added")
+  func sharesOnTwoCores() throws {
+    var options = SampleCounty.Options()
+    options.townships = 10  // 251 units: enough for the shares to be split between cores
+    options.membersPerVillage = 12
+    let sample = SampleCounty(options: options)
+    let today = CalendarDate.make(2026, 10, 20)
+    func records(of unit: [UInt8]?) -> [(Orgsync_V1_RecordType, [UInt8], [UInt8], [UInt8])] {
+      sample.records.filter { !$0.delete && (unit == nil || Array($0.unitID) == unit) }.map {
+        (RecordKinds.type(of: $0.body), Array($0.recordID), Array($0.unitID), RecordKinds.bytes(of: $0.body))
+      }
+    }
+    var partials: [[UInt8]: RollUpBuilder] = [:]
+    for (id, _) in sample.units { partials[id] = RollUpBuilder(partialOf: id, year: 2026, period: .q3) }
+    for (type, id, unit, bytes) in records(of: nil) {
+      partials[unit]?.add(type: type, id: id, unitID: unit, bytes: bytes)
+    }
+    let shares = sample.units.map { (unit: $0.id, bytes: partials[$0.id]!.partialBytes()) }
+    func empty() -> RollUpBuilder {
+      var builder = RollUpBuilder(root: sample.countyID, year: 2026, period: .q3, today: today)
+      for (id, unit) in sample.units { builder.addUnit(id: id, unit: unit) }
+      return builder
+    }
+    var fromRecords = empty()
+    for (type, id, unit, bytes) in records(of: nil) { fromRecords.add(type: type, id: id, unitID: unit, bytes: bytes) }
+    let expected = fromRecords.build()
+    #expect(expected.total.members > 0 && expected.total.opinions > 0 && expected.rows.count == 11)
+
+    var oneByOne = empty()
+    for share in shares { try oneByOne.absorb(partial: share.bytes, unit: share.unit) }
+    var together = empty()
+    #expect(together.absorb(shares: shares).isEmpty)
+    let (byOne, byTwo) = (oneByOne.build(), together.build())
+    #expect(byOne == expected, "one by one: \(Self.difference(byOne, expected))")
+    #expect(byTwo == expected, "on two cores: \(Self.difference(byTwo, expected))")
+
+    // A share of another version: named, left out; its village's records read instead.
+    let village = try #require(shares.firstIndex { $0.unit == sample.villageIDs[3] })
+    var withUnreadable = shares
+    withUnreadable[village].bytes = [0xFF, 1, 2]
+    var partly = empty()
+    #expect(partly.absorb(shares: withUnreadable) == [village])
+    for (type, id, unit, bytes) in records(of: sample.villageIDs[3]) {
+      partly.add(type: type, id: id, unitID: unit, bytes: bytes)
+    }
+    let mended = partly.build()
+    #expect(mended == expected, "mended: \(Self.difference(mended, expected))")
+  }
 }
