@@ -47,7 +47,6 @@ public struct RollUpBuilder: Sendable {
   /// depend on the day (a unit's share can be kept and reused: RollUpPartial.swift).
   var dated = Dated()
   var datedResolved = false
-  var fed = false  // a record or a share is in (`absorb(shares:)` copies a builder without any)
   var tally = LifecycleTally()  // transfers, dues, assessments, follow-ups (RollUpLifecycle.swift)
   /// The unit's own members, when this builder computes a unit's share (`init(partialOf:)`).
   var localMembers: Set<Key16>?
@@ -256,7 +255,6 @@ public struct RollUpBuilder: Sendable {
     bytes: UnsafeRawBufferPointer
   ) {
     index()
-    fed = true
     let unit = Key16(unitID)
     let f = RollUpFields(bytes: bytes)
     if type == .notice, within(f.date(N.noticeIssued)) {  // its audience may be here though its issuer is above
@@ -374,7 +372,6 @@ public struct RollUpBuilder: Sendable {
   /// Takes in another builder's records, its slots mapped onto this one's (an unmapped slot's
   /// counters are dropped, as its records lie outside this subtree).
   mutating func merge(_ other: RollUpBuilder, slotMap: [Int: Int]) {
-    fed = fed || other.fed
     for (otherSlot, slot) in slotMap { counts[slot].absorb(other.counts[otherSlot]) }
     tally.merge(other.tally, slotMap: slotMap)
     for (cadre, otherSlot) in other.cadres {

@@ -171,10 +171,10 @@ struct KeptRollUpTests {
     try await Self.expectKeptEqualsRecomputed(books, "after the new member")
   }
 
-  @Test("shares added on two cores give what they give one by one; a share that cannot be read is named, not added")
-  func sharesOnTwoCores() throws {
+  @Test("a county's shares added together give what its records give; a share that cannot be read is named, not added")
+  func sharesTogether() throws {
     var options = SampleCounty.Options()
-    options.townships = 10  // 251 units: enough for the shares to be split between cores
+    options.townships = 10  // 251 units
     options.membersPerVillage = 12
     let sample = SampleCounty(options: options)
     let today = CalendarDate.make(2026, 10, 20)
@@ -203,9 +203,9 @@ struct KeptRollUpTests {
     for share in shares { try oneByOne.absorb(partial: share.bytes, unit: share.unit) }
     var together = empty()
     #expect(together.absorb(shares: shares).isEmpty)
-    let (byOne, byTwo) = (oneByOne.build(), together.build())
+    let (byOne, all) = (oneByOne.build(), together.build())
     #expect(byOne == expected, "one by one: \(Self.difference(byOne, expected))")
-    #expect(byTwo == expected, "on two cores: \(Self.difference(byTwo, expected))")
+    #expect(all == expected, "together: \(Self.difference(all, expected))")
 
     // A share of another version: named, left out; its village's records read instead.
     let village = try #require(shares.firstIndex { $0.unit == sample.villageIDs[3] })
