@@ -288,21 +288,6 @@ extension RollUpBuilder {
   public mutating func absorb(partial bytes: [UInt8], unit: [UInt8]) throws {
     try bytes.withUnsafeBytes { try absorb(partial: $0, unit: unit) }
   }
-
-  /// Adds many units' shares, as `absorb(partial:unit:)` one by one. Returns the indices of the
-  /// shares that could not be read (another version's encoding, bytes cut short): the caller
-  /// reads those units' records instead.
-  ///
-  /// One core on purpose: splitting the shares between two copies of the builder and merging
-  /// them was measured slower (a county's warm roll-up 12–13 ms against 7.5–7.9 ms, a province's
-  /// no faster), as the merge and the copies cost what the second core saves.
-  public mutating func absorb(shares: [(unit: [UInt8], bytes: [UInt8])]) -> [Int] {
-    var unread: [Int] = []
-    for (i, share) in shares.enumerated() {
-      do { try absorb(partial: share.bytes, unit: share.unit) } catch { unread.append(i) }
-    }
-    return unread
-  }
 }
 
 extension Key16 {

@@ -32,7 +32,6 @@ extension SQLRecordStore {
       // Every unit row in the subtree (a dissolved unit's transfers and notices still count),
       // with its share when that share is current.
       var missing: [Int64: [UInt8]] = [:]
-      var current: [(num: Int64, unit: [UInt8], bytes: [UInt8])] = []
       try db.scan(
         """
         SELECT u.num, u.id, CASE WHEN p.gen = coalesce(g.gen, 0) THEN p.body END, u.id FROM units u
@@ -41,14 +40,8 @@ extension SQLRecordStore {
         WHERE u.path >= ? AND u.path < ?
         """, [Int64(year), Int64(period.rawValue), low, high]
       ) { num, id, share, _ in
-        if share.isEmpty {
-          missing[Int64(num)] = [UInt8](id)
-        } else {
-          current.append((Int64(num), [UInt8](id), [UInt8](share)))
-        }
-      }
-      for unread in builder.absorb(shares: current.map { ($0.unit, $0.bytes) }) {
-        missing[current[unread].num] = current[unread].unit
+        let unit = [UInt8](id)
+        if share.isEmpty || (try? builder.absorb(partial: share, unit: unit)) == nil { missing[Int64(num)] = unit }
       }
       let fresh = try Self.computeShares(db, units: missing, year: year, period: period)
       for share in fresh { try builder.absorb(partial: share.body, unit: missing[share.num]!) }
