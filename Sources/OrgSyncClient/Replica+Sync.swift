@@ -340,12 +340,46 @@ extension Replica {
     }
   }
 
+  /// Which of a conflict's two values was typed on this PC, as the person there sees it.
+  public enum ConflictSide: Sendable, Equatable {
+    /// This PC's value is the one kept now.
+    case typedHereKept
+    /// This PC's value lost to one typed elsewhere.
+    case typedHereLost
+    /// Both were typed elsewhere (a committee looking at its branches' conflict).
+    case elsewhere
+  }
+
+  /// Known from the mutation ids: this PC keeps what it sent (180 days), what waits to be sent
+  /// and what was refused.
+  public func side(of conflict: Orgsync_V1_Conflict) throws -> ConflictSide {
+    let ours = { (id: Data) -> Bool in
+      guard !id.isEmpty else { return false }
+      return try self.writer.read { db in
+        try Bool.fetchOne(
+          db,
+          sql: """
+            SELECT EXISTS (SELECT 1 FROM sent WHERE mutation_id = ?1)
+              OR EXISTS (SELECT 1 FROM outbox WHERE mutation_id = ?1)
+              OR EXISTS (SELECT 1 FROM rejected WHERE mutation_id = ?1)
+            """, arguments: [id]) ?? false
+      }
+    }
+    if try ours(conflict.loserMutationID) { return .typedHereLost }
+    if try ours(conflict.winnerMutationID) { return .typedHereKept }
+    return .elsewhere
+  }
+
   /// How to settle a conflict.
   public enum Resolution: Sendable {
-    /// Put back the losing value (this device's, usually).
+    /// The value typed on this PC, whether it is the one kept now or the one that lost.
     case keepMine
-    /// Accept the value the server kept.
+    /// The value typed on the other PC.
     case keepTheirs
+    /// The value the server keeps now.
+    case keepKept
+    /// The value that lost.
+    case keepLost
     /// Set the fields to new values.
     case edit(Orgsync_V1_RecordBody)
   }
@@ -357,15 +391,26 @@ extension Replica {
     guard let conflict = try conflicts(includeResolved: false).first(where: { $0.id == Data(conflictID) }) else {
       throw ReplicaError("there is no open conflict with this id")
     }
+    var choice = resolution
+    switch (resolution, try side(of: conflict)) {
+    case (.keepMine, .typedHereKept), (.keepTheirs, .typedHereLost): choice = .keepKept
+    case (.keepMine, .typedHereLost), (.keepTheirs, .typedHereKept): choice = .keepLost
+    case (.keepMine, .elsewhere), (.keepTheirs, .elsewhere):
+      throw ReplicaError("neither value was typed on this PC: keep the value kept now, or the one that lost")
+    default: break
+    }
     var mutation: Orgsync_V1_Mutation?
-    switch resolution {
-    case .keepTheirs:
+    switch choice {
+    case .keepKept, .keepMine, .keepTheirs:
       mutation = nil
+    case .keepLost where conflict.kind == .moveVsEdit && !RecordKinds.bytes(of: conflict.loser).isEmpty:
+      // An edit that was not applied because its author could not edit where the record went.
+      mutation = try update([UInt8](conflict.recordID), fields: conflict.fields, from: conflict.loser)
     case _ where conflict.kind == .moveVsEdit:
       mutation = nil  // both changes stand; settling it says "seen" (move the record back to undo)
-    case .keepMine where conflict.kind == .deleteVsEdit || conflict.kind == .editVsDelete:
+    case .keepLost where conflict.kind == .deleteVsEdit || conflict.kind == .editVsDelete:
       mutation = try delete([UInt8](conflict.recordID))  // the losing side was the delete
-    case .keepMine:
+    case .keepLost:
       mutation = try update([UInt8](conflict.recordID), fields: conflict.fields, from: conflict.loser)
     case .edit(let body):
       mutation = try update([UInt8](conflict.recordID), fields: conflict.fields, from: body)

@@ -3,13 +3,16 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OrgSyncRPC
 import OrgSyncStore
 import Prometheus
 import ServiceLifecycle
 
-/// The admin port: `GET /metrics` in Prometheus text format, `GET /health` for probes (200 and
-/// "ok" when the database can be written and the disk has room; 503 with the reason
-/// otherwise). Plain HTTP/1.1 on its own port (bind it to 127.0.0.1 or an admin network).
+/// The admin port: `GET /metrics` in Prometheus text format; `GET /health` for monitoring (200
+/// and "ok" only when a device could sync now: the sync listener accepts, the database can be
+/// written and the disk has room; 503 with the reason otherwise); `GET /live` for a supervisor
+/// (200 while the process answers at all: restarting a server whose disk is full cures nothing).
+/// Plain HTTP/1.1 on its own port (bind it to 127.0.0.1 or an admin network).
 public final class AdminServer: Service, Sendable {
   let host: String
   let port: Int
@@ -29,10 +32,31 @@ public final class AdminServer: Service, Sendable {
   }
 
   public func run() async throws {
+    let channel: any Channel
+    do {
+      channel = try await bindChannel()
+    } catch {
+      throw ListenerError(error, host: host, port: port, what: "the admin port")
+    }
+    logger.info("admin port", metadata: ["address": "\(channel.localAddress!)"])
+    // Ends on graceful shutdown and on cancellation alike (a failed start cancels the group,
+    // and a service that waits on a future regardless would keep the process alive).
+    try await withTaskCancellationHandler {
+      try await withGracefulShutdownHandler {
+        try await channel.closeFuture.get()
+      } onGracefulShutdown: {
+        channel.close(promise: nil)
+      }
+    } onCancel: {
+      channel.close(promise: nil)
+    }
+  }
+
+  private func bindChannel() async throws -> any Channel {
     let registry = self.registry
     let health = self.health
     let logger = self.logger
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
         channel.pipeline.configureHTTPServerPipeline().flatMap {
@@ -40,12 +64,6 @@ public final class AdminServer: Service, Sendable {
         }
       }
       .bind(host: host, port: port).get()
-    logger.info("admin port", metadata: ["address": "\(channel.localAddress!)"])
-    try await withGracefulShutdownHandler {
-      try await channel.closeFuture.get()
-    } onGracefulShutdown: {
-      channel.close(promise: nil)
-    }
   }
 }
 
@@ -75,6 +93,8 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         let state = await health()
         Gauge(label: "orgsync_database_bytes").record(state.databaseBytes)
         return (.ok, registry.emitToBuffer())
+      case "/live":
+        return (.ok, Array("alive\n".utf8))
       case "/health":
         let state = await health()
         if !state.ok {

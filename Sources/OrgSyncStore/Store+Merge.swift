@@ -155,4 +155,53 @@ extension MutationApplier {
     result.conflictIds = [id]
     return result
   }
+
+  /// The record's last move when `m` is an edit by another device that had not seen it (its
+  /// base is older and it names the unit the record left).
+  func unseenMove(_ m: Orgsync_V1_Mutation, existing: StoredRecord) -> FieldMeta.Entry? {
+    guard existing.type != .orgUnit, !m.fields.isEmpty, !m.delete, !m.unitID.isEmpty,
+      Array(m.unitID) != existing.unitID, let move = existing.fieldMeta.entries[FieldMeta.moveKey],
+      move.version > m.baseVersion, move.device != FieldMeta.deviceTag(actor.deviceID)
+    else { return nil }
+    return move
+  }
+
+  /// An edit that had not seen the record's move, by a device with no rights where the record
+  /// is now: nothing is applied, and the typed values are the losing side of a MOVE_VS_EDIT
+  /// conflict stored for the unit its author knew and the unit the record joined (so both, and
+  /// everyone above them, see it; the new unit can apply the values with "keep the lost value").
+  func keepAgainstMove(
+    _ m: Orgsync_V1_Mutation, existing: StoredRecord, incoming: WireFields, move: FieldMeta.Entry
+  ) throws -> Orgsync_V1_MutationResult {
+    guard let stored = try? WireFields(bytes: existing.body) else {
+      throw Rejection(.invalidField, field: "body", "the stored record cannot be read")
+    }
+    var now = WireFields()
+    var typed = WireFields()
+    for number in try fieldNumbers(m) {
+      now[number] = stored[number]
+      typed[number] = incoming[number]
+    }
+    var conflict = Orgsync_V1_Conflict()
+    conflict.kind = .moveVsEdit
+    conflict.fields = m.fields
+    conflict.winner = try RecordKinds.body(type: m.type, bytes: now.bytes)
+    conflict.loser = try RecordKinds.body(type: m.type, bytes: typed.bytes)
+    conflict.winnerMutationID =
+      try
+      (db.scalar("SELECT mutation_id FROM changes WHERE record_id = ? AND version = ?", [m.recordID, move.version])
+      as Data?) ?? Data()
+    conflict.loserMutationID = m.mutationID
+    conflict.winnerHlc = move.hlc
+    conflict.loserHlc = m.hlc
+    var result = Orgsync_V1_MutationResult()
+    for unit in [Array(m.unitID), existing.unitID] where try tree.unit(id: unit) != nil {
+      result.conflictIds.append(try store(conflict, recordID: Array(m.recordID), ownerID: unit, type: m.type))
+    }
+    try audit(m, action: "conflict", fields: Set(m.fields))
+    result.mutationID = m.mutationID
+    result.outcome = .conflict
+    result.version = existing.version
+    return result
+  }
 }

@@ -194,7 +194,9 @@ struct MutationApplier {
         throw Rejection(.invalidField, field: "unit_id", "a unit record's unit is the unit itself")
       }
       ownerID = recordID
-    } else if m.unitID.isEmpty, let existing {
+    } else if let existing, m.unitID.isEmpty || !m.fields.isEmpty || m.delete {
+      // An edit or a delete never moves a record: it applies where the record is now, whatever
+      // unit its author saw. A move is its own mutation (no fields) with its own base.
       ownerID = existing.unitID
     } else {
       ownerID = Array(m.unitID)
@@ -226,7 +228,14 @@ struct MutationApplier {
         id: recordID, type: m.type, unitID: m.type == .orgUnit ? parentOrSelf(recordID, body) : ownerID,
         deleted: m.delete, body: body)
       let policy = Policy(resolver: tree)
-      try policy.authorize(actor, old: oldState, new: newState, fields: fieldNames)
+      do {
+        try policy.authorize(actor, old: oldState, new: newState, fields: fieldNames)
+      } catch let refusal as Rejection {
+        // An edit by a device that had not seen the record move away from its unit: the typed
+        // values are kept in a conflict both units see, never refused for a move nobody made.
+        guard let existing, let move = unseenMove(m, existing: existing) else { throw refusal }
+        return try keepAgainstMove(m, existing: existing, incoming: incoming, move: move)
+      }
       let reviewer = try actor.unitID != ownerID && tree.isAncestorOrSelf(actor.unitID, of: ownerID)
       // An administrator may load records in any state (history being migrated in).
       let migrating = actor.role == .admin && existing == nil
@@ -335,7 +344,9 @@ struct MutationApplier {
       conflict.loserMutationID = crossed.otherMutation
       conflict.winnerHlc = m.hlc
       conflict.loserHlc = existing.hlc
-      for unit in Set([ownerID, existing.unitID]) {
+      // The unit the record left, the one it joined, and the one the edit's author knew.
+      let known = m.unitID.isEmpty ? [] : [Array(m.unitID)]
+      for unit in Set([ownerID, existing.unitID] + known) where try tree.unit(id: unit) != nil {
         result.conflictIds.append(try store(conflict, recordID: recordID, ownerID: unit, type: m.type))
       }
       result.outcome = .conflict

@@ -295,16 +295,17 @@ extension WebApp {
 
   func conflicts(flash: String?) async throws -> Response {
     // A conflict carries only the fields in dispute: the record's name comes from this copy.
-    let (open, titles, settled) = try await replica.blocking { replica in
+    let (open, titles, sides, settled) = try await replica.blocking { replica in
       let open = try replica.conflicts()
       let titles = try open.map {
         try replica.record(id: Array($0.recordID)).map { RecordForm.title(of: $0.body) } ?? ""
       }
-      return (open, titles, try replica.conflictsSettledHere())
+      return (open, titles, try open.map { try replica.side(of: $0) }, try replica.conflictsSettledHere())
     }
     var forms: [Orgsync_V1_RecordType: RecordForm] = [:]
     for type in Set(open.map(\.type)) { forms[type] = try await RecordForm.make(type: type, replica: replica) }
-    let items: [[String: Any]] = zip(open, titles).map { conflict, title in
+    let items: [[String: Any]] = zip(open, zip(titles, sides)).map { conflict, titleAndSide in
+      let (title, side) = titleAndSide
       let type = conflict.type
       let kept = RecordForm.values(of: conflict.winner)
       let lost = RecordForm.values(of: conflict.loser)
@@ -316,18 +317,25 @@ extension WebApp {
       if settled.contains(Array(conflict.id)) {
         return [
           "id": RecordID.string(Array(conflict.id)), "label": Labels.type(type), "title": title, "settled": true,
-          "fields": conflict.fields.map { ["label": Labels.field($0, of: type), "kept": "", "lost": ""] },
         ]
+      }
+      // In the words of the person at this PC: what was typed here, what was typed on the other
+      // PC, and which of the two is kept now. The buttons name the value, never a side.
+      let mine = side == .typedHereKept ? kept : lost
+      let theirs = side == .typedHereKept ? lost : kept
+      let show = { (values: [String: String], field: String) in
+        Self.display(values[field] ?? "", field: field, type: type)
       }
       return [
         "open": true, "editable": !inputs.isEmpty && (conflict.kind == .fields || conflict.kind == .unspecified),
-        "inputs": inputs,
+        "inputs": inputs, "ours": side != .elsewhere, "elsewhere": side == .elsewhere,
+        "keptHere": side == .typedHereKept,
         "id": RecordID.string(Array(conflict.id)), "label": Labels.type(type),
         "title": title,
         "fields": conflict.fields.map {
           [
-            "label": Labels.field($0, of: type), "kept": Self.display(kept[$0] ?? "", field: $0, type: type),
-            "lost": Self.display(lost[$0] ?? "", field: $0, type: type),
+            "label": Labels.field($0, of: type), "mine": show(mine, $0), "theirs": show(theirs, $0),
+            "kept": show(kept, $0), "lost": show(lost, $0),
           ]
         },
       ]
@@ -341,6 +349,8 @@ extension WebApp {
     let resolution: Replica.Resolution
     switch values["keep"] {
     case "mine": resolution = .keepMine
+    case "theirs": resolution = .keepTheirs
+    case "lost": resolution = .keepLost
     case "edit":
       let found = try await replica.blocking { replica in
         try replica.conflicts().first { Array($0.id) == id }.map { conflict in
@@ -354,10 +364,12 @@ extension WebApp {
         let body = try? form.input.body(typed.filter { !$0.value.isEmpty }, onto: record.body)
       else { return redirect("/conflicts", message: "填写的值无法保存，请检查后重新填写。冲突仍未处理。") }
       resolution = .edit(body)
-    default: resolution = .keepTheirs
+    default: resolution = .keepKept
     }
     do {
       _ = try await replica.blocking { try $0.resolve(conflictID: id, resolution) }
+    } catch is ReplicaError {
+      return redirect("/conflicts", message: "这个冲突已经处理过了，或者已不存在。")
     } catch let rejection as Rejection {
       return redirect(
         "/conflicts",

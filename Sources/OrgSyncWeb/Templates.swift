@@ -115,11 +115,18 @@ enum Templates {
     {{^items}}<p>没有待处理的冲突。</p>{{/items}}
     {{#items}}<div class="box"><h2>{{label}}：{{title}}</h2>
     {{#settled}}<p class="ok">已在本机处理，下次同步时告知服务器。</p>{{/settled}}
-    {{#open}}<table><tr><th>项目</th><th>现在保留的值</th><th>本机录入的值</th></tr>
-    {{#fields}}<tr><th>{{label}}</th><td>{{kept}}</td><td>{{lost}}</td></tr>{{/fields}}</table>
+    {{#open}}{{#ours}}<table class="conflict"><tr><th>项目</th><th>本机录入的值</th><th>另一台电脑录入的值</th><th>现在保留的值</th></tr>
+    {{#fields}}<tr><th>{{label}}</th><td class="mine">{{mine}}</td><td class="theirs">{{theirs}}</td><td class="kept">{{kept}}</td></tr>{{/fields}}</table>
+    <p>{{#keptHere}}现在保留的是本机录入的值。{{/keptHere}}{{^keptHere}}现在保留的是另一台电脑录入的值，本机录入的值还没有丢。{{/keptHere}}</p>
     <form method="post" action="/conflicts/{{id}}" class="noprint"><input type="hidden" name="csrf" value="{{csrf}}">
-    <button name="keep" value="mine" id="keep-mine-{{id}}">保留本机的值</button>
-    <button name="keep" value="theirs" id="keep-theirs-{{id}}">保留现在的值</button></form>
+    <button name="keep" value="mine" id="keep-mine-{{id}}">保留本机录入的值</button>
+    <button name="keep" value="theirs" id="keep-theirs-{{id}}">保留另一台电脑录入的值</button></form>{{/ours}}
+    {{#elsewhere}}<table class="conflict"><tr><th>项目</th><th>现在保留的值</th><th>没有保留的值</th></tr>
+    {{#fields}}<tr><th>{{label}}</th><td class="kept">{{kept}}</td><td class="lost">{{lost}}</td></tr>{{/fields}}</table>
+    <p>这两个值都不是在本机录入的。</p>
+    <form method="post" action="/conflicts/{{id}}" class="noprint"><input type="hidden" name="csrf" value="{{csrf}}">
+    <button name="keep" value="kept" id="keep-kept-{{id}}">保留现在的值</button>
+    <button name="keep" value="lost" id="keep-lost-{{id}}">改用没有保留的值</button></form>{{/elsewhere}}
     {{#editable}}<details class="noprint"><summary>都不对，另填</summary>
     <form method="post" action="/conflicts/{{id}}"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="keep" value="edit">
     {{#inputs}}{{> input}}{{/inputs}}<p><button type="submit" id="edit-{{id}}">改为填写的值</button></p></form></details>{{/editable}}{{/open}}</div>{{/items}}

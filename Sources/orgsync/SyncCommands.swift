@@ -332,7 +332,10 @@ struct Conflicts: AsyncParsableCommand {
       commandName: "resolve", abstract: "Keep mine, keep theirs, or set new values (--field value).")
     @OptionGroup var common: Common
     @Argument(help: "The conflict's id (or its last digits).") var id: String
-    @Option(help: "mine (the value that lost) or theirs (the value the server kept).") var keep: String?
+    @Option(
+      help:
+        "mine (typed on this PC) or theirs (typed on the other PC); kept (the value the server keeps now) or lost (the one that lost)."
+    ) var keep: String?
     @Argument(parsing: .allUnrecognized, help: "New values as --field value.") var values: [String] = []
 
     func run() async throws {
@@ -342,11 +345,14 @@ struct Conflicts: AsyncParsableCommand {
       switch (keep, values.isEmpty) {
       case ("mine", true): resolution = .keepMine
       case ("theirs", true): resolution = .keepTheirs
+      case ("kept", true): resolution = .keepKept
+      case ("lost", true): resolution = .keepLost
       case (nil, false):
         let (body, _) = try FieldInput(type: conflict.type).parse(values, onto: conflict.winner)
         resolution = .edit(body)
       default:
-        throw Failure(message: "say --keep mine, --keep theirs, or give new values as --field value", code: Exit.usage)
+        throw Failure(
+          message: "say --keep mine, theirs, kept or lost, or give new values as --field value", code: Exit.usage)
       }
       try replica.resolve(conflictID: Array(conflict.id), resolution)
       print("resolved; run `orgsync sync` to tell the server")

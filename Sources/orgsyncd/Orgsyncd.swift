@@ -20,7 +20,7 @@ struct Orgsyncd: AsyncParsableCommand {
     commandName: "orgsyncd",
     abstract: "The OrgSync server: the hierarchy and every record, on embedded SQLite.",
     discussion:
-      "Data lives in --data (default $ORGSYNC_DATA or ./orgsync-data). Exit codes: 0 done; 64 bad command line; 65 bad input data; 70 unexpected error; 75 the data folder is in use by a running server (stop it first).",
+      "Data lives in --data (default $ORGSYNC_DATA or ./orgsync-data). Exit codes: 0 done; 64 bad command line; 65 bad input data; 69 `serve` could not serve (the port in use, say: the line before says what); 70 unexpected error; 75 the data folder is in use by a running server (stop it first).",
     version: OrgSyncVersion.current,
     subcommands: [
       Init.self, Import.self, SeedSample.self, EnrollCode.self, Devices.self, Serve.self, Backup.self, Restore.self,
@@ -434,6 +434,8 @@ struct Serve: AsyncParsableCommand {
       return handler
     }
     let logger = Logger(label: "orgsyncd")
+    // First: from here on SIGTERM and SIGINT always end the process (ServerProcess).
+    let watchdog = StopWatchdog(limit: .seconds(gracePeriod + 5), logger: logger)
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
@@ -484,16 +486,20 @@ struct Serve: AsyncParsableCommand {
         EnrollmentService(store: shared, logger: logger),
       ],
       logger: logger)
-    var services: [any Service] = [server, RetentionService(store: store, days: purgeDeletedAfterDays, logger: logger)]
-    if adminPort != 0 {
-      let minFree = Int64(minFreeMib) << 20
-      services.append(
-        AdminServer(
-          host: adminHost, port: adminPort, registry: registry, logger: logger,
-          health: { await store.health(minFreeBytes: minFree) }))
+    let minFree = Int64(minFreeMib) << 20
+    let admin =
+      adminPort == 0
+      ? nil
+      : ServerProcess.Admin(
+        host: adminHost, port: adminPort, registry: registry,
+        storeHealth: { await store.health(minFreeBytes: minFree) })
+    do {
+      try await ServerProcess.run(
+        server: server, admin: admin,
+        jobs: [.retention(store: store, days: purgeDeletedAfterDays, logger: logger)],
+        grace: .seconds(gracePeriod), watchdog: watchdog, logger: logger)
+    } catch is ServerProcess.StartFailure {
+      throw ExitCode(69)  // already logged, in one line naming what failed
     }
-    let group = ServiceGroup(
-      configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    try await group.run()
   }
 }

@@ -180,6 +180,8 @@ struct OperatorTests {
     let ok = try await httpGet(port: admin, path: "/health")
     #expect(ok.hasPrefix("HTTP/1.1 200"), "\(ok)")
     #expect(ok.contains("database: writable"))
+    #expect(ok.contains("sync listener: accepting on 127.0.0.1:\(daemon.port) with TLS"), "\(ok)")
+    #expect(try await httpGet(port: admin, path: "/live").contains("alive"))
     await daemon.stop()
     // Ask for more free space than any disk has: the check must fail and say why.
     try await daemon.start(["--admin-port", "\(admin)", "--min-free-mib", "\(Int32.max)"])

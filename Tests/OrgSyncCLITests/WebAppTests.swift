@@ -176,6 +176,74 @@ struct WebAppTests {
     await browser.close()
   }
 
+  @Test(
+    "in a real browser, a conflict settled both ways: the office keeps its own value, then the other PC's; the server and both PCs hold exactly the value chosen"
+  )
+  func conflictKeepsTheChosenValue() async throws {
+    let (daemon, office, _) = try await Self.county(laptop: true)
+    let laptop = daemon.folder.appendingPathComponent("laptop")
+    let members = try await Tool.run("orgsync", ["list", "member", "--json"], home: office)
+    let rows = try #require(try JSONSerialization.jsonObject(with: Data(members.out.utf8)) as? [[String: Any]])
+    let id = try #require(rows.first?["id"] as? String)
+    let browser = try await Browser()
+    do {
+      let ui = try await WebUI(home: office)
+      try await browser.go(ui.address)
+      // Round 1: the laptop types first and syncs; the office types later, so the office's value
+      // is the one kept — the office sees its own value as kept and keeps it.
+      #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "个体户"], home: laptop).status == 0)
+      #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+      #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "乡村医生"], home: office).status == 0)
+      try await browser.go(ui.base + "/")
+      try await browser.click("#sync")
+      _ = try await browser.waitFor("同步完成")
+      try await browser.go(ui.base + "/conflicts")
+      #expect(try await browser.text(".conflict td.mine") == "乡村医生", "本机录入的值 is what the office typed")
+      #expect(try await browser.text(".conflict td.theirs") == "个体户", "另一台电脑录入的值 is the laptop's")
+      #expect(try await browser.text(".conflict td.kept") == "乡村医生")
+      try await browser.click("button[value=mine]")
+      #expect(try await browser.text().contains("已处理"))
+      try await browser.go(ui.base + "/")
+      try await browser.click("#sync")
+      _ = try await browser.waitFor("同步完成")
+      #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+      for home in [office, laptop] {
+        let shown = try await Tool.run("orgsync", ["show", id], home: home)
+        #expect(shown.out.contains("乡村医生") && !shown.out.contains("个体户"), "\(home.lastPathComponent): \(shown.out)")
+      }
+
+      // Round 2: the office types first and syncs; the laptop types later and wins. The office
+      // chooses the laptop's value: nothing of its own may come back.
+      #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "种植大户"], home: office).status == 0)
+      #expect(try await Tool.run("orgsync", ["sync"], home: office).status == 0)
+      #expect(try await Tool.run("orgsync", ["edit", id, "--occupation", "合作社理事长"], home: laptop).status == 0)
+      #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+      try await browser.go(ui.base + "/")
+      try await browser.click("#sync")
+      _ = try await browser.waitFor("同步完成")
+      try await browser.go(ui.base + "/conflicts")
+      #expect(try await browser.text(".conflict td.mine") == "种植大户")
+      #expect(try await browser.text(".conflict td.theirs") == "合作社理事长")
+      #expect(try await browser.text(".conflict td.kept") == "合作社理事长")
+      try await browser.click("button[value=theirs]")
+      try await browser.go(ui.base + "/")
+      try await browser.click("#sync")
+      _ = try await browser.waitFor("同步完成")
+      #expect(try await Tool.run("orgsync", ["sync"], home: laptop).status == 0)
+      for home in [office, laptop] {
+        let shown = try await Tool.run("orgsync", ["show", id], home: home)
+        #expect(shown.out.contains("合作社理事长") && !shown.out.contains("种植大户"), "\(home.lastPathComponent): \(shown.out)")
+      }
+      let open = try await Tool.run("orgsync", ["conflicts", "list", "--json"], home: office)
+      let listed = try JSONSerialization.jsonObject(with: Data(open.out.utf8)) as? [Any]
+      #expect(listed?.isEmpty == true, "both conflicts settled: \(open.out)")
+    } catch {
+      await browser.close()
+      throw error
+    }
+    await browser.close()
+  }
+
   func villageWork(_ browser: Browser, village: URL, county: URL, shots: URL) async throws {
     let laptop = village.deletingLastPathComponent().appendingPathComponent("laptop")
     let ui = try await WebUI(home: village)

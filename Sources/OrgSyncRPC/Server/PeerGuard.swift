@@ -68,6 +68,8 @@ final class PeerGuard: Sendable {
     var failures: [String: Failures] = [:]
     /// Per device: hellos left, and when that count was last topped up.
     var helloAllowance: [[UInt8]: (left: Int, at: ContinuousClock.Instant)] = [:]
+    /// When a hello was last accepted: the listener's proof of life for operators.
+    var lastHello: ContinuousClock.Instant?
   }
 
   let policy: PeerPolicy
@@ -99,6 +101,13 @@ final class PeerGuard: Sendable {
       state.unauthenticatedByAddress[address] = left > 0 ? left : nil
     }
   }
+
+  /// A hello was accepted (a device proved itself, or an enrolment began).
+  func noteHelloAccepted(now: ContinuousClock.Instant = .now) {
+    state.withLock { $0.lastHello = now }
+  }
+
+  var lastHello: ContinuousClock.Instant? { state.withLock { $0.lastHello } }
 
   /// Takes one of the device's hellos; false when it has used them all (try again shortly).
   /// Counted only after the proof was checked, so no one can spend another device's allowance.

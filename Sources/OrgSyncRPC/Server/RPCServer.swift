@@ -7,6 +7,10 @@ import OrgSyncWire
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Serves `RPCService`s over the OrgSync framed protocol on TCP (optionally TLS).
 ///
 /// A ServiceLifecycle `Service`: `run()` binds, serves until graceful shutdown is triggered
@@ -45,7 +49,30 @@ public final class RPCServer: Service, Sendable {
     }
   }
 
+  /// What the listener is doing, for health checks: an operator's "ok" must mean a device can
+  /// connect now.
+  public struct ListenerStatus: Sendable {
+    public enum Phase: Sendable, Equatable {
+      case starting
+      case listening
+      case stopping
+      case stopped
+      case failed(String)
+    }
+    public var phase: Phase
+    public var address: SocketAddress?
+    public var tls: Bool
+    public var openConnections: Int
+    /// Connections accepted since start (each one reached the server, refused or not).
+    public var accepted: Int
+    public var sinceLastAccept: Duration?
+    public var sinceLastHello: Duration?
+  }
+
   private struct State {
+    var phase: ListenerStatus.Phase = .starting
+    var accepted = 0
+    var lastAccept: ContinuousClock.Instant?
     var boundAddress: SocketAddress?
     var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
     var serverChannel: (any Channel)?
@@ -91,7 +118,32 @@ public final class RPCServer: Service, Sendable {
   /// Number of open connections.
   public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+  /// The listener's state now.
+  public var status: ListenerStatus {
+    let now = ContinuousClock.now
+    let lastHello = peerGuard.lastHello
+    return state.withLock { state in
+      ListenerStatus(
+        phase: state.phase, address: state.boundAddress, tls: configuration.tls != nil,
+        openConnections: state.connections.count, accepted: state.accepted,
+        sinceLastAccept: state.lastAccept.map { now - $0 }, sinceLastHello: lastHello.map { now - $0 })
+    }
+  }
+
   public func run() async throws {
+    do {
+      try await serve()
+      state.withLock { $0.phase = .stopped }
+    } catch is CancellationError where Task.isCancelled {
+      state.withLock { $0.phase = .stopped }  // stopped from outside: not a failure
+    } catch {
+      let failure = ListenerError(error, host: configuration.host, port: configuration.port)
+      state.withLock { $0.phase = .failed(failure.message) }
+      throw failure
+    }
+  }
+
+  private func serve() async throws {
     let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
     let serverChannel: NIOAsyncChannel<any Channel, Never>
     do {
@@ -123,8 +175,24 @@ public final class RPCServer: Service, Sendable {
     }
     for waiter in waiters { waiter.resume(returning: address) }
     logger.info("listening", metadata: ["address": "\(address)"])
-    if state.withLock({ $0.shuttingDown }) { serverChannel.channel.close(promise: nil) }
+    let stopping = state.withLock { state in
+      if !state.shuttingDown { state.phase = .listening }
+      return state.shuttingDown
+    }
+    if stopping { serverChannel.channel.close(promise: nil) }
 
+    // Cancelled (the process stops because another part failed, or stopping took too long):
+    // close every connection at once so that nothing below waits on a peer.
+    try await withTaskCancellationHandler {
+      try await serveConnections(serverChannel)
+    } onCancel: {
+      self.beginGracefulShutdown()
+      self.forceCloseAll()
+    }
+    logger.info("stopped")
+  }
+
+  private func serveConnections(_ serverChannel: NIOAsyncChannel<any Channel, Never>) async throws {
     try await withGracefulShutdownHandler {
       try await withThrowingDiscardingTaskGroup { group in
         try await serverChannel.executeThenClose { inbound in
@@ -148,13 +216,13 @@ public final class RPCServer: Service, Sendable {
     } onGracefulShutdown: {
       self.beginGracefulShutdown()
     }
-    logger.info("stopped")
   }
 
   /// Stops accepting and sends GOAWAY on every connection; `run()` returns once they close.
   public func beginGracefulShutdown() {
     let (channel, connections) = state.withLock { state in
       state.shuttingDown = true
+      if state.phase == .listening || state.phase == .starting { state.phase = .stopping }
       return (state.serverChannel, Array(state.connections.values))
     }
     channel?.close(promise: nil)
@@ -182,6 +250,10 @@ public final class RPCServer: Service, Sendable {
 
   private func configure(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
     let limits = configuration.limits
+    state.withLock { state in
+      state.accepted += 1
+      state.lastAccept = .now
+    }
     // Too many connections that have not proved anything yet, in all or from this address:
     // refused at once, before a byte is read (each costs a socket and a hello deadline).
     guard peerGuard.admit(address: PeerGuard.addressKey(channel.remoteAddress)) else {
@@ -226,6 +298,35 @@ public final class RPCServer: Service, Sendable {
     try sync.addHandler(handler)
     if draining { channel.close(promise: nil) }
   }
+}
+
+/// Why the listener could not serve, in an operator's words (the port in use, an address that
+/// is not this machine's, a port that needs privileges), with the system's error beside it.
+public struct ListenerError: Error, CustomStringConvertible, Sendable {
+  public let message: String
+  public let underlying: String
+
+  /// `what` names the listener in the message ("devices", "the admin port").
+  public init(_ error: any Error, host: String, port: Int, what: String = "devices") {
+    if let known = error as? ListenerError {
+      self = known
+      return
+    }
+    let place = "\(host):\(port) for \(what)"
+    underlying = "\(error)"
+    switch (error as? IOError)?.errnoCode {
+    case EADDRINUSE:
+      message = "cannot listen on \(place): the port is in use by another program (another orgsyncd?)"
+    case EADDRNOTAVAIL:
+      message = "cannot listen on \(place): \(host) is not an address of this machine"
+    case EACCES:
+      message = "cannot listen on \(place): no permission (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    default:
+      message = "cannot serve on \(place): \(error)"
+    }
+  }
+
+  public var description: String { message }
 }
 
 /// Runs a server for the duration of `body`, then shuts it down gracefully.

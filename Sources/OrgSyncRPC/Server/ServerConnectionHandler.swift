@@ -251,6 +251,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       }
       self.peer = peer
       leaveHelloCount()
+      peerGuard.noteHelloAccepted()
       if !peer.isAnonymous {
         peerGuard.noteSuccess(key: PeerGuard.deviceKey(peer.deviceID))
         let channel = context.channel

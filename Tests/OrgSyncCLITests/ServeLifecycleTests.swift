@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+/// `orgsyncd serve` as an operator and systemd meet it: a start that cannot serve ends with the
+/// reason, and SIGTERM ends the server whatever it is doing.
+@Suite("Serving: a failed start fails, SIGTERM always ends it", .timeLimit(.minutes(10)))
+struct ServeLifecycleTests {
+  @Test("the sync port in use: exit 69 with one line naming the port, the data folder free again")
+  func portInUse() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    let (holder, port) = try listeningSocket()
+    defer { close(holder) }
+    let admin = try freePort()
+    let refused = try await Tool.run(
+      "orgsyncd",
+      ["serve", "--data", daemon.data, "--host", "127.0.0.1", "--port", "\(port)", "--admin-port", "\(admin)"])
+    #expect(refused.status == 69, "\(refused.err)")
+    #expect(
+      refused.err.contains("cannot listen on 127.0.0.1:\(port) for devices: the port is in use"), "\(refused.err)")
+    // The folder's lock went with the process: a server on a free port starts and serves.
+    try await daemon.start(["--admin-port", "\(admin)"])
+    #expect(daemon.port > 0 && daemon.port != port, "\(daemon.log.text)")
+    let health = try await httpGet(port: admin, path: "/health")
+    #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
+    #expect(health.contains("sync listener: accepting on"), "\(health)")
+    await daemon.stop()
+  }
+
+  @Test("the admin port in use: exit 69 naming the admin port, never a server that half serves")
+  func adminPortInUse() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    let (holder, admin) = try listeningSocket()
+    defer { close(holder) }
+    let refused = try await Tool.run(
+      "orgsyncd",
+      [
+        "serve", "--data", daemon.data, "--host", "127.0.0.1", "--port", "\(try freePort())", "--admin-port",
+        "\(admin)",
+      ]
+    )
+    #expect(refused.status == 69, "\(refused.err)")
+    #expect(refused.err.contains("for the admin port: the port is in use"), "\(refused.err)")
+  }
+
+  @Test("SIGTERM at random moments from the first millisecond of start: the server always ends, cleanly")
+  func sigtermAtAnyMoment() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 2, members: 3)
+    var generator = SystemRandomNumberGenerator()
+    // Moments spread over a start and its first second of serving; the first few at once.
+    let delays = [0, 1, 3, 10] + (0..<8).map { _ in Int.random(in: 0...1500, using: &generator) }
+    for delay in delays {
+      let process = Process()
+      process.executableURL = Tool.folder.appendingPathComponent("orgsyncd")
+      process.arguments = [
+        "serve", "--data", daemon.data, "--host", "127.0.0.1", "--port", "0", "--grace-period", "3",
+      ]
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+      kill(process.processIdentifier, SIGTERM)
+      try await offPool { process.waitUntilExit() }
+      // Ended by the signal itself (before the server took it over) or by the server: 0.
+      let cleanly =
+        (process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+        || (process.terminationReason == .exit && process.terminationStatus == 0)
+      #expect(cleanly, "SIGTERM after \(delay) ms: \(process.terminationReason) \(process.terminationStatus)")
+    }
+    // Nothing was left holding the data folder.
+    try await daemon.start()
+    #expect(daemon.port > 0, "\(daemon.log.text)")
+    await daemon.stop()
+  }
+}
+
+/// A socket listening on 127.0.0.1 (another program holding a port); close it when done.
+func listeningSocket() throws -> (Int32, Int) {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  address.sin_port = 0
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let bound = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+  }
+  #expect(bound == 0)
+  #expect(listen(fd, 16) == 0)
+  _ = withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+  }
+  return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
