@@ -11,8 +11,11 @@ ROUNDS=${ROUNDS:-20}
 DEVICES=${DEVICES:-50}
 GRACE=${GRACE:-10}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work" "/dev/shm/orgsync-soak-$$"' EXIT
 data=$work/server
+# The PCs' keys: a passphrase from the environment, opened keys kept in a RAM-backed folder.
+export ORGSYNC_PASSPHRASE="soak-passphrase" XDG_RUNTIME_DIR="/dev/shm/orgsync-soak-$$"
+mkdir -p "$XDG_RUNTIME_DIR"
 "$BIN/orgsyncd" init --data "$data" >/dev/null
 "$BIN/orgsyncd" seed-sample --data "$data" --townships 2 --villages 5 --members 10 >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
