@@ -137,18 +137,74 @@ public struct WebApp: Sendable {
   /// picked from a multiple select) joins its values with commas.
   static func form(_ request: Request) async throws -> [String: String] {
     let buffer = try await request.body.collect(upTo: 4 << 20)
-    var components = URLComponents()
-    components.percentEncodedQuery = String(buffer: buffer).replacingOccurrences(of: "+", with: "%20")
+    guard let pairs = decodeForm(Array(buffer.readableBytesView)) else {
+      throw PageError(status: .badRequest, message: "表单内容无法读取（编码不对），什么也没有保存。请返回后重新填写。")
+    }
     var values: [String: String] = [:]
-    for item in components.queryItems ?? [] {
-      let value = item.value ?? ""
-      if let existing = values[item.name], !existing.isEmpty, !value.isEmpty {
-        values[item.name] = existing + "," + value
-      } else if values[item.name]?.isEmpty ?? true {
-        values[item.name] = value
+    for (name, value) in pairs {
+      if let existing = values[name], !existing.isEmpty, !value.isEmpty {
+        values[name] = existing + "," + value
+      } else if values[name]?.isEmpty ?? true {
+        values[name] = value
       }
     }
     return values
+  }
+
+  /// An application/x-www-form-urlencoded body as name–value pairs, as browsers send it: ASCII,
+  /// with everything else percent-encoded. Nil when it is not one (raw bytes outside ASCII, a
+  /// bad escape, or escapes that do not decode to UTF-8). Decoded here rather than with
+  /// URLComponents, which traps on a body that is not percent-encoded.
+  static func decodeForm(_ bytes: [UInt8]) -> [(String, String)]? {
+    func decode(_ part: ArraySlice<UInt8>) -> String? {
+      var out: [UInt8] = []
+      out.reserveCapacity(part.count)
+      var i = part.startIndex
+      while i < part.endIndex {
+        let byte = part[i]
+        if byte == UInt8(ascii: "+") {
+          out.append(UInt8(ascii: " "))
+        } else if byte == UInt8(ascii: "%") {
+          guard i + 2 < part.endIndex, let high = hex(part[i + 1]), let low = hex(part[i + 2]) else { return nil }
+          out.append(high << 4 | low)
+          i += 2
+        } else {
+          guard byte >= 0x20, byte < 0x7F else { return nil }
+          out.append(byte)
+        }
+        i += 1
+      }
+      return String(validating: out, as: UTF8.self)
+    }
+    func hex(_ byte: UInt8) -> UInt8? {
+      switch byte {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+      default: nil
+      }
+    }
+    var pairs: [(String, String)] = []
+    for part in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+      let equals = part.firstIndex(of: UInt8(ascii: "=")) ?? part.endIndex
+      guard let name = decode(part[part.startIndex..<equals]),
+        let value = decode(equals < part.endIndex ? part[(equals + 1)...] : [])
+      else { return nil }
+      pairs.append((name, value))
+    }
+    return pairs
+  }
+}
+
+/// A request the app refuses, answered with a page in Chinese (not Hummingbird's JSON error).
+struct PageError: HTTPResponseError {
+  let status: HTTPResponse.Status
+  let message: String
+
+  func response(from request: Request, context: some RequestContext) throws -> Response {
+    WebApp.response(
+      "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>出错了</title><p>\(message)</p>"
+        + "<p><a href=\"/\">返回首页</a></p></html>", status: status)
   }
 }
 

@@ -96,6 +96,28 @@ struct WebRefusalTests {
     #expect(offline.contains("本机（待上传）") && offline.contains("新建"))
   }
 
+  @Test(
+    "a form body that is not form-encoded (raw UTF-8, a bad escape): 400 in Chinese, nothing saved, the app still serves"
+  )
+  func badFormBody() async throws {
+    let (daemon, village, _) = try await WebAppTests.county()
+    _ = daemon
+    let ui = try await WebUI(home: village)
+    let jar = village.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    let csrf = try csrfToken(try await curl(["-b", jar, ui.base + "/records/member/new"]).body)
+    let before = try await Tool.run("orgsync", ["list", "member", "--json"], home: village).out
+    for body in ["csrf=\(csrf)&name=张三&status=full", "csrf=\(csrf)&name=%E5%BC%A0%zz", "csrf=\(csrf)&name=%FF%FE"] {
+      let answer = try await curl(
+        ["-b", jar, "-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", body]
+          + [ui.base + "/records/member/new"])
+      #expect(answer.status == 400, "\(body): \(answer.status)")
+      #expect(answer.body.contains("表单内容无法读取"), "\(answer.body)")
+    }
+    #expect(try await curl(["-b", jar, ui.base + "/"]).status == 200, "the app still serves")
+    #expect(try await Tool.run("orgsync", ["list", "member", "--json"], home: village).out == before, "nothing saved")
+  }
+
   @Test("a conflict settled with a third value: the office types it in the inbox and the other PC gets it")
   func conflictWithThirdValue() async throws {
     let (daemon, village, _) = try await WebAppTests.county(laptop: true)
