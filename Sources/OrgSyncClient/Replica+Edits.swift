@@ -104,12 +104,12 @@ extension Replica {
   /// refuse is refused now, with the server's words, and nothing is queued. Left to the
   /// server: what this device cannot know (a concurrent change, a revocation) — and everything
   /// before the first pull, when the replica does not hold its tree yet.
+  ///
+  /// Before them, the server's field checks (`Validator`) on the record as it would be stored,
+  /// so that no front end — command line, web page, import — can queue a value the server
+  /// would refuse for its form. References to records this replica does not hold are left to
+  /// the server.
   func checkRules(_ m: Orgsync_V1_Mutation, _ db: Database) throws {
-    guard let role: Int = try state("role", db), let unit: Data = try state("unit_id", db),
-      let device: Data = try state("device_id", db), (try state("cursor", db) as Data?).map({ !$0.isEmpty }) == true
-    else { return }
-    let actor = Actor(
-      deviceID: [UInt8](device), unitID: [UInt8](unit), role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified)
     let id = [UInt8](m.recordID)
     var current: (type: Orgsync_V1_RecordType, unit: [UInt8], version: Int64, body: [UInt8])?
     if let row = try Row.fetchOne(
@@ -132,6 +132,19 @@ extension Replica {
       return RecordState(id: id, type: $0.type, unitID: scopeUnit($0.unit, body), deleted: false, body: body)
     }
     let owner = m.type == .orgUnit ? id : (after?.unit ?? current?.unit ?? [UInt8](m.unitID))
+    let resolver = ReplicaResolver(db: db, sealer: sealer)
+    if !m.delete {
+      do {
+        try Validator(resolver: resolver, today: CalendarDate.today()).validate(newBody, unitID: owner)
+      } catch let rejection as Rejection where rejection.code == .notFound {
+        // maybe outside what this replica holds: the server judges it
+      }
+    }
+    guard let role: Int = try state("role", db), let unit: Data = try state("unit_id", db),
+      let device: Data = try state("device_id", db), (try state("cursor", db) as Data?).map({ !$0.isEmpty }) == true
+    else { return }
+    let actor = Actor(
+      deviceID: [UInt8](device), unitID: [UInt8](unit), role: Orgsync_V1_DeviceRole(rawValue: role) ?? .unspecified)
     let newState = RecordState(
       id: id, type: m.type, unitID: scopeUnit(owner, newBody), deleted: m.delete, body: newBody)
     // The fields whose value changes, as the server counts them.
@@ -145,7 +158,6 @@ extension Replica {
       }
     let changed = Set(
       numbers.filter { before[$0] != afterFields[$0] }.compactMap { RecordKinds.fieldName($0, of: m.type) })
-    let resolver = ReplicaResolver(db: db, sealer: sealer)
     let policy = Policy(resolver: resolver)
     try policy.authorize(actor, old: oldState, new: newState, fields: changed)
     let reviewer = try actor.unitID != owner && resolver.isAncestorOrSelf(actor.unitID, of: owner)

@@ -97,6 +97,36 @@ struct WebRefusalTests {
   }
 
   @Test(
+    "a value the server would refuse is refused by the web form at once, the field named in Chinese, what was typed kept, nothing queued"
+  )
+  func webFormRunsTheFieldChecks() async throws {
+    let (daemon, village, _) = try await WebAppTests.county()
+    _ = daemon
+    let ui = try await WebUI(home: village)
+    let jar = village.appendingPathComponent("cookies").path
+    _ = try await curl(["-c", jar, "-L", ui.address])
+    let csrf = try csrfToken(try await curl(["-b", jar, ui.base + "/records/member/new"]).body)
+    func queued() async throws -> Int {
+      let out = try await Tool.run("orgsync", ["status", "--json"], home: village).out
+      let rows = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+      return try #require(rows.first?["queued"] as? Int, "\(out)")
+    }
+    let before = try await queued()
+    // More members present at the admission meeting than had a vote: the server's rule.
+    let answer = try await curl(
+      ["-b", jar, "-X", "POST"]
+        + [
+          "csrf=\(csrf)", "name=龙秋菊", "gender=female", "status=applicant", "applied_on=2026-03-01",
+          "vote_expected=10", "vote_present=12",
+        ].flatMap { ["--data-urlencode", $0] } + [ui.base + "/records/member/new"])
+    #expect(answer.status == 200, "the form comes back, not a redirect to 已保存")
+    #expect(answer.body.contains("没有保存"), "\(answer.body)")
+    #expect(answer.body.contains("龙秋菊") && answer.body.contains("value=\"12\""), "what was typed is kept")
+    #expect(!answer.body.contains("more members attended"), "in Chinese")
+    #expect(try await queued() == before, "nothing queued")
+  }
+
+  @Test(
     "a form body that is not form-encoded (raw UTF-8, a bad escape): 400 in Chinese, nothing saved, the app still serves"
   )
   func badFormBody() async throws {
