@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -49,13 +50,17 @@ public enum ServerProcess {
     server: RPCServer, admin: Admin?, jobs: [BackgroundJob], grace: Duration, watchdog: StopWatchdog?,
     logger: Logger
   ) async throws {
+    // A certificate PCs refuse would make a server that listens and serves no one.
+    if let notAfter = server.status.certificateNotAfter, notAfter < Int(Date().timeIntervalSince1970) {
+      let message =
+        "the server's TLS certificate expired on \(day(notAfter)): PCs cannot connect; run `orgsyncd tls renew` and start again"
+      logger.critical("\(message)")
+      throw StartFailure(message: message)
+    }
     let background = BackgroundJobs(jobs, after: server, logger: logger)
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-      .init(
-        service: Essential(server, name: "sync listener", watchdog: watchdog, logger: logger),
-        successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup),
-      .init(service: background, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
-    ]
+    // The group stops its services in reverse order: background work first, then the listener
+    // (draining calls in flight), the admin port last, so /health says "stopping" meanwhile.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let admin {
       let adminServer = AdminServer(
         host: admin.host, port: admin.port, registry: admin.registry, logger: logger,
@@ -65,6 +70,12 @@ public enum ServerProcess {
           service: Essential(adminServer, name: "admin port", watchdog: watchdog, logger: logger),
           successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup))
     }
+    services += [
+      .init(
+        service: Essential(server, name: "sync listener", watchdog: watchdog, logger: logger),
+        successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .cancelGroup),
+      .init(service: background, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore),
+    ]
     // Without a watchdog (in-process tests) the caller stops the server by cancelling.
     var configuration = ServiceGroupConfiguration(
       services: services, gracefulShutdownSignals: watchdog == nil ? [] : [.sigterm, .sigint], logger: logger)
@@ -76,6 +87,22 @@ public enum ServerProcess {
       try await group.run()
     } catch {
       throw StartFailure(message: "\(error)")
+    }
+  }
+
+  /// Binds each port once and lets it go, before `serve` writes anything: a port another
+  /// program holds ends the start with the same one line, and leaves no new history behind.
+  /// (The real bind can still lose a race; then the listener fails the same way.)
+  public static func checkPortsFree(_ ports: [(host: String, port: Int, what: String)]) async throws {
+    for (host, port, what) in ports where port != 0 {
+      do {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+          .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+          .bind(host: host, port: port).get()
+        try await channel.close()
+      } catch {
+        throw ListenerError(error, host: host, port: port, what: what)
+      }
     }
   }
 
@@ -114,7 +141,7 @@ public enum ServerProcess {
     if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .connectTimeout(.seconds(5)).connect(to: address).get()
     {
-      while !taken, ContinuousClock.now - started < .seconds(5) {
+      while !taken, ContinuousClock.now - started < .seconds(5), listener.status.refused == status.refused {
         taken = listener.status.accepted > before
         if !taken { try? await Task.sleep(for: .milliseconds(5)) }
       }
@@ -124,11 +151,29 @@ public enum ServerProcess {
     let milliseconds = took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000
     let place = status.address.map(describe) ?? "?"
     guard taken else {
-      return (false, "sync listener: NOT accepting on \(place) (a test connection was not taken in)")
+      let refused = listener.status.refused > status.refused
+      return (
+        false,
+        "sync listener: NOT accepting on \(place) ("
+          + (refused
+            ? "a test connection was refused: \(status.openConnections) connections open, too many unfinished hellos"
+            : "a test connection was not taken in") + ")"
+      )
     }
     var line =
       "sync listener: accepting on \(place)\(status.tls ? " with TLS" : " without TLS")"
       + " (test connection taken in \(milliseconds) ms); \(status.openConnections) connections open"
+    if let notAfter = status.certificateNotAfter {
+      let now = Int(Date().timeIntervalSince1970)
+      guard notAfter > now else {
+        return (
+          false,
+          "sync listener: the TLS certificate EXPIRED on \(day(notAfter)): PCs cannot connect (`orgsyncd tls renew`, then restart)"
+        )
+      }
+      line += "; certificate valid until \(day(notAfter))"
+      if notAfter - now < 30 * 86_400 { line += " (renew it soon: `orgsyncd tls renew`)" }
+    }
     if let hello = status.sinceLastHello {
       line += "; last device hello \(BackgroundJobs.seconds(hello)) ago"
     } else {
@@ -136,6 +181,15 @@ public enum ServerProcess {
     }
     return (true, line)
   }
+}
+
+/// A day as YYYY-MM-DD (UTC).
+func day(_ seconds: Int) -> String {
+  let format = DateFormatter()
+  format.dateFormat = "yyyy-MM-dd"
+  format.timeZone = TimeZone(identifier: "UTC")
+  format.locale = Locale(identifier: "en_US_POSIX")
+  return format.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
 }
 
 /// HOST:PORT as an operator writes it.
@@ -225,6 +279,7 @@ public final class StopWatchdog: Sendable {
       logger.notice("stopping now: asked twice", metadata: ["signal": "\(name)"])
       Self.end(1)
     }
+    logger.notice("stopping: calls in flight may finish first (a second \(name) stops at once)")
     arm(reason: name)
     Task { await stop() }
   }

@@ -408,7 +408,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds a new connection has to complete its hello.") var helloTimeout = 30
   @Option(help: "Port for /metrics and /health (0: off).") var adminPort = 0
   @Option(help: "Address of the admin port.") var adminHost = "127.0.0.1"
-  @Option(help: "Log level: debug, info, notice, warning, error.") var logLevel = "info"
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
   @Option(help: "Seconds calls in flight may take to finish after SIGTERM.") var gracePeriod = 20
   @Option(help: "/health fails when the data folder's disk has less free space than this (MiB).")
   var minFreeMib = 200
@@ -416,6 +416,11 @@ struct Serve: AsyncParsableCommand {
   var purgeDeletedAfterDays = 180
 
   func validate() throws {
+    guard (0...65_535).contains(port) else { throw ValidationError("--port is 0 to 65535") }
+    guard (0...65_535).contains(adminPort) else { throw ValidationError("--admin-port is 0 to 65535 (0: off)") }
+    guard adminPort == 0 || adminPort != port else {
+      throw ValidationError("--admin-port must differ from --port (the devices' port)")
+    }
     guard Logger.Level(rawValue: logLevel) != nil else {
       throw ValidationError("--log-level is one of trace, debug, info, notice, warning, error, critical")
     }
@@ -442,11 +447,29 @@ struct Serve: AsyncParsableCommand {
     // One server per SQLite file; on PostgreSQL, as many as share the database.
     let lock = options.postgresURL == nil ? try DataLock(path: options.lockPath) : nil
     defer { lock?.release() }
-    let store = try await options.store()
-    // A new history at every start: a replica whose position lies in a tail this file lacks
-    // (restored, rolled back) is told so instead of skipping changes.
-    let history = try await store.beginHistory(reason: "serve")
-    logger.info("history", metadata: ["id": "\(RecordID.short(history))"])
+    do {
+      try await ServerProcess.checkPortsFree(
+        [(host, port, "devices")] + (adminPort == 0 ? [] : [(adminHost, adminPort, "the admin port")]))
+    } catch {
+      logger.critical("\(error)")
+      throw ExitCode(69)
+    }
+    let store: any SQLRecordStore
+    let history: [UInt8]
+    do {
+      store = try await options.store()
+      // A new history at every start: a replica whose position lies in a tail this file lacks
+      // (restored, rolled back) is told so instead of skipping changes.
+      history = try await store.beginHistory(reason: "serve")
+    } catch let error as ValidationError {
+      throw error
+    } catch {
+      logger.critical("cannot open the database: \(error)")
+      throw ExitCode(69)
+    }
+    logger.info(
+      "began a new history (restored or rolled-back copies are told apart by it)",
+      metadata: ["id": "\(RecordID.short(history))"])
     var tls: TLSConfiguration?
     var announced: [[UInt8]] = []
     switch (tlsCertificate, tlsKey) {

@@ -431,7 +431,8 @@ struct PEMAuthority {
   let certificate: String
   let key: String
 
-  init(folder: URL) throws {
+  /// `expired`: the server certificate's last valid moment has passed.
+  init(folder: URL, expired: Bool = false) throws {
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let now = Date()
     let caKey = P256.Signing.PrivateKey()
@@ -445,8 +446,9 @@ struct PEMAuthority {
       }, issuerPrivateKey: .init(caKey))
     let serverKey = P256.Signing.PrivateKey()
     let server = try Certificate(
-      version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey), notValidBefore: now - 3600,
-      notValidAfter: now + 3600, issuer: caName, subject: try DistinguishedName { CommonName("orgsyncd") },
+      version: .v3, serialNumber: .init(), publicKey: .init(serverKey.publicKey), notValidBefore: now - 7200,
+      notValidAfter: expired ? now - 60 : now + 3600, issuer: caName,
+      subject: try DistinguishedName { CommonName("orgsyncd") },
       signatureAlgorithm: .ecdsaWithSHA256,
       extensions: try Certificate.Extensions {
         SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])), .dnsName("localhost")])

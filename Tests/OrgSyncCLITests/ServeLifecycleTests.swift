@@ -42,6 +42,31 @@ struct ServeLifecycleTests {
     #expect(refused.err.contains("for the admin port: the port is in use"), "\(refused.err)")
   }
 
+  @Test("an expired server certificate: exit 69 naming it and the fix, never a server that listens and serves no one")
+  func expiredCertificate() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 2)
+    let pem = try PEMAuthority(folder: daemon.folder.appendingPathComponent("pem"), expired: true)
+    let refused = try await Tool.run(
+      "orgsyncd",
+      [
+        "serve", "--data", daemon.data, "--host", "127.0.0.1", "--port", "0", "--tls-certificate", pem.certificate,
+        "--tls-key", pem.key,
+      ])
+    #expect(refused.status == 69, "\(refused.err)")
+    #expect(
+      refused.err.contains("TLS certificate expired on") && refused.err.contains("orgsyncd tls renew"), "\(refused.err)"
+    )
+  }
+
+  @Test("a port outside 0–65535, or the admin port equal to the sync port: refused before anything starts")
+  func portsChecked() async throws {
+    for arguments in [["--port", "70000"], ["--port", "7443", "--admin-port", "7443"], ["--admin-port", "65536"]] {
+      let refused = try await Tool.run("orgsyncd", ["serve", "--data", "/nonexistent"] + arguments)
+      #expect(refused.status == 64, "\(arguments): \(refused.err)")
+      #expect(refused.err.contains("port"), "\(refused.err)")
+    }
+  }
+
   @Test("SIGTERM at random moments from the first millisecond of start: the server always ends, cleanly")
   func sigtermAtAnyMoment() async throws {
     let daemon = try await Daemon(townships: 1, villages: 2, members: 3)

@@ -99,6 +99,33 @@ struct ServerProcessTests {
     try await holder.close()
   }
 
+  @Test("/health fails while unfinished connections fill the listener, naming the refusal; and while it stops")
+  func healthUnderFloodAndWhileStopping() async throws {
+    var configuration = RPCServer.Configuration()
+    configuration.peerPolicy.maxUnauthenticated = 4
+    let server = RPCServer(configuration: configuration, services: [])
+    let running = Task { try await server.run() }
+    let port = try await server.localAddress().port!
+    #expect(await ServerProcess.probe(server).0, "accepting while nothing crowds it")
+    // Four connections that never say hello take every unfinished-hello place.
+    var silent: [any Channel] = []
+    for _ in 0..<4 {
+      silent.append(
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+          .connect(host: "127.0.0.1", port: port).get())
+    }
+    while server.status.accepted + server.status.refused < 5 { try await Task.sleep(for: .milliseconds(10)) }
+    let (ok, line) = await ServerProcess.probe(server)
+    #expect(!ok)
+    #expect(line.contains("NOT accepting") && line.contains("refused"), "\(line)")
+    server.beginGracefulShutdown()
+    let (stoppingOK, stoppingLine) = await ServerProcess.probe(server)
+    #expect(!stoppingOK)
+    #expect(stoppingLine.hasPrefix("sync listener: NOT serving"), "\(stoppingLine)")
+    for channel in silent { try? await channel.close() }
+    try await running.value
+  }
+
   @Test("/health fails while the listener is not serving, with the listener's state")
   func healthNamesTheListener() async throws {
     let county = try await County()

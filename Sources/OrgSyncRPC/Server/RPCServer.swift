@@ -63,8 +63,12 @@ public final class RPCServer: Service, Sendable {
     public var address: SocketAddress?
     public var tls: Bool
     public var openConnections: Int
-    /// Connections accepted since start (each one reached the server, refused or not).
+    /// Connections taken in since start (admitted to say their hello).
     public var accepted: Int
+    /// Connections refused at once since start: too many unfinished hellos (§6.2).
+    public var refused: Int
+    /// When the TLS certificate the server presents stops being valid (seconds since 1970).
+    public var certificateNotAfter: Int?
     public var sinceLastAccept: Duration?
     public var sinceLastHello: Duration?
   }
@@ -72,6 +76,7 @@ public final class RPCServer: Service, Sendable {
   private struct State {
     var phase: ListenerStatus.Phase = .starting
     var accepted = 0
+    var refused = 0
     var lastAccept: ContinuousClock.Instant?
     var boundAddress: SocketAddress?
     var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
@@ -118,6 +123,11 @@ public final class RPCServer: Service, Sendable {
   /// Number of open connections.
   public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+  private var certificateNotAfter: Int? {
+    guard case .certificate(let certificate)? = configuration.tls?.certificateChain.first else { return nil }
+    return Int(certificate.notValidAfter)
+  }
+
   /// The listener's state now.
   public var status: ListenerStatus {
     let now = ContinuousClock.now
@@ -125,8 +135,9 @@ public final class RPCServer: Service, Sendable {
     return state.withLock { state in
       ListenerStatus(
         phase: state.phase, address: state.boundAddress, tls: configuration.tls != nil,
-        openConnections: state.connections.count, accepted: state.accepted,
-        sinceLastAccept: state.lastAccept.map { now - $0 }, sinceLastHello: lastHello.map { now - $0 })
+        openConnections: state.connections.count, accepted: state.accepted, refused: state.refused,
+        certificateNotAfter: certificateNotAfter, sinceLastAccept: state.lastAccept.map { now - $0 },
+        sinceLastHello: lastHello.map { now - $0 })
     }
   }
 
@@ -174,7 +185,9 @@ public final class RPCServer: Service, Sendable {
       return state.addressWaiters
     }
     for waiter in waiters { waiter.resume(returning: address) }
-    logger.info("listening", metadata: ["address": "\(address)"])
+    logger.info(
+      "listening",
+      metadata: ["address": "\(address.ipAddress ?? "?"):\(address.port ?? 0)", "tls": "\(configuration.tls != nil)"])
     let stopping = state.withLock { state in
       if !state.shuttingDown { state.phase = .listening }
       return state.shuttingDown
@@ -208,6 +221,11 @@ public final class RPCServer: Service, Sendable {
         let grace = configuration.shutdownGracePeriod
         group.addTask {
           try? await Task.sleep(for: grace)
+          let busy = self.connectionCount
+          if busy > 0 {
+            self.logger.warning(
+              "grace period over: closing connections still busy", metadata: ["connections": "\(busy)"])
+          }
           self.forceCloseAll()
         }
         try await self.waitForConnectionsToClose()
@@ -250,19 +268,20 @@ public final class RPCServer: Service, Sendable {
 
   private func configure(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
     let limits = configuration.limits
-    state.withLock { state in
-      state.accepted += 1
-      state.lastAccept = .now
-    }
     // Too many connections that have not proved anything yet, in all or from this address:
     // refused at once, before a byte is read (each costs a socket and a hello deadline).
     guard peerGuard.admit(address: PeerGuard.addressKey(channel.remoteAddress)) else {
+      state.withLock { $0.refused += 1 }
       Counter(label: "orgsync_connections_refused_total").increment()
       logger.debug(
         "refused a connection: too many unfinished hellos",
         metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
       channel.close(promise: nil)
       return
+    }
+    state.withLock { state in
+      state.accepted += 1
+      state.lastAccept = .now
     }
     let handler = ServerConnectionHandler(
       router: router, limits: limits, authenticator: configuration.authenticator,
@@ -319,6 +338,8 @@ public struct ListenerError: Error, CustomStringConvertible, Sendable {
       message = "cannot listen on \(place): the port is in use by another program (another orgsyncd?)"
     case EADDRNOTAVAIL:
       message = "cannot listen on \(place): \(host) is not an address of this machine"
+    case _ where error is SocketAddressError || error is SocketAddressError.UnknownHost:
+      message = "cannot listen on \(place): \(host) is neither an IP address nor a name this machine knows"
     case EACCES:
       message = "cannot listen on \(place): no permission (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
     default:
