@@ -13,10 +13,10 @@ public struct ConnectionLimits: Hashable, Sendable {
   public var keepalive: Duration
   /// The server closes a connection it has heard nothing from for this long.
   public var idleTimeout: Duration
-  /// The server closes a connection that has not completed its hello this long after it
-  /// opened (silent, half-preface and preface-only connections cost a socket each). Not
-  /// announced on the wire.
-  public var helloTimeout: Duration = .seconds(30)
+  /// The server closes a connection that has not completed its hello this long after the TCP
+  /// accept: TLS, the preface and the hello together (silent, TLS-less, half-preface and
+  /// preface-only connections cost a socket each). Not announced on the wire.
+  public var helloTimeout: Duration = .seconds(10)
 
   public static var defaults: ConnectionLimits {
     ConnectionLimits(

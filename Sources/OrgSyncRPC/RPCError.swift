@@ -93,3 +93,23 @@ extension RPCError {
 
 /// Marks a call the server never started (above a GOAWAY's last stream id): safe to retry.
 struct NotStarted: Error {}
+
+/// The server's certificate is not signed by an authority this client trusts (another
+/// county's server, an impostor, or a certificate made anew without the county's authority):
+/// not an outage, and a person must be told so.
+public struct UntrustedServer: Error, Sendable, CustomStringConvertible {
+  public let detail: String
+  public var description: String { detail }
+
+  /// Whether a TLS handshake failed because the server's certificate did not verify.
+  static func isVerificationFailure(_ error: any Error) -> Bool {
+    let text = String(describing: error)
+    return text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("failedToValidateHostname")
+      || text.contains("unableToValidateCertificate")
+  }
+}
+
+extension RPCError {
+  /// The connection failed because the server's certificate did not verify (`UntrustedServer`).
+  public var isUntrustedServer: Bool { cause is UntrustedServer }
+}

@@ -86,6 +86,8 @@ extension WebApp {
       return "同步完成：上传 \(report.pushed) 条，收到 \(report.pulled) 条"
         + (report.rejected > 0 ? "，\(report.rejected) 条被退回（见“被退回”）" : "")
         + (report.conflicts > 0 ? "，\(report.conflicts) 个冲突待处理" : "")
+    } catch let error as RPCError where error.isUntrustedServer {
+      return "服务器出示的证书不是县里的证书机构签发的，这可能不是县里的服务器：请告诉县委组织部。录入的内容都保存在本机。"
     } catch let error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
       return "现在连不上服务器。录入的内容都保存在本机，联网后再点“立即同步”。"
     } catch {

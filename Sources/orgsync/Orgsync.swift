@@ -19,6 +19,7 @@ enum Exit {
   static let notEnrolled: Int32 = 77  // enrol first, or the server refused this device
   static let damaged: Int32 = 74  // the data file is damaged: run `orgsync recover`
   static let locked: Int32 = 75  // the data is locked: run `orgsync unlock` (once after each start of the PC)
+  static let untrustedServer: Int32 = 76  // the server's certificate is not the county's: tell the county office
 }
 
 /// A failure with words for the user and an exit code.
@@ -39,6 +40,7 @@ struct Orgsync: AsyncParsableCommand {
       67 this device may not make that change (nothing saved); 68 synced, but the server refused some edits (kept: see `orgsync rejected`); \
       70 unexpected error; 74 this computer's data file is damaged (run `orgsync recover`: queued edits are kept); \
       75 this computer's data is locked (run `orgsync unlock` and type the passphrase, once after each start of the PC); \
+      76 the server's certificate is not signed by the county's authority (not an outage: tell the county office); \
       77 not enrolled or refused by the server (`orgsync enroll --replace` keeps queued edits).
       """,
     version: OrgSyncVersion.current,
@@ -73,6 +75,13 @@ struct Orgsync: AsyncParsableCommand {
     } catch let error as InputError {
       FileHandle.standardError.write(Data("orgsync: \(error.message)\n".utf8))
       Foundation.exit(Exit.badValue)
+    } catch let error as RPCError where error.isUntrustedServer {
+      // Not an outage: someone else's server, or one set up again without the county's authority.
+      let message = Words.pick(
+        en: "\(error.message) — this may not be the county's server: tell the county office; nothing entered is lost",
+        zh: "服务器出示的证书不是县里的证书机构签发的，这可能不是县里的服务器：请告诉县委组织部。录入的内容都保存在本机，不会丢失")
+      FileHandle.standardError.write(Data("orgsync: \(message)\n".utf8))
+      Foundation.exit(Exit.untrustedServer)
     } catch let error as RPCError {
       let (code, hint) = Self.describe(error)
       FileHandle.standardError.write(Data("orgsync: \(error.message)\(hint)\n".utf8))

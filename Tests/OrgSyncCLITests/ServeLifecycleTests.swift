@@ -116,3 +116,29 @@ func listeningSocket() throws -> (Int32, Int) {
   }
   return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
+
+@Suite("An impostor is not an outage", .timeLimit(.minutes(10)))
+struct ImpostorTests {
+  @Test(
+    "a PC enrolled with the county, pointed at another county's server: exit 76 and, under zh_CN, the county office named"
+  )
+  func anotherCountysServer() async throws {
+    let county = try await Daemon(townships: 1, villages: 1, members: 2)
+    try await county.start()
+    let home = try await enrolledBranch(county)
+    #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    await county.stop()
+    // Another county's server (its own authority) answers at the same address.
+    let other = try await Daemon(townships: 1, villages: 1, members: 2)
+    other.port = county.port
+    try await other.start()
+    let english = try await Tool.run("orgsync", ["sync"], home: home)
+    #expect(english.status == 76, "\(english.err)")
+    #expect(english.err.contains("not signed by the county's authority"), "\(english.err)")
+    #expect(!english.err.contains("check the network"))
+    let chinese = try await Tool.run("orgsync", ["sync"], home: home, environment: ["LANG": "zh_CN.UTF-8"])
+    #expect(chinese.status == 76)
+    #expect(chinese.err.contains("请告诉县委组织部") && chinese.err.contains("不是县里的证书机构签发的"), "\(chinese.err)")
+    await other.stop()
+  }
+}

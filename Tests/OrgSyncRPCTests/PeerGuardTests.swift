@@ -5,7 +5,7 @@ import Testing
 
 @Suite("One peer cannot crowd out the rest")
 struct PeerGuardTests {
-  let device = PeerGuard.deviceKey([1, 2, 3, 4])
+  let device = PeerGuard.deviceKey([1, 2, 3, 4], from: nil)
 
   @Test("wrong proofs: the first few are free, then attempts are spaced, doubling, and parallel ones queue")
   func spacing() {

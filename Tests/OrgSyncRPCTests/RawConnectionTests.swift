@@ -2,9 +2,10 @@ import Foundation
 import NIOCore
 import NIOPosix
 import OrgSyncProto
-import OrgSyncRPC
 import OrgSyncWire
 import Testing
+
+@testable import OrgSyncRPC
 
 /// A hand-driven TCP peer: sends exactly the bytes a test gives and reads what comes back, so
 /// the server can be fed what no well-behaved client would send.
@@ -157,7 +158,7 @@ struct RawConnectionTests {
     }
   }
 
-  @Test("silent connections from one address beyond its cap are closed at once; the rest of the world still gets in")
+  @Test("silent connections from one address beyond its cap: the oldest is closed to make room, the newest admitted")
   func unauthenticatedCap() async throws {
     var configuration = RPCServer.Configuration(authenticator: testAuthenticator)
     configuration.peerPolicy.maxUnauthenticatedPerAddress = 5
@@ -168,16 +169,15 @@ struct RawConnectionTests {
       var silent: [RawPeer] = []
       for _ in 0..<5 { silent.append(try await RawPeer.connect(port: port)) }
       #expect(await eventually { server.connectionCount == 6 })
-      // The sixth silent one is refused before anything is read: no CHALLENGE, just a close.
-      let refused = try await RawPeer.connect(port: port)
-      let frames = try await refused.exchange(ByteBuffer())
-      #expect(frames.isEmpty)
+      // A sixth: admitted (it is sent the preface and CHALLENGE), and the oldest silent one is
+      // closed instead — it reads its end of stream.
+      let sixth = try await RawPeer.connect(port: port)
+      #expect(await eventually { server.unprovenConnections == 5 })
+      let oldestFrames = try await silent[0].exchange(ByteBuffer())
+      #expect(oldestFrames.contains { $0.type == .challenge }, "it had been challenged before it was closed")
       // A client whose connection is already past its hello carries on.
       #expect(try await client.unary(Echo.unary, entry("still")).key == "still")
-      // Once the silent ones go, new connections from the address are let in again.
-      // Closed through the async channel, which finishes its writer (dropping one unfinished
-      // traps in NIO).
-      for peer in silent { try await peer.channel.executeThenClose { _, _ in } }
+      for peer in silent.dropFirst() + [sixth] { try await peer.channel.executeThenClose { _, _ in } }
       #expect(await eventually { server.connectionCount == 1 })
       let fresh = try RPCClient(
         configuration: .init(host: "127.0.0.1", port: port, identity: testIdentity, connectTimeout: testConnectTimeout))

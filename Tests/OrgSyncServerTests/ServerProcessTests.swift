@@ -99,7 +99,9 @@ struct ServerProcessTests {
     try await holder.close()
   }
 
-  @Test("/health fails while unfinished connections fill the listener, naming the refusal; and while it stops")
+  @Test(
+    "/health stays ok while silent connections fill every unfinished-hello place (a newcomer still gets in); it fails while the listener stops"
+  )
   func healthUnderFloodAndWhileStopping() async throws {
     var configuration = RPCServer.Configuration()
     configuration.peerPolicy.maxUnauthenticated = 4
@@ -114,10 +116,9 @@ struct ServerProcessTests {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
           .connect(host: "127.0.0.1", port: port).get())
     }
-    while server.status.accepted + server.status.refused < 5 { try await Task.sleep(for: .milliseconds(10)) }
+    while server.status.accepted < 5 { try await Task.sleep(for: .milliseconds(10)) }
     let (ok, line) = await ServerProcess.probe(server)
-    #expect(!ok)
-    #expect(line.contains("NOT accepting") && line.contains("refused"), "\(line)")
+    #expect(ok, "the oldest silent one made room: \(line)")
     server.beginGracefulShutdown()
     let (stoppingOK, stoppingLine) = await ServerProcess.probe(server)
     #expect(!stoppingOK)

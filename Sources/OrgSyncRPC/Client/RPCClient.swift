@@ -96,7 +96,7 @@ public final class RPCClient: Sendable {
     self.configuration = configuration
     self.group = group
     self.logger = logger
-    self.sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+    self.sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0.modernOnly) }
     self.state = Mutex(State(backoff: configuration.backoff.initial))
   }
 
@@ -279,6 +279,13 @@ public final class RPCClient: Sendable {
       .flatMapErrorThrowing { error -> ClientConnection in
         ready.fail(error)
         if let rpc = error as? RPCError, rpc.code == .unauthenticated { throw rpc }
+        if let rpc = error as? RPCError, rpc.isUntrustedServer {
+          throw RPCError(
+            code: .unavailable,
+            message:
+              "the server at \(configuration.host):\(configuration.port) presented a certificate not signed by the county's authority",
+            cause: rpc.cause)
+        }
         throw RPCError(
           code: .unavailable, message: "cannot reach the server at \(configuration.host):\(configuration.port)",
           cause: error as? any Error & Sendable)

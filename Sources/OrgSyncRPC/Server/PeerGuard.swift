@@ -5,9 +5,11 @@ import Synchronization
 /// How much of the server one peer may take (docs/PROTOCOL.md §6.2). A peer is a device once
 /// its hello is accepted, and an address before that (and for anonymous enrolment calls).
 public struct PeerPolicy: Hashable, Sendable {
-  /// Connections that have not finished their hello, in all.
+  /// Connections that have not finished their hello, in all; beyond it the oldest unproven
+  /// connection of the most crowded address is closed (a new one is never refused).
   public var maxUnauthenticated = 1024
-  /// …and from one address. A county's villages behind one NAT address share it.
+  /// …and from one address, beyond which that address's oldest is closed. A township's PCs
+  /// behind one NAT address share it.
   public var maxUnauthenticatedPerAddress = 256
   /// Connections one device may hold; a newer one closes its oldest (a device that reconnects
   /// after a cut link wins over its own half-open leftovers).
@@ -57,9 +59,18 @@ final class PeerGuard: Sendable {
     let continuation: CheckedContinuation<Void, any Error>
   }
 
+  /// A connection that has not finished its hello: where from, and how to close it.
+  private struct Unproven {
+    let address: String
+    let order: UInt64
+    let close: @Sendable () -> Void
+  }
+
   private struct State {
-    var unauthenticated = 0
-    var unauthenticatedByAddress: [String: Int] = [:]
+    var unproven: [ObjectIdentifier: Unproven] = [:]
+    /// Per address, its unproven connections oldest first.
+    var unprovenByAddress: [String: CircularBuffer<(order: UInt64, id: ObjectIdentifier)>] = [:]
+    var nextOrder: UInt64 = 0
     /// Per device, its connections oldest first, each with a way to close it.
     var connections: [[UInt8]: [(id: ObjectIdentifier, close: @Sendable () -> Void)]] = [:]
     var running: [String: Int] = [:]
@@ -81,24 +92,52 @@ final class PeerGuard: Sendable {
 
   // MARK: Connections
 
-  /// Counts a new connection against the not-yet-authenticated caps; false: refuse it.
-  func admit(address: String) -> Bool {
-    state.withLock { state in
-      guard state.unauthenticated < policy.maxUnauthenticated,
-        state.unauthenticatedByAddress[address, default: 0] < policy.maxUnauthenticatedPerAddress
-      else { return false }
-      state.unauthenticated += 1
-      state.unauthenticatedByAddress[address, default: 0] += 1
-      return true
+  /// Admits a new connection that has yet to prove itself. Never refuses it: when the caps are
+  /// reached, the oldest unproven connection of the address holding the most is closed instead
+  /// (of this address, when this address is at its own cap), so a flood of connections that
+  /// never say hello cannot keep anyone else out — it only shortens its own connections' lives,
+  /// while a real PC's hello takes milliseconds. Proven connections never count here.
+  func admit(connection: ObjectIdentifier, address: String, close: @escaping @Sendable () -> Void) {
+    let evicted: [@Sendable () -> Void] = state.withLock { state in
+      var evicted: [@Sendable () -> Void] = []
+      func evictOldest(of address: String) {
+        guard var list = state.unprovenByAddress[address], let oldest = list.popFirst() else { return }
+        state.unprovenByAddress[address] = list.isEmpty ? nil : list
+        if let entry = state.unproven.removeValue(forKey: oldest.id) { evicted.append(entry.close) }
+      }
+      if state.unprovenByAddress[address, default: []].count >= policy.maxUnauthenticatedPerAddress {
+        evictOldest(of: address)
+      }
+      if state.unproven.count >= policy.maxUnauthenticated,
+        let crowded = state.unprovenByAddress.max(by: { $0.value.count < $1.value.count })?.key
+      {
+        evictOldest(of: crowded)
+      }
+      state.nextOrder += 1
+      state.unproven[connection] = Unproven(address: address, order: state.nextOrder, close: close)
+      state.unprovenByAddress[address, default: []].append((state.nextOrder, connection))
+      return evicted
+    }
+    for close in evicted {
+      Counter(label: "orgsync_unproven_closed_total").increment()
+      close()
     }
   }
 
   /// The connection finished its hello (or closed before it did).
-  func leftHello(address: String) {
+  func leftHello(connection: ObjectIdentifier) {
     state.withLock { state in
-      state.unauthenticated -= 1
-      let left = state.unauthenticatedByAddress[address, default: 1] - 1
-      state.unauthenticatedByAddress[address] = left > 0 ? left : nil
+      guard let entry = state.unproven.removeValue(forKey: connection) else { return }
+      guard var list = state.unprovenByAddress[entry.address] else { return }
+      if let index = list.firstIndex(where: { $0.id == connection }) { list.remove(at: index) }
+      state.unprovenByAddress[entry.address] = list.isEmpty ? nil : list
+    }
+  }
+
+  /// Unproven connections now, in all and from `address`.
+  func unprovenCount(address: String? = nil) -> Int {
+    state.withLock { state in
+      address.map { state.unprovenByAddress[$0]?.count ?? 0 } ?? state.unproven.count
     }
   }
 
@@ -271,10 +310,13 @@ final class PeerGuard: Sendable {
     return min(policy.failureDelay * (1 << doublings), policy.maxFailureDelay)
   }
 
-  /// Keys for a hello: its device, and (with more forgiveness) its address.
+  /// Keys for a hello: its device from its address, and (with more forgiveness) its address.
+  /// Never the device alone: guesses from elsewhere must not slow the owner at its own address.
   func helloKeys(deviceID: [UInt8], address: SocketAddress?) -> [GuessKey] {
     var keys = [GuessKey(key: "hello-" + Self.addressKey(address), free: policy.freeAddressFailures)]
-    if !deviceID.isEmpty { keys.append(GuessKey(key: Self.deviceKey(deviceID), free: policy.freeFailures)) }
+    if !deviceID.isEmpty {
+      keys.append(GuessKey(key: Self.deviceKey(deviceID, from: address), free: policy.freeFailures))
+    }
     return keys
   }
 
@@ -285,6 +327,11 @@ final class PeerGuard: Sendable {
 
   static func addressKey(_ address: SocketAddress?) -> String {
     "address:" + (address?.ipAddress ?? "unknown")
+  }
+
+  /// A device's wrong proofs are counted per address it tries from.
+  static func deviceKey(_ deviceID: [UInt8], from address: SocketAddress?) -> String {
+    deviceKey(deviceID) + "@" + (address?.ipAddress ?? "unknown")
   }
 
   static func deviceKey(_ deviceID: [UInt8]) -> String {

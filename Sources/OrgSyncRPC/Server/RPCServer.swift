@@ -65,8 +65,6 @@ public final class RPCServer: Service, Sendable {
     public var openConnections: Int
     /// Connections taken in since start (admitted to say their hello).
     public var accepted: Int
-    /// Connections refused at once since start: too many unfinished hellos (§6.2).
-    public var refused: Int
     /// When the TLS certificate the server presents stops being valid (seconds since 1970).
     public var certificateNotAfter: Int?
     public var sinceLastAccept: Duration?
@@ -76,7 +74,6 @@ public final class RPCServer: Service, Sendable {
   private struct State {
     var phase: ListenerStatus.Phase = .starting
     var accepted = 0
-    var refused = 0
     var lastAccept: ContinuousClock.Instant?
     var boundAddress: SocketAddress?
     var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
@@ -123,6 +120,10 @@ public final class RPCServer: Service, Sendable {
   /// Number of open connections.
   public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+  /// Connections that have not finished their hello (for tests and the flood benchmark).
+  var unprovenConnections: Int { peerGuard.unprovenCount() }
+  var peerGuardForTests: PeerGuard { peerGuard }
+
   private var certificateNotAfter: Int? {
     guard case .certificate(let certificate)? = configuration.tls?.certificateChain.first else { return nil }
     return Int(certificate.notValidAfter)
@@ -135,7 +136,7 @@ public final class RPCServer: Service, Sendable {
     return state.withLock { state in
       ListenerStatus(
         phase: state.phase, address: state.boundAddress, tls: configuration.tls != nil,
-        openConnections: state.connections.count, accepted: state.accepted, refused: state.refused,
+        openConnections: state.connections.count, accepted: state.accepted,
         certificateNotAfter: certificateNotAfter, sinceLastAccept: state.lastAccept.map { now - $0 },
         sinceLastHello: lastHello.map { now - $0 })
     }
@@ -155,7 +156,7 @@ public final class RPCServer: Service, Sendable {
   }
 
   private func serve() async throws {
-    let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
+    let sslContext = try configuration.tls.map { try NIOSSLContext(configuration: $0.modernOnly) }
     let serverChannel: NIOAsyncChannel<any Channel, Never>
     do {
       serverChannel = try await ServerBootstrap(group: group)
@@ -268,17 +269,6 @@ public final class RPCServer: Service, Sendable {
 
   private func configure(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
     let limits = configuration.limits
-    // Too many connections that have not proved anything yet, in all or from this address:
-    // refused at once, before a byte is read (each costs a socket and a hello deadline).
-    guard peerGuard.admit(address: PeerGuard.addressKey(channel.remoteAddress)) else {
-      state.withLock { $0.refused += 1 }
-      Counter(label: "orgsync_connections_refused_total").increment()
-      logger.debug(
-        "refused a connection: too many unfinished hellos",
-        metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-      channel.close(promise: nil)
-      return
-    }
     state.withLock { state in
       state.accepted += 1
       state.lastAccept = .now
@@ -288,6 +278,21 @@ public final class RPCServer: Service, Sendable {
       runHandlersOnEventLoop: configuration.runHandlersOnEventLoop, logger: logger, peerGuard: peerGuard,
       countedBeforeHello: true,
       onClose: { [weak self] id in _ = self?.state.withLock { $0.connections.removeValue(forKey: id) } })
+    // Admitted always; when unfinished connections crowd the server, the oldest of the most
+    // crowded address is closed instead (PeerGuard.admit).
+    peerGuard.admit(connection: ObjectIdentifier(handler), address: PeerGuard.addressKey(channel.remoteAddress)) {
+      [weak channel] in channel?.close(promise: nil)
+    }
+    // The handshake deadline runs from the accept: TLS, the preface and the hello together. A
+    // connection that never starts TLS is closed by it as surely as one that stalls later.
+    let handshake = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+    let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(limits.helloTimeout.nanoseconds)) {
+      [weak channel] in
+      guard handshake.value.countedBeforeHello else { return }
+      Counter(label: "orgsync_handshakes_timed_out_total").increment()
+      handshake.value.handshakeDeadlinePassed()
+      channel?.close(promise: nil)
+    }
     let id = ObjectIdentifier(handler)
     let (draining, open) = state.withLock { state in
       state.connections[id] = (handler, channel)
@@ -299,6 +304,7 @@ public final class RPCServer: Service, Sendable {
     // tells it; the close future always completes, so a drain can never wait on a ghost.
     let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     channel.closeFuture.whenComplete { [weak self] _ in
+      deadline.cancel()
       loopBound.value.leaveHelloCount()
       guard let self else { return }
       let open = self.state.withLock { state in

@@ -96,22 +96,22 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   private var started = false
-  private var helloTimer: Scheduled<Void>?
+
+  /// The handshake deadline (set by the server from the TCP accept) has passed: a connection
+  /// that has not finished its hello — silent, TLS never started, half a preface, a hello
+  /// still being checked — is told (when TLS is up) and closed.
+  func handshakeDeadlinePassed() {
+    switch state {
+    case .awaitingPreface, .awaitingHello, .authenticating:
+      logger.debug("closing a connection that did not finish its hello in time")
+      goAwayAndClose(reason: .idleTimeout, message: "no hello within \(limits.helloTimeout)")
+    default:
+      break
+    }
+  }
   func start() {
     guard !started else { return }
     started = true
-    // A connection must finish its hello in time; one that sends nothing, or only part of a
-    // preface, is closed long before the idle timeout would close it.
-    helloTimer = context.eventLoop.scheduleTask(in: .nanoseconds(limits.helloTimeout.nanoseconds)) { [weak self] in
-      guard let self else { return }
-      switch self.state {
-      case .awaitingPreface, .awaitingHello, .authenticating:
-        self.logger.debug("closing a connection that did not finish its hello in time")
-        self.goAwayAndClose(reason: .idleTimeout, message: "no hello within \(self.limits.helloTimeout)")
-      default:
-        break
-      }
-    }
     out.writePreface()
     var challenge = Orgsync_V1_Challenge()
     challenge.major = UInt32(ProtocolVersion.current.major)
@@ -165,7 +165,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   }
 
   func channelInactive(context: ChannelHandlerContext) {
-    helloTimer?.cancel()
     state = .closed
     leaveHelloCount()
     if !peer.isAnonymous { peerGuard.detach(device: peer.deviceID, connection: ObjectIdentifier(self)) }
@@ -253,7 +252,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       leaveHelloCount()
       peerGuard.noteHelloAccepted()
       if !peer.isAnonymous {
-        peerGuard.noteSuccess(key: PeerGuard.deviceKey(peer.deviceID))
+        peerGuard.noteSuccess(key: PeerGuard.deviceKey(peer.deviceID, from: remoteAddress))
         let channel = context.channel
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         peerGuard.attach(device: peer.deviceID, connection: ObjectIdentifier(self)) {
@@ -272,7 +271,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
       if compression { ack.compression = MessageCompression.name }
       writeControl(.helloAck, ack)
       state = .ready
-      helloTimer?.cancel()
       for frame in pending { handleReady(frame) }
       flushNow()
     }
@@ -383,7 +381,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   func leaveHelloCount() {
     guard countedBeforeHello else { return }
     countedBeforeHello = false
-    peerGuard.leftHello(address: PeerGuard.addressKey(remoteAddress))
+    peerGuard.leftHello(connection: ObjectIdentifier(self))
   }
 
   func writeTrailers(_ id: UInt32, _ status: RPCError) {
