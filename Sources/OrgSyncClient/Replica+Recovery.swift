@@ -21,6 +21,53 @@ public struct ReplicaDamaged: Error, Sendable, CustomStringConvertible {
   }
 }
 
+/// The disk holding this PC's data is full: nothing is damaged and nothing was lost — the
+/// write that failed was undone whole — but nothing more can be saved until space is freed.
+public struct DiskFull: Error, Sendable, CustomStringConvertible {
+  public var folder: String
+  public var description: String { "the disk holding \(folder) is full" }
+
+  public init(folder: String) { self.folder = folder }
+
+  /// Less than this much free space counts as full when a write fails with an I/O error.
+  public static let minimumFree: Int64 = 8 << 20
+
+  /// Whether `error`, met while writing under `folder`, is a full disk: SQLite's FULL, ENOSPC,
+  /// or an I/O error on a file system with almost no space left.
+  public static func isDiskFull(_ error: any Error, folder: String) -> Bool {
+    // Opening the file needs room too (its journal and shared-memory files): an I/O error then,
+    // on a file system with almost no space left, is the disk, not the file.
+    if error is ReplicaDamaged {
+      let text = String(describing: error)
+      guard text.contains("disk I/O error") || text.contains("database or disk is full") else { return false }
+      return freeBytes(folder).map { $0 < minimumFree } ?? false
+    }
+    if let database = error as? DatabaseError {
+      if database.resultCode == .SQLITE_FULL { return true }
+      if database.resultCode == .SQLITE_IOERR { return freeBytes(folder).map { $0 < minimumFree } ?? false }
+      return false
+    }
+    let text = String(describing: error)
+    if text.contains("No space left on device") || text.contains("ENOSPC") { return true }
+    if let posix = error as? POSIXError, posix.code == .ENOSPC { return true }
+    let ns = error as NSError
+    if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) { return true }
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
+      underlying.code == Int(ENOSPC)
+    {
+      return true
+    }
+    return false
+  }
+
+  /// Free bytes on the file system holding `folder` (nil when it cannot be read).
+  public static func freeBytes(_ folder: String) -> Int64? {
+    var info = statvfs()
+    guard statvfs(folder, &info) == 0 else { return nil }
+    return Int64(info.f_bavail) * Int64(info.f_frsize)
+  }
+}
+
 /// What could be saved from a damaged replica.
 public struct Salvage: Sendable {
   public var identity: Replica.Identity?

@@ -93,6 +93,17 @@ extension MutationApplier {
         let proposed = incoming[number]
         guard stored != proposed else { continue }
         let last = meta.entries[number] ?? FieldMeta.Entry(version: 0, hlc: 0, device: 0)
+        // Healing after a restore: edits are offered again in whatever order the PCs come
+        // back, with bases from a history the server lost. The field keeps the value with the
+        // later clock — the one accepted last before the restore — whoever heals first.
+        if replay, last.hlc > m.hlc { continue }
+        // This device's own later edit of the field is stored already (its clock only moves
+        // forward): an older one arriving after it does not overwrite it; it is kept as the
+        // losing side of a conflict, so the typed value is still there to take back.
+        if last.version > m.baseVersion, last.device == device, last.hlc > m.hlc {
+          conflicts.append((number, false, stored, last.hlc, last.version))
+          continue
+        }
         if last.version > m.baseVersion, last.device != device {
           // Changed on both sides since the base: the later clock wins, the other is kept.
           let incomingWins = m.hlc > last.hlc

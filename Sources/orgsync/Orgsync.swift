@@ -20,6 +20,7 @@ enum Exit {
   static let damaged: Int32 = 74  // the data file is damaged: run `orgsync recover`
   static let locked: Int32 = 75  // the data is locked: run `orgsync unlock` (once after each start of the PC)
   static let untrustedServer: Int32 = 76  // the server's certificate is not the county's: tell the county office
+  static let diskFull: Int32 = 73  // the disk is full: free space (nothing was lost, nothing is damaged)
 }
 
 /// A failure with words for the user and an exit code.
@@ -41,6 +42,7 @@ struct Orgsync: AsyncParsableCommand {
       70 unexpected error; 74 this computer's data file is damaged (run `orgsync recover`: queued edits are kept); \
       75 this computer's data is locked (run `orgsync unlock` and type the passphrase, once after each start of the PC); \
       76 the server's certificate is not signed by the county's authority (not an outage: tell the county office); \
+      73 the disk is full (free space and try again; nothing was lost); \
       77 not enrolled or refused by the server (`orgsync enroll --replace` keeps queued edits).
       """,
     version: OrgSyncVersion.current,
@@ -86,6 +88,8 @@ struct Orgsync: AsyncParsableCommand {
       let (code, hint) = Self.describe(error)
       FileHandle.standardError.write(Data("orgsync: \(error.message)\(hint)\n".utf8))
       Foundation.exit(code)
+    } catch let error where DiskFull.isDiskFull(error, folder: Common.defaultFolder.path) {
+      Self.diskFull(Common.defaultFolder.path)
     } catch let damage as ReplicaDamaged {
       Self.damaged(damage.description)
     } catch let error where ReplicaDamaged.isDamage(error) {
@@ -93,6 +97,15 @@ struct Orgsync: AsyncParsableCommand {
     } catch {
       exit(withError: error)
     }
+  }
+
+  static func diskFull(_ folder: String) -> Never {
+    let message = Words.pick(
+      en: "the disk holding \(folder) is full — free some space (delete or move large files) and try again; "
+        + "nothing entered is lost, and the data file is not damaged",
+      zh: "本机磁盘已满：请删除或移走一些大文件，腾出空间后再试。已录入的内容都没有丢失，数据文件也没有损坏。")
+    FileHandle.standardError.write(Data("orgsync: \(message)\n".utf8))
+    Foundation.exit(Exit.diskFull)
   }
 
   static func damaged(_ what: String) -> Never {
@@ -138,6 +151,19 @@ struct Orgsync: AsyncParsableCommand {
 struct Common: ParsableArguments {
   @Option(help: "The folder with this device's data (default $ORGSYNC_HOME or ~/.orgsync).")
   var home: String?
+
+  /// The data folder as the command line names it, for errors met before or outside a
+  /// command's own options (a full disk is told by the folder's file system).
+  static var defaultFolder: URL {
+    let arguments = CommandLine.arguments
+    let given = arguments.firstIndex(of: "--home").flatMap {
+      arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil
+    }
+    return Common(home: given).folder
+  }
+
+  init() {}
+  init(home: String?) { self.home = home }
 
   var folder: URL {
     let path =

@@ -103,6 +103,11 @@ struct Recover: AsyncParsableCommand {
 
   func run() async throws {
     let path = common.replicaPath
+    // Rebuilding writes a new file beside the old one: on a full disk it would fail half way.
+    // A full disk damages nothing, so there is nothing to recover until space is freed.
+    if let free = DiskFull.freeBytes(common.folder.path), free < DiskFull.minimumFree {
+      Orgsync.diskFull(common.folder.path)
+    }
     let key = try common.replicaKey()
     if !force, FileManager.default.fileExists(atPath: path) {
       if let replica = try? Replica(path: path, key: key), (try? replica.integrityProblem()) == .some(nil),

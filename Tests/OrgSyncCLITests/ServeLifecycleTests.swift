@@ -142,3 +142,68 @@ struct ImpostorTests {
     await other.stop()
   }
 }
+
+@Suite("A full disk is a full disk", .timeLimit(.minutes(10)))
+struct FullDiskTests {
+  @Test(
+    "the PC's disk full: exit 73 'disk full' (Chinese under zh_CN), never 'damaged'; recover refuses and changes nothing; once space is freed the member saves and syncs"
+  )
+  func fullPCDisk() async throws {
+    let daemon = try await Daemon(townships: 1, villages: 1, members: 3)
+    try await daemon.start()
+    // A small file system of its own, as root can mount one (the test command runs as root).
+    let small = daemon.folder.appendingPathComponent("small")
+    try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+    let mounted = try await Tool.runBlockingAsync("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small.path])
+    #expect(mounted.isEmpty, "\(mounted)")
+    defer {
+      let unmount = Process()
+      unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+      unmount.arguments = ["-l", small.path]
+      try? unmount.run()
+      unmount.waitUntilExit()
+    }
+    let home = small.appendingPathComponent("pc")
+    let enrolled = try await Tool.run(
+      "orgsync",
+      [
+        "enroll", "--server", "127.0.0.1:\(daemon.port)", "--code",
+        try await daemon.code(unit: "430521-100-001", role: "branch"),
+      ],
+      home: home)
+    #expect(enrolled.status == 0, "\(enrolled.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    // Fill what is left.
+    let filler = small.appendingPathComponent("filler").path
+    _ = try await Tool.runBlockingAsync("/bin/dd", ["if=/dev/zero", "of=\(filler)", "bs=64k"])
+    var refused: Tool.Result?
+    for attempt in 0..<20 {
+      let added = try await Tool.run(
+        "orgsync", ["add", "member", "--name", "满盘\(attempt)", "--status", "full"], home: home,
+        environment: ["LANG": "zh_CN.UTF-8"])
+      if added.status != 0 {
+        refused = added
+        break
+      }
+    }
+    let full = try #require(refused, "a full disk refuses some write")
+    #expect(full.status == 73, "\(full.err)")
+    #expect(full.err.contains("磁盘已满") && full.err.contains("没有丢失"), "\(full.err)")
+    #expect(!full.err.contains("损坏了"), "not called damaged")
+    let recover = try await Tool.run("orgsync", ["recover", "--force"], home: home)
+    #expect(recover.status == 73, "recover refuses on a full disk: \(recover.err)")
+    let files = try FileManager.default.contentsOfDirectory(atPath: home.path)
+    #expect(!files.contains { $0.contains("damaged") }, "nothing set aside: \(files)")
+    // Space freed: still enrolled, and the secretary's next member saves and reaches the server.
+    try FileManager.default.removeItem(atPath: filler)
+    #expect(try await Tool.run("orgsync", ["status"], home: home).status == 0, "still enrolled, nothing rebuilt")
+    let added = try await Tool.run("orgsync", ["add", "member", "--name", "腾出空间后", "--status", "full"], home: home)
+    #expect(added.status == 0, "\(added.err)")
+    #expect(try await Tool.run("orgsync", ["sync"], home: home).status == 0)
+    let other = try await enrolledBranch(daemon, "office")
+    #expect(try await Tool.run("orgsync", ["sync"], home: other).status == 0)
+    let listed = try await Tool.run("orgsync", ["list", "member", "--json"], home: other)
+    #expect(listed.out.contains("腾出空间后"), "the member typed after freeing space reached the server")
+    await daemon.stop()
+  }
+}

@@ -79,6 +79,44 @@ struct HistoryTests {
     #expect(try snapshot(county.replica) == snapshot(try await server.scope(of: county.actor)))
   }
 
+  @Test(
+    "a restore, then two PCs heal in either order: the value accepted last stays everywhere, and no conflict says otherwise",
+    arguments: [true, false])
+  func healOrderKeepsTheLastValue(laterPCFirst: Bool) async throws {
+    let server = try await TestServer()
+    let a1 = try await server.device(unit: server.taiping, role: .branch)
+    let a2 = try await server.device(unit: server.taiping, role: .branch)
+    let member = try a1.replica.create(memberBody("王建国"), unitID: server.taiping)
+    _ = try await a1.engine.sync()
+    _ = try await a2.engine.sync()
+    let backup = server.folder.appendingPathComponent("backup.sqlite").path
+    _ = try await server.store.backup(to: backup)
+    // After the backup: a1 changes the note twice; a2, having seen that, changes it last.
+    let id = Array(member.recordID)
+    try a1.replica.update(id, fields: ["note"], from: memberBody("王建国", note: "外出务工"))
+    _ = try await a1.engine.sync()
+    try a1.replica.update(id, fields: ["note"], from: memberBody("王建国", note: "在外地经商"))
+    _ = try await a1.engine.sync()
+    _ = try await a2.engine.sync()
+    try a2.replica.update(id, fields: ["note"], from: memberBody("王建国", note: "已回村务农"))
+    _ = try await a2.engine.sync()
+
+    await server.stop()
+    try await server.restore(from: backup)
+    try await server.start()
+    let order = laterPCFirst ? [a2, a1] : [a1, a2]
+    for device in order + order { _ = try await device.engine.sync() }
+
+    let stored = try await server.store.record(id: id, actor: a1.actor)
+    #expect(stored?.body.member.note == "已回村务农", "the server: \(stored?.body.member.note ?? "nil")")
+    for device in [a1, a2] {
+      #expect(try device.replica.record(id: id)?.body.member.note == "已回村务农")
+      for conflict in try device.replica.conflicts() where conflict.fields.contains("note") {
+        #expect(conflict.winner.member.note == "已回村务农", "a conflict names as kept only what was kept")
+      }
+    }
+  }
+
   @Test("accepted edits are kept for healing for 180 days, then forgotten with the personal data they carry")
   func sentRetention() async throws {
     let server = try await TestServer()

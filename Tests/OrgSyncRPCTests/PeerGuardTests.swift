@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Testing
 
@@ -37,6 +38,32 @@ struct PeerGuardTests {
     #expect(peerGuard.delayBeforeAttempt(keys: keys)! >= .zero)
     peerGuard.noteSuccess(key: device)
     #expect(peerGuard.delayBeforeAttempt(keys: keys) == .zero)
+  }
+
+  @Test(
+    "beyond an address's cap, the oldest connection that has sent nothing is closed, never one that began its handshake"
+  )
+  func evictsSilentFirst() {
+    var policy = PeerPolicy.defaults
+    policy.maxUnauthenticatedPerAddress = 3
+    let peerGuard = PeerGuard(policy: policy)
+    final class Closed: @unchecked Sendable { var names: [String] = [] }
+    let closed = Closed()
+    let objects = (0..<5).map { _ in NSObject() }
+    func admit(_ i: Int) {
+      peerGuard.admit(connection: ObjectIdentifier(objects[i]), address: "address:10.0.0.1") {
+        closed.names.append("c\(i)")
+      }
+    }
+    admit(0)  // a PC: its TLS ClientHello is on its way
+    peerGuard.spoke(connection: ObjectIdentifier(objects[0]))
+    admit(1)
+    admit(2)  // silent
+    admit(3)  // at the cap: the oldest silent one (1) makes room, not the PC (0)
+    #expect(closed.names == ["c1"])
+    admit(4)
+    #expect(closed.names == ["c1", "c2"])
+    #expect(peerGuard.unprovenCount(address: "address:10.0.0.1") == 3)
   }
 
   @Test("a device may reconnect 10 times at once, then once every 6 seconds")

@@ -130,6 +130,33 @@ struct PushTests {
     #expect(try await county.store.conflicts(actor: county.xinminBranch, includeResolved: true, limit: 10).isEmpty)
   }
 
+  @Test("one device's older edit arriving after its newer one: the newer value stays, the older is kept in a conflict")
+  func sameDeviceStaleEdit() async throws {
+    let county = try await County()
+    let m = create(member("赵敏"), unit: county.taiping)
+    try await county.push(m, as: county.taipingBranch)
+    let early = nextHLC()
+    let late = nextHLC()
+    var newer = member("赵敏")
+    newer.member.cadreTitle = "村委会主任"
+    var older = member("赵敏")
+    older.member.cadreTitle = "村支部书记"
+    let first = try await county.push(
+      edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["cadre_title"], newer, hlc: late),
+      as: county.taipingBranch)
+    #expect(first.outcome == .applied)
+    // The same device's edit made before it, from the same base, arrives last.
+    let stale = try await county.push(
+      edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["cadre_title"], older, hlc: early),
+      as: county.taipingBranch)
+    #expect(stale.outcome == .conflict)
+    let record = try #require(try await county.store.record(id: Array(m.recordID), actor: county.taipingBranch))
+    #expect(record.body.member.cadreTitle == "村委会主任", "the newer value is not overwritten")
+    let conflicts = try await county.store.conflicts(actor: county.taipingBranch, includeResolved: false, limit: 10)
+    #expect(conflicts.first?.loser.member.cadreTitle == "村支部书记", "the older value is kept, not dropped")
+    #expect(conflicts.first?.winner.member.cadreTitle == "村委会主任")
+  }
+
   @Test("two devices pushing the same record at once: both results stand, nothing is lost")
   func concurrentPushes() async throws {
     let county = try await County()

@@ -530,7 +530,7 @@ public nonisolated struct Orgsync_V1_Mutation: @unchecked Sendable {
     set {_uniqueStorage()._type = newValue}
   }
 
-  /// owning unit after the edit (a different unit means a move)
+  /// the record's unit as the author saw it; only a mutation without fields moves (PROTOCOL.md §10.1)
   public var unitID: Data {
     get {_storage._unitID}
     set {_uniqueStorage()._unitID = newValue}
@@ -657,7 +657,7 @@ public nonisolated struct Orgsync_V1_PullRequest: Sendable {
   /// opaque; empty = from the beginning
   public var cursor: Data = Data()
 
-  /// changes per page; the server caps it (at most 2,000; 0 means 1)
+  /// changes per page; 0 means 500; the server caps it at 2,000
   public var pageSize: UInt32 = 0
 
   /// as in PushRequest

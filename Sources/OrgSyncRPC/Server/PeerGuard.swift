@@ -64,6 +64,9 @@ final class PeerGuard: Sendable {
     let address: String
     let order: UInt64
     let close: @Sendable () -> Void
+    /// It has sent something (a TLS ClientHello, a preface): a PC starting its handshake, not
+    /// a socket left silent.
+    var spoke = false
   }
 
   private struct State {
@@ -94,14 +97,19 @@ final class PeerGuard: Sendable {
 
   /// Admits a new connection that has yet to prove itself. Never refuses it: when the caps are
   /// reached, the oldest unproven connection of the address holding the most is closed instead
-  /// (of this address, when this address is at its own cap), so a flood of connections that
-  /// never say hello cannot keep anyone else out — it only shortens its own connections' lives,
-  /// while a real PC's hello takes milliseconds. Proven connections never count here.
+  /// (of this address, when this address is at its own cap) — the oldest that has not sent a
+  /// byte yet, when there is one — so a flood of connections that never say hello cannot keep
+  /// anyone else out: it only shortens its own connections' lives, and a PC that has begun its
+  /// handshake outlives them. Proven connections never count here.
   func admit(connection: ObjectIdentifier, address: String, close: @escaping @Sendable () -> Void) {
     let evicted: [@Sendable () -> Void] = state.withLock { state in
       var evicted: [@Sendable () -> Void] = []
+      // The oldest connection of `address` that has sent nothing yet goes first; only when
+      // every one of them has spoken, the oldest of all.
       func evictOldest(of address: String) {
-        guard var list = state.unprovenByAddress[address], let oldest = list.popFirst() else { return }
+        guard var list = state.unprovenByAddress[address], !list.isEmpty else { return }
+        let index = list.firstIndex { state.unproven[$0.id]?.spoke == false } ?? list.startIndex
+        let oldest = list.remove(at: index)
         state.unprovenByAddress[address] = list.isEmpty ? nil : list
         if let entry = state.unproven.removeValue(forKey: oldest.id) { evicted.append(entry.close) }
       }
@@ -122,6 +130,11 @@ final class PeerGuard: Sendable {
       Counter(label: "orgsync_unproven_closed_total").increment()
       close()
     }
+  }
+
+  /// The connection sent its first bytes.
+  func spoke(connection: ObjectIdentifier) {
+    state.withLock { $0.unproven[connection]?.spoke = true }
   }
 
   /// The connection finished its hello (or closed before it did).

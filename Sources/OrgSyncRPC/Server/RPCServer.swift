@@ -314,6 +314,9 @@ public final class RPCServer: Service, Sendable {
       Gauge(label: "orgsync_connections").record(open)
     }
     let sync = channel.pipeline.syncOperations
+    // Marks the connection as one that has begun to talk (first bytes, before TLS), so that
+    // silent ones are closed before it when unfinished connections crowd the server.
+    try sync.addHandler(FirstBytesWatcher(peerGuard: peerGuard, connection: ObjectIdentifier(handler)))
     if let sslContext {
       try sync.addHandler(NIOSSLServerHandler(context: sslContext))
     }
@@ -375,5 +378,24 @@ public func withRPCServer<Result: Sendable>(
       try? await group.waitForAll()
       throw error
     }
+  }
+}
+
+/// Tells the peer guard when a connection sends its first bytes, then leaves the pipeline.
+final class FirstBytesWatcher: ChannelInboundHandler, RemovableChannelHandler {
+  typealias InboundIn = ByteBuffer
+  typealias InboundOut = ByteBuffer
+  let peerGuard: PeerGuard
+  let connection: ObjectIdentifier
+
+  init(peerGuard: PeerGuard, connection: ObjectIdentifier) {
+    self.peerGuard = peerGuard
+    self.connection = connection
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    peerGuard.spoke(connection: connection)
+    context.fireChannelRead(data)
+    context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
   }
 }

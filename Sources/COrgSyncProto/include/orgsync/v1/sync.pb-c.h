@@ -242,7 +242,7 @@ struct  Orgsync__V1__Mutation
   ProtobufCBinaryData record_id;
   Orgsync__V1__RecordType type;
   /*
-   * owning unit after the edit (a different unit means a move)
+   * the record's unit as the author saw it; only a mutation without fields moves (PROTOCOL.md §10.1)
    */
   ProtobufCBinaryData unit_id;
   /*
@@ -358,7 +358,7 @@ struct  Orgsync__V1__PullRequest
    */
   ProtobufCBinaryData cursor;
   /*
-   * changes per page; the server caps it (at most 2,000; 0 means 1)
+   * changes per page; 0 means 500; the server caps it at 2,000
    */
   uint32_t page_size;
   /*
