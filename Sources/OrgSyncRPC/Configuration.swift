@@ -16,7 +16,7 @@ public struct ConnectionLimits: Hashable, Sendable {
   /// The server closes a connection that has not completed its hello this long after the TCP
   /// accept: TLS, the preface and the hello together (silent, TLS-less, half-preface and
   /// preface-only connections cost a socket each). Not announced on the wire.
-  public var helloTimeout: Duration = .seconds(10)
+  public var helloTimeout: Duration = .seconds(30)
 
   public static var defaults: ConnectionLimits {
     ConnectionLimits(

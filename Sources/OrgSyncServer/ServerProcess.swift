@@ -139,9 +139,9 @@ public enum ServerProcess {
     let started = ContinuousClock.now
     var taken = false
     if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-      .connectTimeout(.seconds(5)).connect(to: address).get()
+      .connectTimeout(.seconds(15)).connect(to: address).get()
     {
-      while !taken, ContinuousClock.now - started < .seconds(5) {
+      while !taken, ContinuousClock.now - started < .seconds(15) {
         taken = listener.status.accepted > before
         if !taken { try? await Task.sleep(for: .milliseconds(5)) }
       }

@@ -406,7 +406,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Calls served at once per connection.") var maxStreams = 100
   @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout = 300
   @Option(help: "Seconds a new connection has, from the TCP accept, to finish TLS and its hello.")
-  var helloTimeout = 10
+  var helloTimeout = 15
   @Option(help: "Port for /metrics and /health (0: off).") var adminPort = 0
   @Option(help: "Address of the admin port.") var adminHost = "127.0.0.1"
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"

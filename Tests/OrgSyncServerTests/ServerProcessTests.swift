@@ -105,6 +105,7 @@ struct ServerProcessTests {
   func healthUnderFloodAndWhileStopping() async throws {
     var configuration = RPCServer.Configuration()
     configuration.peerPolicy.maxUnauthenticated = 4
+    configuration.limits.helloTimeout = .seconds(3600)  // only the cap may close them here
     let server = RPCServer(configuration: configuration, services: [])
     let running = Task { try await server.run() }
     let port = try await server.localAddress().port!
