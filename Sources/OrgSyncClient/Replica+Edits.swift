@@ -204,7 +204,9 @@ extension Replica {
   ) -> (type: Orgsync_V1_RecordType, unit: [UInt8], version: Int64, body: [UInt8])? {
     if m.delete { return nil }
     let incoming = (try? WireFields(bytes: RecordKinds.bytes(of: m.body))) ?? WireFields()
-    let unit = m.unitID.isEmpty ? (state?.unit ?? []) : Array(m.unitID)
+    // As the server does it: an edit never moves a record; only a mutation without fields does.
+    let moves = state == nil || (m.fields.isEmpty && m.type != .orgUnit)
+    let unit = m.unitID.isEmpty || !moves ? (state?.unit ?? Array(m.unitID)) : Array(m.unitID)
     guard let state else {
       var fields = WireFields()
       let numbers =
@@ -279,8 +281,13 @@ extension Replica {
       guard let current else { throw ReplicaError("the record is gone already; discard this refused edit") }
       m.baseVersion = current.version
       m.delete = true
+    } else if let current, old.fields.isEmpty, changed.isEmpty, old.unitID != Data(current.unitID) {
+      // A refused move, sent again as it was: a move (no fields), not an edit of every field.
+      m.baseVersion = current.version
+      m.body = body
     } else if let current {
       m.baseVersion = current.version
+      m.unitID = Data(current.unitID)  // an edit applies where the record is
       let set = ((try? WireFields(bytes: RecordKinds.bytes(of: body))) ?? WireFields()).fields.keys
       let named = old.fields.isEmpty ? set.compactMap { RecordKinds.fieldName($0, of: old.type) } : old.fields
       m.fields = Array(Set(named).union(changed)).sorted()

@@ -64,7 +64,8 @@ public enum ServerProcess {
     if let admin {
       let adminServer = AdminServer(
         host: admin.host, port: admin.port, registry: admin.registry, logger: logger,
-        health: { await health(listener: server, store: admin.storeHealth, background: background) })
+        health: { await health(listener: server, store: admin.storeHealth, background: background) },
+        databaseBytes: { await admin.storeHealth().databaseBytes })
       services.append(
         .init(
           service: Essential(adminServer, name: "admin port", watchdog: watchdog, logger: logger),

@@ -169,12 +169,19 @@ extension MutationApplier {
 
   /// The record's last move when `m` is an edit by another device that had not seen it (its
   /// base is older and it names the unit the record left).
-  func unseenMove(_ m: Orgsync_V1_Mutation, existing: StoredRecord) -> FieldMeta.Entry? {
+  /// Only when the unit it names is the one the record left by that move, and the author may
+  /// write there: anything else is refused as before (no device can have a conflict made in a
+  /// unit of its choosing).
+  func unseenMove(_ m: Orgsync_V1_Mutation, existing: StoredRecord) throws -> FieldMeta.Entry? {
     guard existing.type != .orgUnit, !m.fields.isEmpty, !m.delete, !m.unitID.isEmpty,
       Array(m.unitID) != existing.unitID, let move = existing.fieldMeta.entries[FieldMeta.moveKey],
-      move.version > m.baseVersion, move.device != FieldMeta.deviceTag(actor.deviceID)
+      move.version > m.baseVersion, move.device != FieldMeta.deviceTag(actor.deviceID),
+      try tree.isAncestorOrSelf(actor.unitID, of: Array(m.unitID)),
+      let left = try tree.unit(id: Array(m.unitID))
     else { return nil }
-    return move
+    let from: Int64? = try db.scalar(
+      "SELECT old_unit_num FROM changes WHERE record_id = ? AND version = ?", [m.recordID, move.version])
+    return from == left.num ? move : nil
   }
 
   /// An edit that had not seen the record's move, by a device with no rights where the record
@@ -184,19 +191,14 @@ extension MutationApplier {
   func keepAgainstMove(
     _ m: Orgsync_V1_Mutation, existing: StoredRecord, incoming: WireFields, move: FieldMeta.Entry
   ) throws -> Orgsync_V1_MutationResult {
-    guard let stored = try? WireFields(bytes: existing.body) else {
-      throw Rejection(.invalidField, field: "body", "the stored record cannot be read")
-    }
-    var now = WireFields()
     var typed = WireFields()
-    for number in try fieldNumbers(m) {
-      now[number] = stored[number]
-      typed[number] = incoming[number]
-    }
+    for number in try fieldNumbers(m) { typed[number] = incoming[number] }
     var conflict = Orgsync_V1_Conflict()
     conflict.kind = .moveVsEdit
     conflict.fields = m.fields
-    conflict.winner = try RecordKinds.body(type: m.type, bytes: now.bytes)
+    // The record's current values are not the old unit's to see any more: the kept side stays
+    // empty; the new unit reads them on its own copy.
+    conflict.winner = try RecordKinds.body(type: m.type, bytes: [])
     conflict.loser = try RecordKinds.body(type: m.type, bytes: typed.bytes)
     conflict.winnerMutationID =
       try

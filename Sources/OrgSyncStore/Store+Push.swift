@@ -233,7 +233,7 @@ struct MutationApplier {
       } catch let refusal as Rejection {
         // An edit by a device that had not seen the record move away from its unit: the typed
         // values are kept in a conflict both units see, never refused for a move nobody made.
-        guard let existing, let move = unseenMove(m, existing: existing) else { throw refusal }
+        guard let existing, let move = try unseenMove(m, existing: existing) else { throw refusal }
         return try keepAgainstMove(m, existing: existing, incoming: incoming, move: move)
       }
       let reviewer = try actor.unitID != ownerID && tree.isAncestorOrSelf(actor.unitID, of: ownerID)

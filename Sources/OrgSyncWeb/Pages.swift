@@ -368,8 +368,13 @@ extension WebApp {
     }
     do {
       _ = try await replica.blocking { try $0.resolve(conflictID: id, resolution) }
-    } catch is ReplicaError {
-      return redirect("/conflicts", message: "这个冲突已经处理过了，或者已不存在。")
+    } catch let error as ReplicaError {
+      let gone = error.message.hasPrefix("there is no open conflict")
+      return redirect(
+        "/conflicts",
+        message: gone
+          ? "这个冲突已经处理过了，或者已不存在。"
+          : "没有处理：本机现在没有这条记录，或者无法这样处理（\(error.message)）。冲突仍未处理。")
     } catch let rejection as Rejection {
       return redirect(
         "/conflicts",

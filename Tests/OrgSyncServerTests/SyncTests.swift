@@ -366,6 +366,34 @@ struct ScopeTests {
     #expect(county2.changes.liveIDs.contains(m.recordID))
   }
 
+  @Test(
+    "a stale edit after a move: only the branch the record left gets a conflict, and it never carries the current values"
+  )
+  func staleEditAfterMoveLeaksNothing() async throws {
+    let county = try await County()
+    var body = member("杜甫")
+    body.member.phone = "13900000001"
+    let m = create(body, unit: county.taiping)
+    try await county.push(m, as: county.taipingBranch)
+    let move = try await county.push(
+      edit(Array(m.recordID), unit: county.shuangfeng, base: 1, fields: [], member("杜甫")), as: county.countyCommittee)
+    #expect(move.outcome == .applied)
+    var phone = member("杜甫")
+    phone.member.phone = "13900000002"
+    // Another branch, which never held the record, names its own unit: refused, nothing stored.
+    let probe = try await county.push(
+      edit(Array(m.recordID), unit: county.xinmin, base: 1, fields: ["phone"], phone), as: county.xinminBranch)
+    #expect(probe.outcome == .rejected)
+    #expect(try await county.store.conflicts(actor: county.xinminBranch, includeResolved: true, limit: 10).isEmpty)
+    // The branch it left: a conflict with its own typed value and nothing of the record as it is now.
+    let stale = try await county.push(
+      edit(Array(m.recordID), unit: county.taiping, base: 1, fields: ["phone"], phone), as: county.taipingBranch)
+    #expect(stale.outcome == .conflict)
+    let told = try await county.store.conflicts(actor: county.taipingBranch, includeResolved: false, limit: 10)
+    #expect(told.first?.loser.member.phone == "13900000002")
+    #expect(told.first?.winner.member.phone == "", "the current phone is not the old branch's to see")
+  }
+
   @Test("a deleted record reaches replicas as a tombstone")
   func tombstone() async throws {
     let county = try await County()
