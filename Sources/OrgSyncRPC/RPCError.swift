@@ -113,3 +113,16 @@ extension RPCError {
   /// The connection failed because the server's certificate did not verify (`UntrustedServer`).
   public var isUntrustedServer: Bool { cause is UntrustedServer }
 }
+
+extension RPCError {
+  /// A connection that failed before it was ready; a certificate that does not verify is named
+  /// as such (not an outage: `RPCClient` says whose server it was).
+  static func connectionFailed(_ error: any Error) -> RPCError {
+    guard UntrustedServer.isVerificationFailure(error) else {
+      return RPCError(code: .unavailable, message: "connection failed: \(error)", cause: error as? any Error & Sendable)
+    }
+    return RPCError(
+      code: .unavailable, message: "the server's certificate is not trusted", cause: UntrustedServer(detail: "\(error)")
+    )
+  }
+}

@@ -142,16 +142,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, FrameOutput, @unchec
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
     if let wire = error as? WireError {
       fail("the server broke the protocol: \(wire)")
-    } else if UntrustedServer.isVerificationFailure(error) {
-      readyPromise.fail(
-        RPCError(
-          code: .unavailable, message: "the server's certificate is not signed by the authority this PC trusts",
-          cause: UntrustedServer(detail: "\(error)")))
-      context.close(promise: nil)
     } else {
-      let rpc = RPCError(
-        code: .unavailable, message: "connection failed: \(error)", cause: error as? any Error & Sendable)
-      readyPromise.fail(rpc)
+      readyPromise.fail(RPCError.connectionFailed(error))
       context.close(promise: nil)
     }
   }
