@@ -17,6 +17,13 @@ struct Tool {
   }()
 
   static let passphrase = "太平村支部2026"
+
+  /// Starts a process, one at a time in this test run: Foundation's `Process.run` on Linux was
+  /// seen to crash (a bad read in memmove) when tests started processes at the same moment.
+  static func spawn(_ process: Process) throws {
+    try spawnLock.withLock { try process.run() }
+  }
+  private static let spawnLock = NSLock()
   /// A RAM-backed folder for opened keys, of this test run only.
   static let runtimeFolder: String = {
     let path = "/dev/shm/orgsync-tests-\(getpid())"
@@ -58,7 +65,7 @@ struct Tool {
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    try process.run()
+    try Tool.spawn(process)
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -130,7 +137,7 @@ final class Daemon: @unchecked Sendable {
       let chunk = handle.availableData
       if chunk.isEmpty { handle.readabilityHandler = nil } else { log.append(chunk) }
     }
-    try process.run()
+    try Tool.spawn(process)
     self.process = process
     // The log line "listening address=[IPv4]127.0.0.1/127.0.0.1:PORT" names the port.
     let found = try await offPool { () -> Int in

@@ -40,7 +40,7 @@ struct ImportCLITests {
       process.arguments = ["-f", "UTF-8", "-t", "GBK", source.path]
       let out = Pipe()
       process.standardOutput = out
-      try process.run()
+      try Tool.spawn(process)
       let data = out.fileHandleForReading.readDataToEndOfFile()
       process.waitUntilExit()
       return data

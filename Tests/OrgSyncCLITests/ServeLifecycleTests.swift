@@ -81,7 +81,7 @@ struct ServeLifecycleTests {
       ]
       process.standardOutput = FileHandle.nullDevice
       process.standardError = FileHandle.nullDevice
-      try process.run()
+      try Tool.spawn(process)
       if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
       kill(process.processIdentifier, SIGTERM)
       try await offPool { process.waitUntilExit() }

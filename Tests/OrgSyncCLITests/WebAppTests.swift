@@ -18,7 +18,7 @@ final class WebUI: @unchecked Sendable {
     let out = Pipe()
     process.standardOutput = out
     process.standardError = FileHandle.nullDevice
-    try process.run()
+    try Tool.spawn(process)
     let reader = out.fileHandleForReading
     address = try await offPool {
       var text = ""
@@ -56,7 +56,7 @@ extension Tool {
       let out = Pipe()
       process.standardOutput = out
       process.standardError = FileHandle.nullDevice
-      try process.run()
+      try Tool.spawn(process)
       let data = out.fileHandleForReading.readDataToEndOfFile()
       process.waitUntilExit()
       return String(decoding: data, as: UTF8.self)
